@@ -1,0 +1,140 @@
+/** Builds the whole service from a Config: database, ledger, keys, gateway, routes, transport. */
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { file_grpc_health_v1_health, Health } from "../gen/ts/grpc/health/v1/health_pb.js";
+import { file_llm_v1_llm_service, LlmService } from "../gen/ts/llm/v1/llm_service_pb.js";
+import type { Config } from "./config.js";
+import { Gateway } from "./core/gateway.js";
+import { ApiKeyStore } from "./ledger/api-keys.js";
+import { openDatabase, type Database } from "./ledger/database.js";
+import { UsageLedger } from "./ledger/usage-ledger.js";
+import { UsageQuery } from "./ledger/usage-query.js";
+import type { Provider } from "./providers/provider.js";
+import { SimProvider } from "./providers/sim/sim-provider.js";
+import { Catalogue } from "./router/catalogue.js";
+import { Router } from "./router/router.js";
+import { llmService } from "./rpc/llm-service.js";
+import { applyCors } from "./server/cors.js";
+import { HealthState, healthRoutes, ServingStatus } from "./server/health.js";
+import { InFlight } from "./server/in-flight.js";
+import { authInterceptor, drainInterceptor, requestIdInterceptor } from "./server/interceptors.js";
+import { reflectionRoutes } from "./server/reflection.js";
+import { listen, type Transport } from "./server/transport.js";
+import type { Logger } from "./telemetry/logger.js";
+
+export interface App {
+  readonly transport: Transport;
+  readonly database: Database;
+  readonly keys: ApiKeyStore;
+  readonly ledger: UsageLedger;
+  readonly health: HealthState;
+  /** SIGTERM behaviour: NOT_SERVING, refuse new calls, let in-flight ones finish within the grace, flush, close. */
+  shutdown(): Promise<void>;
+}
+
+export interface AppOptions {
+  logger: Logger;
+  /** Called with a freshly minted development key on first start with no keys. */
+  onDevelopmentKey?: (secret: string) => void;
+}
+
+export async function startApp(config: Config, options: AppOptions): Promise<App> {
+  const { logger } = options;
+  const database = await openDatabase(
+    { dataDir: config.dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) },
+    { onPoolError: (err) => logger.warn("database connection failed", { error: err.message }) },
+  );
+  logger.info("ledger database ready", { kind: database.kind });
+
+  const keys = new ApiKeyStore({ db: database.db });
+  if ((await keys.count()) === 0 && options.onDevelopmentKey) {
+    const created = await keys.create({ name: "development", tenant: "default", role: "admin" });
+    options.onDevelopmentKey(created.secret);
+  }
+
+  const ledger = new UsageLedger({
+    db: database.db,
+    flushIntervalMs: config.ledgerFlushMs,
+    onError: (err) => logger.error("usage ledger write failed; records kept for retry", { error: String(err) }),
+  });
+  const catalogue = new Catalogue(config.catalogue);
+  const providers = new Map<string, Provider>([["sim", new SimProvider()]]);
+  const router = new Router(catalogue, providers);
+  const gateway = new Gateway({
+    catalogue,
+    router,
+    usageSink: ledger,
+    usageSource: new UsageQuery(database.db),
+    onFinish: (s) =>
+      logger.info("call", {
+        requestId: s.requestId,
+        tenant: s.principal.tenant,
+        keyId: s.principal.keyId,
+        model: s.model,
+        provider: s.provider,
+        status: s.status,
+        reason: s.reason,
+        latencyMs: s.latencyMs,
+        attempts: s.attempts,
+      }),
+  });
+  if (config.catalogueSource === "built-in sim catalogue") {
+    logger.info("no LLM_CONFIG given: serving the built-in sim catalogue", {
+      models: catalogue.models.map((m) => m.id),
+    });
+  }
+
+  const health = new HealthState([LlmService.typeName, Health.typeName]);
+  const inFlight = new InFlight();
+  const drain = { draining: false };
+  const routes = (router: ConnectRouter) => {
+    router.service(LlmService, llmService(gateway, config));
+    healthRoutes(health)(router);
+    reflectionRoutes([file_llm_v1_llm_service, file_grpc_health_v1_health], [LlmService.typeName, Health.typeName])(router);
+  };
+  const adapter = connectNodeAdapter({
+    routes,
+    interceptors: [requestIdInterceptor, drainInterceptor(drain, inFlight), authInterceptor(keys, logger)],
+    readMaxBytes: config.maxRequestBytes,
+    maxTimeoutMs: config.maxDeadlineMs,
+  });
+  const cors = new Set(config.corsOrigins);
+  const transport = await listen({
+    host: config.host,
+    port: config.port,
+    ...(config.tls ? { tls: config.tls } : {}),
+    handler: (req, res) => {
+      if (cors.size > 0 && applyCors(cors, req, res)) return;
+      adapter(req, res);
+    },
+  });
+  logger.info("listening", {
+    address: `${config.host}:${transport.port}`,
+    protocols: ["connect", "grpc", "grpc-web"],
+    tls: config.tls !== undefined,
+  });
+
+  let shuttingDown: Promise<void> | undefined;
+  return {
+    transport,
+    database,
+    keys,
+    ledger,
+    health,
+    shutdown() {
+      shuttingDown ??= (async () => {
+        logger.info("draining", { inFlight: inFlight.size, graceMs: config.shutdownGraceMs });
+        health.setAll(ServingStatus.NOT_SERVING);
+        drain.draining = true;
+        transport.stopAccepting();
+        const idle = await inFlight.idle(config.shutdownGraceMs);
+        if (!idle) logger.warn("grace period over; closing calls still in flight", { inFlight: inFlight.size });
+        await transport.destroy();
+        await ledger.close();
+        await database.close();
+        logger.info("stopped");
+      })();
+      return shuttingDown;
+    },
+  };
+}

@@ -1,0 +1,194 @@
+/**
+ * One typed, validated configuration object, read once at start-up from the
+ * environment and the optional catalogue file (LLM_CONFIG, YAML or JSON).
+ * Nothing else in the service reads process.env.
+ */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { defaultCatalogue } from "./router/default-catalogue.js";
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const DeploymentSchema = z.strictObject({
+  provider: z.enum(["sim", "openai", "anthropic", "ollama"]),
+  /** The model name the provider knows. */
+  model: z.string().min(1),
+  weight: int(1, 1000).default(1),
+  /** Provider-specific knobs (the sim's latency, for one). */
+  options: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+});
+
+const ModelSchema = z.strictObject({
+  id: z.string().min(1).max(128),
+  aliases: z.array(z.string().min(1)).default([]),
+  contextWindow: int(1, 100_000_000),
+  maxOutputTokens: int(1, 10_000_000),
+  /** USD per million tokens. */
+  price: z
+    .strictObject({ inputPerMillion: z.number().min(0).max(100_000), outputPerMillion: z.number().min(0).max(100_000) })
+    .default({ inputPerMillion: 0, outputPerMillion: 0 }),
+  capabilities: z.array(z.string()).default(["chat", "streaming"]),
+  deployments: z.array(DeploymentSchema).min(1),
+  fallbacks: z.array(z.string()).default([]),
+});
+
+const CatalogueSchema = z.strictObject({
+  models: z.array(ModelSchema).min(1),
+});
+
+export type DeploymentConfig = z.infer<typeof DeploymentSchema>;
+export type ModelConfig = z.infer<typeof ModelSchema>;
+export type CatalogueConfig = z.infer<typeof CatalogueSchema>;
+
+const csv = z
+  .string()
+  .default("")
+  .transform((s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  );
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((s) => (s === undefined || s.trim() === "" ? undefined : s.trim()));
+
+const EnvSchema = z.object({
+  HOST: z.string().min(1).default("127.0.0.1"),
+  PORT: int(0, 65535).default(8080),
+  TLS_CERT_FILE: optionalString,
+  TLS_KEY_FILE: optionalString,
+  CORS_ORIGINS: csv.pipe(z.array(z.url())),
+  MAX_REQUEST_BYTES: int(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
+  DEFAULT_DEADLINE_MS: int(1, 3_600_000).default(60_000),
+  MAX_DEADLINE_MS: int(1, 24 * 3_600_000).default(600_000),
+  SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  DATA_DIR: z.string().min(1).default("./.data"),
+  DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional()),
+  REDIS_URL: optionalString,
+  LLM_CONFIG: optionalString,
+  LOG_LEVEL: z.enum(["error", "warn", "info", "debug"]).default("info"),
+  LEDGER_FLUSH_MS: int(10, 60_000).default(200),
+  BATCH_MAX_ITEMS: int(1, 1000).default(64),
+  BATCH_DEFAULT_CONCURRENCY: int(1, 64).default(4),
+  BATCH_MAX_CONCURRENCY: int(1, 256).default(16),
+  SIM_TTFT_MS: int(0, 60_000).default(0),
+  SIM_INTER_TOKEN_MS: int(0, 60_000).default(0),
+});
+
+/** Every environment variable the service reads (docker-compose is checked against it). */
+export const ENV_KEYS: readonly string[] = Object.keys(EnvSchema.shape);
+
+export interface Config {
+  host: string;
+  port: number;
+  tls?: { certFile: string; keyFile: string };
+  corsOrigins: string[];
+  maxRequestBytes: number;
+  defaultDeadlineMs: number;
+  maxDeadlineMs: number;
+  shutdownGraceMs: number;
+  dataDir: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  logLevel: "error" | "warn" | "info" | "debug";
+  ledgerFlushMs: number;
+  batch: { maxItems: number; defaultConcurrency: number; maxConcurrency: number };
+  catalogue: CatalogueConfig;
+  /** Where the catalogue came from: a file path, or "built-in sim catalogue". */
+  catalogueSource: string;
+}
+
+/** A bad configuration value: the message names the key. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+function describeIssues(prefix: string, error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.map(String).join(".");
+      return `${prefix}${path}: ${issue.message}`;
+    })
+    .join("; ");
+}
+
+function readCatalogue(path: string): CatalogueConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`LLM_CONFIG: cannot read ${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = path.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`LLM_CONFIG: ${path} is not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${(err as Error).message}`);
+  }
+  const parsed = CatalogueSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(describeIssues(`LLM_CONFIG (${path}) `, parsed.error));
+  return parsed.data;
+}
+
+/** Names must be unique across ids and aliases, and fallbacks must name known models. */
+function checkCatalogue(catalogue: CatalogueConfig, source: string): void {
+  const seen = new Set<string>();
+  for (const [i, model] of catalogue.models.entries()) {
+    for (const name of [model.id, ...model.aliases]) {
+      if (seen.has(name)) throw new ConfigError(`LLM_CONFIG (${source}) models.${i}: duplicate model name or alias "${name}"`);
+      seen.add(name);
+    }
+  }
+  for (const [i, model] of catalogue.models.entries()) {
+    for (const fb of model.fallbacks) {
+      if (!seen.has(fb)) throw new ConfigError(`LLM_CONFIG (${source}) models.${i}.fallbacks: unknown model "${fb}"`);
+    }
+  }
+}
+
+/** Reads and validates the configuration; throws ConfigError naming the bad key. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(describeIssues("", parsed.error));
+  const e = parsed.data;
+  if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
+    throw new ConfigError("TLS_CERT_FILE/TLS_KEY_FILE: set both or neither");
+  }
+  if (e.DEFAULT_DEADLINE_MS > e.MAX_DEADLINE_MS) {
+    throw new ConfigError("DEFAULT_DEADLINE_MS: must not exceed MAX_DEADLINE_MS");
+  }
+  if (e.BATCH_DEFAULT_CONCURRENCY > e.BATCH_MAX_CONCURRENCY) {
+    throw new ConfigError("BATCH_DEFAULT_CONCURRENCY: must not exceed BATCH_MAX_CONCURRENCY");
+  }
+  const catalogue = e.LLM_CONFIG
+    ? readCatalogue(e.LLM_CONFIG)
+    : defaultCatalogue({ ttftMs: e.SIM_TTFT_MS, interTokenMs: e.SIM_INTER_TOKEN_MS });
+  const catalogueSource = e.LLM_CONFIG ?? "built-in sim catalogue";
+  checkCatalogue(catalogue, catalogueSource);
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    ...(e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { tls: { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } } : {}),
+    corsOrigins: e.CORS_ORIGINS,
+    maxRequestBytes: e.MAX_REQUEST_BYTES,
+    defaultDeadlineMs: e.DEFAULT_DEADLINE_MS,
+    maxDeadlineMs: e.MAX_DEADLINE_MS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    dataDir: e.DATA_DIR,
+    ...(e.DATABASE_URL ? { databaseUrl: e.DATABASE_URL } : {}),
+    ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
+    logLevel: e.LOG_LEVEL,
+    ledgerFlushMs: e.LEDGER_FLUSH_MS,
+    batch: {
+      maxItems: e.BATCH_MAX_ITEMS,
+      defaultConcurrency: e.BATCH_DEFAULT_CONCURRENCY,
+      maxConcurrency: e.BATCH_MAX_CONCURRENCY,
+    },
+    catalogue,
+    catalogueSource,
+  };
+}

@@ -1,0 +1,140 @@
+/** Domain types shared by core, router, providers and ledger. Nothing here knows proto or Connect. */
+import type { AttemptRecord, LlmError } from "../errors/llm-error.js";
+
+export type Role = "system" | "user" | "assistant";
+
+export interface ChatMessage {
+  role: Role;
+  content: string;
+}
+
+export type CacheMode = "default" | "bypass" | "force" | "refresh";
+
+export interface GenerationRequest {
+  model: string;
+  messages: ChatMessage[];
+  system: string;
+  temperature?: number;
+  topP?: number;
+  maxOutputTokens?: number;
+  stop: string[];
+  seed?: bigint;
+  fallbackModels: string[];
+  cache: { mode: CacheMode; ttlSeconds: number };
+  metadata: Record<string, string>;
+  idempotencyKey: string;
+}
+
+export type FinishReason = "stop" | "length" | "content_filter" | "unspecified";
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface GenerationResult {
+  id: string;
+  model: string;
+  provider: string;
+  text: string;
+  finishReason: FinishReason;
+  usage: TokenUsage;
+  costUsdNanos: bigint;
+  cached: boolean;
+  attempts: number;
+}
+
+export type GenerationEvent =
+  | { type: "started"; id: string; model: string; provider: string }
+  | { type: "delta"; text: string }
+  | {
+      type: "completed";
+      finishReason: FinishReason;
+      usage: TokenUsage;
+      costUsdNanos: bigint;
+      cached: boolean;
+      attempts: number;
+    };
+
+/** Who is calling, resolved from the API key. */
+export interface Principal {
+  keyId: string;
+  name: string;
+  tenant: string;
+  role: "admin" | "user";
+}
+
+/** Per-call facts the transport hands the core. */
+export interface CallContext {
+  requestId: string;
+  principal: Principal;
+  /** Fires when the client cancels or the deadline passes. */
+  signal: AbortSignal;
+  /** Absolute deadline, in ms since the epoch (performance-independent wall clock). */
+  deadline: number;
+}
+
+export type UsageStatus = "ok" | "failed" | "cancelled";
+
+/** One row of the usage ledger: one per request, whatever its outcome. */
+export interface UsageRecord {
+  /** Unique id of the row (uuid). */
+  id: string;
+  /** The request id; the ledger never stores two rows for one. */
+  requestId: string;
+  keyId: string;
+  tenant: string;
+  /** The model asked for (after alias resolution when it resolved). */
+  model: string;
+  /** The provider that answered, or "" when none did. */
+  provider: string;
+  status: UsageStatus;
+  errorReason: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  costUsdNanos: bigint;
+  cached: boolean;
+  attempts: AttemptRecord[];
+  latencyMs: number;
+  timeToFirstTokenMs: number | null;
+  startedAt: Date;
+  finishedAt: Date;
+  metadata: Record<string, string>;
+}
+
+export interface UsageTotals {
+  requests: number;
+  succeeded: number;
+  failed: number;
+  cached: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsdNanos: bigint;
+}
+
+export interface UsageReport {
+  tenant: string;
+  start: Date;
+  end: Date;
+  totals: UsageTotals;
+  byModel: { model: string; totals: UsageTotals }[];
+}
+
+/** Where usage records go: off the hot path, batched, never lost on a clean shutdown. */
+export interface UsageSink {
+  /** Queues a record; never throws and never waits on the database. */
+  record(record: UsageRecord): void;
+  /** Writes everything queued so far. */
+  flush(): Promise<void>;
+}
+
+export interface UsageSource {
+  usage(tenant: string, start: Date, end: Date): Promise<UsageReport>;
+}
+
+export interface KeyAuthenticator {
+  /** The principal for a presented secret, or null when it is unknown, revoked or expired. */
+  authenticate(secret: string): Promise<Principal | null>;
+}
+
+export type { LlmError };

@@ -1,0 +1,69 @@
+import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  BadRequestSchema,
+  ErrorInfoSchema,
+  QuotaFailureSchema,
+  RetryInfoSchema,
+} from "../../gen/ts/google/rpc/error_details_pb.js";
+import { StatusSchema, type Status } from "../../gen/ts/google/rpc/status_pb.js";
+import { LlmError } from "./llm-error.js";
+import { ERROR_DOMAIN, TAXONOMY } from "./taxonomy.js";
+
+/** A detail ready for ConnectError: the schema and the message value. */
+interface Detail {
+  desc: DescMessage;
+  value: MessageInitShape<DescMessage>;
+}
+
+function durationOf(ms: number) {
+  const seconds = Math.floor(ms / 1000);
+  return create(DurationSchema, { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) });
+}
+
+function detailsOf(err: LlmError, requestId?: string): Detail[] {
+  const metadata: Record<string, string> = { ...err.metadata };
+  if (requestId) metadata["request_id"] = requestId;
+  const details: Detail[] = [
+    { desc: ErrorInfoSchema, value: { reason: err.reason, domain: ERROR_DOMAIN, metadata } },
+  ];
+  if (err.retryAfterMs !== undefined) {
+    details.push({ desc: RetryInfoSchema, value: { retryDelay: durationOf(Math.max(0, err.retryAfterMs)) } });
+  }
+  if (err.fieldViolations.length > 0) {
+    details.push({ desc: BadRequestSchema, value: { fieldViolations: err.fieldViolations } });
+  }
+  if (err.quotaViolations.length > 0) {
+    details.push({ desc: QuotaFailureSchema, value: { violations: err.quotaViolations } });
+  }
+  return details;
+}
+
+function clientMessage(err: LlmError): string {
+  return TAXONOMY[err.reason].sanitise ? "internal error" : err.message;
+}
+
+/** The one place a domain error becomes a ConnectError with its google.rpc details. */
+export function toConnectError(err: LlmError, requestId?: string): ConnectError {
+  return new ConnectError(clientMessage(err), TAXONOMY[err.reason].code, undefined, detailsOf(err, requestId));
+}
+
+/** The same error as a google.rpc.Status, for a failed batch item. */
+export function toRpcStatus(err: LlmError, requestId?: string): Status {
+  return create(StatusSchema, {
+    code: TAXONOMY[err.reason].code,
+    message: clientMessage(err),
+    details: detailsOf(err, requestId).map((d) => anyPack(d.desc, create(d.desc, d.value))),
+  });
+}
+
+/** The binary form, used by tests. */
+export function statusToBinary(status: Status): Uint8Array {
+  return toBinary(StatusSchema, status);
+}
+
+/** Maps a ConnectError raised by the framework (not by us) onto a code check. */
+export function isCode(err: unknown, code: Code): boolean {
+  return err instanceof ConnectError && err.code === code;
+}

@@ -1,0 +1,96 @@
+/**
+ * Schema migrations, defined in code (no directory scanning, so they ship inside the build).
+ * They use only SQL that PGlite and Postgres both run unchanged. Never edit a released
+ * migration: add a new one with the next number.
+ */
+import { sql, type Kysely } from "kysely";
+import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
+
+/** Migrations see the database as it was when they were written, not today's schema type. */
+type AnyDatabase = Kysely<unknown>;
+
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  "0001_generations": {
+    async up(db: AnyDatabase): Promise<void> {
+      await db.schema
+        .createTable("generations")
+        .addColumn("id", "uuid", (c) => c.primaryKey())
+        .addColumn("request_id", "text", (c) => c.notNull().unique())
+        .addColumn("key_id", "text", (c) => c.notNull())
+        .addColumn("tenant", "text", (c) => c.notNull())
+        .addColumn("model", "text", (c) => c.notNull())
+        .addColumn("provider", "text", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull().check(sql`status in ('ok', 'failed', 'cancelled')`))
+        .addColumn("error_reason", "text")
+        .addColumn("input_tokens", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("output_tokens", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("cost_usd_nanos", "bigint", (c) => c.notNull().defaultTo(0))
+        .addColumn("cached", "boolean", (c) => c.notNull().defaultTo(false))
+        .addColumn("attempts", "jsonb", (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
+        .addColumn("latency_ms", "integer", (c) => c.notNull())
+        .addColumn("time_to_first_token_ms", "integer")
+        .addColumn("started_at", "timestamptz", (c) => c.notNull())
+        .addColumn("finished_at", "timestamptz", (c) => c.notNull())
+        .addColumn("metadata", "jsonb", (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
+        .execute();
+      await db.schema
+        .createIndex("generations_tenant_started_at_idx")
+        .on("generations")
+        .columns(["tenant", "started_at"])
+        .execute();
+    },
+    async down(db: AnyDatabase): Promise<void> {
+      await db.schema.dropTable("generations").execute();
+    },
+  },
+  "0002_api_keys": {
+    async up(db: AnyDatabase): Promise<void> {
+      await db.schema
+        .createTable("api_keys")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("prefix", "text", (c) => c.notNull().unique())
+        .addColumn("salt", "text", (c) => c.notNull())
+        .addColumn("hash", "text", (c) => c.notNull())
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("tenant", "text", (c) => c.notNull())
+        .addColumn("role", "text", (c) => c.notNull().check(sql`role in ('admin', 'user')`))
+        .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn("expires_at", "timestamptz")
+        .addColumn("revoked_at", "timestamptz")
+        .execute();
+    },
+    async down(db: AnyDatabase): Promise<void> {
+      await db.schema.dropTable("api_keys").execute();
+    },
+  },
+};
+
+/** Hands the Migrator the in-code migrations above. */
+export class InCodeMigrationProvider implements MigrationProvider {
+  readonly #migrations: Readonly<Record<string, Migration>>;
+
+  constructor(migrations: Readonly<Record<string, Migration>> = MIGRATIONS) {
+    this.#migrations = migrations;
+  }
+
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return { ...this.#migrations };
+  }
+}
+
+export function createMigrator<DB>(db: Kysely<DB>): Migrator {
+  return new Migrator({ db, provider: new InCodeMigrationProvider() });
+}
+
+/**
+ * Brings the schema to the latest migration. Returns the names applied by this call
+ * (empty when the database was already current); throws when one fails.
+ */
+export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
+  const { error, results } = await createMigrator(db).migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName;
+    throw new Error(`database migration ${failed ?? "setup"} failed`, { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}

@@ -1,0 +1,63 @@
+/** Kysely table types for the ledger database (generations and API keys). */
+import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
+import type { UsageStatus } from "../core/types.js";
+
+/**
+ * int8 and numeric values come back as decimal strings: node-postgres does this by default and
+ * `openDatabase` configures PGlite the same way, so no value silently loses precision as a Number.
+ */
+export type Int8 = ColumnType<string, string, string>;
+
+/** jsonb: read as parsed JSON, written as JSON text (node-postgres would turn a JS array into a Postgres array). */
+export type Json<T> = ColumnType<T, string, string>;
+
+/** One row per request: the usage ledger. */
+export interface GenerationsTable {
+  id: string;
+  request_id: string;
+  key_id: string;
+  tenant: string;
+  model: string;
+  provider: string;
+  status: UsageStatus;
+  error_reason: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd_nanos: Int8;
+  cached: boolean;
+  /** The AttemptRecord[] that led to the outcome. */
+  attempts: Json<unknown>;
+  latency_ms: number;
+  time_to_first_token_ms: number | null;
+  started_at: Date;
+  finished_at: Date;
+  metadata: Json<Record<string, string>>;
+}
+
+export type ApiKeyRole = "admin" | "user";
+
+/** API keys: a salted, keyed hash of the key, never the key itself. */
+export interface ApiKeysTable {
+  id: string;
+  /** Non-secret lookup handle, the `<prefix>` in `llm_<prefix>_<secret>`. */
+  prefix: string;
+  /** Per-key random salt, base64url. */
+  salt: string;
+  /** HMAC-SHA256(key = salt, data = the full presented key), base64url. */
+  hash: string;
+  name: string;
+  tenant: string;
+  role: ApiKeyRole;
+  created_at: Generated<Date>;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export interface DatabaseSchema {
+  generations: GenerationsTable;
+  api_keys: ApiKeysTable;
+}
+
+export type GenerationRow = Selectable<GenerationsTable>;
+export type NewGenerationRow = Insertable<GenerationsTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;

@@ -1,0 +1,49 @@
+/** Reads the config once, starts the service, drains on SIGTERM/SIGINT. */
+import { startApp } from "./app.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { createLogger } from "./telemetry/logger.js";
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`llm-service: bad configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const app = await startApp(config, {
+    logger,
+    onDevelopmentKey: (secret) =>
+      process.stderr.write(
+        `\nNo API keys existed, so a development key (tenant "default", admin) was created.\n` +
+          `It is shown this once and stored only as a hash:\n\n  export LLM_API_KEY=${secret}\n\n`,
+      ),
+  });
+  let signals = 0;
+  const stop = (signal: string) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn("second signal: exiting now", { signal });
+      process.exit(1);
+    }
+    logger.info("shutting down", { signal });
+    app.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error("shutdown failed", { error: String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`llm-service: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,135 @@
+import type { DeploymentConfig } from "../../config.js";
+import { abortReason, sleep } from "../../core/abort.js";
+import { countPromptTokens, splitTokens } from "../../core/tokens.js";
+import type { FinishReason } from "../../core/types.js";
+import { LlmError } from "../../errors/llm-error.js";
+import { ERROR_REASONS, type ErrorReason } from "../../errors/taxonomy.js";
+import type { AttemptOptions, Provider, ProviderEvent, ProviderRequest } from "../provider.js";
+
+const LOREM = (
+  "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore " +
+  "magna aliqua enim ad minim veniam quis nostrud exercitation ullamco laboris nisi aliquip ex ea commodo consequat " +
+  "duis aute irure in reprehenderit voluptate velit esse cillum fugiat nulla pariatur excepteur sint occaecat " +
+  "cupidatat non proident sunt culpa qui officia deserunt mollit anim id est laborum"
+).split(" ");
+
+/** FNV-1a, 32 bit: a stable seed from the prompt so the same prompt gives the same text. */
+function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** mulberry32: a tiny deterministic PRNG. */
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function loremTokens(request: ProviderRequest): string[] {
+  const prompt = request.system + "\u0000" + request.messages.map((m) => `${m.role}:${m.content}`).join("\u0000");
+  const random = prng(hash(prompt + (request.seed?.toString() ?? "")));
+  const length = 16 + Math.floor(random() * 48);
+  const words: string[] = [];
+  for (let i = 0; i < length; i++) {
+    const word = LOREM[Math.floor(random() * LOREM.length)] ?? "lorem";
+    words.push(i === length - 1 ? `${word}.` : `${word} `);
+  }
+  const first = words[0] ?? "";
+  words[0] = first.charAt(0).toUpperCase() + first.slice(1);
+  return words;
+}
+
+function echoTokens(request: ProviderRequest): string[] {
+  const lastUser = [...request.messages].reverse().find((m) => m.role === "user");
+  return splitTokens(lastUser?.content ?? request.system);
+}
+
+function numberOption(deployment: DeploymentConfig, key: string, fallback: number): number {
+  const v = deployment.options[key];
+  return typeof v === "number" ? v : fallback;
+}
+
+/** Knobs a test sets through caller metadata; they affect only the sim provider. */
+interface Script {
+  failReason?: ErrorReason;
+  failAfterTokens: number;
+  stallMs: number;
+  interTokenMs?: number;
+  retryAfterMs?: number;
+}
+
+function scriptOf(metadata: Record<string, string>): Script {
+  const fail = metadata["sim-fail"];
+  const failReason = ERROR_REASONS.find((r) => r === fail);
+  const retryAfter = Number(metadata["sim-retry-after-ms"] ?? NaN);
+  const interToken = Number(metadata["sim-inter-token-ms"] ?? NaN);
+  return {
+    ...(failReason ? { failReason } : {}),
+    failAfterTokens: Math.max(0, Number(metadata["sim-fail-after"] ?? 0) || 0),
+    stallMs: Math.max(0, Number(metadata["sim-stall-ms"] ?? 0) || 0),
+    ...(Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterMs: retryAfter } : {}),
+    ...(Number.isFinite(interToken) && interToken >= 0 ? { interTokenMs: Math.min(interToken, 10_000) } : {}),
+  };
+}
+
+/**
+ * The built-in provider: deterministic text derived from the prompt ("echo"
+ * repeats the last user message, "lorem" writes seeded lorem ipsum), streamed
+ * token by token with configurable time-to-first-token and inter-token delay,
+ * with honest token counts and scripted failures for tests:
+ * metadata `sim-fail` (an error reason), `sim-fail-after` (tokens sent first),
+ * `sim-stall-ms` (wait before the first token), `sim-inter-token-ms`, `sim-retry-after-ms`.
+ */
+export class SimProvider implements Provider {
+  readonly name = "sim";
+
+  async *stream(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions): AsyncGenerator<ProviderEvent> {
+    const { signal } = options;
+    const script = scriptOf(request.metadata);
+    const ttftMs = numberOption(deployment, "ttftMs", 0);
+    const interTokenMs = script.interTokenMs ?? numberOption(deployment, "interTokenMs", 0);
+    const all = deployment.model === "lorem" ? loremTokens(request) : echoTokens(request);
+    const inputTokens = countPromptTokens(request.system, request.messages);
+
+    let finishReason: FinishReason = "stop";
+    let tokens = all;
+    if (tokens.length > request.maxOutputTokens) {
+      tokens = tokens.slice(0, request.maxOutputTokens);
+      finishReason = "length";
+    }
+    const text = tokens.join("");
+    const stopAt = request.stop.reduce((at, s) => {
+      const i = text.indexOf(s);
+      return i >= 0 && i < at ? i : at;
+    }, Infinity);
+    if (stopAt !== Infinity) {
+      tokens = splitTokens(text.slice(0, stopAt));
+      finishReason = "stop";
+    }
+
+    await sleep(script.stallMs + ttftMs, signal);
+    let sent = 0;
+    for (const token of tokens) {
+      if (script.failReason && sent >= script.failAfterTokens) break;
+      if (sent > 0 && interTokenMs > 0) await sleep(interTokenMs, signal);
+      if (signal.aborted) throw abortReason(signal);
+      yield { type: "delta", text: token };
+      sent++;
+    }
+    if (script.failReason) {
+      throw new LlmError(script.failReason, `sim: scripted ${script.failReason}`, {
+        ...(script.retryAfterMs !== undefined ? { retryAfterMs: script.retryAfterMs } : {}),
+      });
+    }
+    yield { type: "done", finishReason, usage: { inputTokens, outputTokens: sent } };
+  }
+}

@@ -1,0 +1,57 @@
+import type { CatalogueConfig, DeploymentConfig, ModelConfig } from "../config.js";
+
+/** A model as the router sees it: configuration plus integer prices. */
+export interface CatalogueModel {
+  id: string;
+  aliases: string[];
+  contextWindow: number;
+  maxOutputTokens: number;
+  /** Billionths of a USD per million tokens. */
+  inputPriceNanosPerMillion: bigint;
+  outputPriceNanosPerMillion: bigint;
+  capabilities: string[];
+  deployments: DeploymentConfig[];
+  fallbacks: string[];
+}
+
+function nanos(usd: number): bigint {
+  return BigInt(Math.round(usd * 1e9));
+}
+
+function toModel(m: ModelConfig): CatalogueModel {
+  return {
+    id: m.id,
+    aliases: m.aliases,
+    contextWindow: m.contextWindow,
+    maxOutputTokens: m.maxOutputTokens,
+    inputPriceNanosPerMillion: nanos(m.price.inputPerMillion),
+    outputPriceNanosPerMillion: nanos(m.price.outputPerMillion),
+    capabilities: m.capabilities,
+    deployments: m.deployments,
+    fallbacks: m.fallbacks,
+  };
+}
+
+/** Resolves model ids and aliases; prices a usage. */
+export class Catalogue {
+  private readonly byName = new Map<string, CatalogueModel>();
+  readonly models: readonly CatalogueModel[];
+
+  constructor(config: CatalogueConfig) {
+    this.models = config.models.map(toModel);
+    for (const model of this.models) {
+      for (const name of [model.id, ...model.aliases]) this.byName.set(name, model);
+    }
+  }
+
+  resolve(name: string): CatalogueModel | undefined {
+    return this.byName.get(name);
+  }
+}
+
+/** Cost in billionths of a USD, rounded half up; integer arithmetic only. */
+export function costOf(model: CatalogueModel, inputTokens: number, outputTokens: number): bigint {
+  const total =
+    BigInt(inputTokens) * model.inputPriceNanosPerMillion + BigInt(outputTokens) * model.outputPriceNanosPerMillion;
+  return (total + 500_000n) / 1_000_000n;
+}

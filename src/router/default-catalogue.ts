@@ -1,0 +1,30 @@
+import type { CatalogueConfig } from "../config.js";
+
+/** The catalogue used when no LLM_CONFIG is given: the built-in sim models, no keys, no network. */
+export function defaultCatalogue(sim: { ttftMs: number; interTokenMs: number }): CatalogueConfig {
+  const options = { ttftMs: sim.ttftMs, interTokenMs: sim.interTokenMs };
+  return {
+    models: [
+      {
+        id: "sim/echo",
+        aliases: ["echo"],
+        contextWindow: 8192,
+        maxOutputTokens: 4096,
+        price: { inputPerMillion: 0.5, outputPerMillion: 1.5 },
+        capabilities: ["chat", "streaming"],
+        deployments: [{ provider: "sim", model: "echo", weight: 1, options }],
+        fallbacks: [],
+      },
+      {
+        id: "sim/lorem",
+        aliases: ["lorem"],
+        contextWindow: 32768,
+        maxOutputTokens: 2048,
+        price: { inputPerMillion: 3, outputPerMillion: 15 },
+        capabilities: ["chat", "streaming"],
+        deployments: [{ provider: "sim", model: "lorem", weight: 1, options }],
+        fallbacks: [],
+      },
+    ],
+  };
+}

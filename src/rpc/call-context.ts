@@ -1,0 +1,40 @@
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { CallContext } from "../core/types.js";
+import { LlmError } from "../errors/llm-error.js";
+import { kPrincipal, kRequestId } from "../server/call-values.js";
+
+/**
+ * Turns Connect's handler context into the core's CallContext: the principal,
+ * the request id (echoed as x-request-id), an absolute deadline (the client's, or
+ * the configured default), and a signal whose reason says why it fired:
+ * PROVIDER_TIMEOUT at the deadline, CANCELLED when the client went away.
+ */
+export function callContext(ctx: HandlerContext, defaultDeadlineMs: number): { call: CallContext; dispose(): void } {
+  const principal = ctx.values.get(kPrincipal);
+  if (!principal) throw new LlmError("UNAUTHENTICATED", "missing API key");
+  const requestId = ctx.values.get(kRequestId);
+  ctx.responseHeader.set("x-request-id", requestId);
+
+  const timeoutMs = ctx.timeoutMs();
+  const deadline = Date.now() + (timeoutMs ?? defaultDeadlineMs);
+  const controller = new AbortController();
+  const deadlineError = () => new LlmError("PROVIDER_TIMEOUT", "deadline exceeded");
+  const onAbort = () => {
+    const reason: unknown = ctx.signal.reason;
+    const expired =
+      (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) || Date.now() >= deadline - 1;
+    controller.abort(expired ? deadlineError() : new LlmError("CANCELLED", "the client cancelled the call"));
+  };
+  if (ctx.signal.aborted) onAbort();
+  else ctx.signal.addEventListener("abort", onAbort, { once: true });
+  // Connect enforces a client deadline itself; the configured default needs our own timer.
+  const timer = timeoutMs === undefined ? setTimeout(() => controller.abort(deadlineError()), defaultDeadlineMs) : undefined;
+
+  return {
+    call: { requestId, principal, signal: controller.signal, deadline },
+    dispose() {
+      if (timer) clearTimeout(timer);
+      ctx.signal.removeEventListener("abort", onAbort);
+    },
+  };
+}

@@ -1,0 +1,113 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import {
+  BatchGenerateResponseSchema,
+  ListModelsResponseSchema,
+  type LlmService,
+} from "../../gen/ts/llm/v1/llm_service_pb.js";
+import type { Gateway } from "../core/gateway.js";
+import { LlmError, asLlmError } from "../errors/llm-error.js";
+import { toConnectError, toRpcStatus } from "../errors/to-connect.js";
+import { kRequestId } from "../server/call-values.js";
+import { callContext } from "./call-context.js";
+import {
+  toGenerateResponse,
+  toGenerationRequest,
+  toGetUsageResponse,
+  toModel,
+  toStreamResponse,
+  toUsageQuery,
+} from "./mappers.js";
+
+export interface LlmServiceOptions {
+  defaultDeadlineMs: number;
+  batch: { maxItems: number; defaultConcurrency: number; maxConcurrency: number };
+}
+
+/** The LlmService handlers: proto ↔ domain mapping and nothing else. Domain errors become ConnectErrors here. */
+export function llmService(gateway: Gateway, options: LlmServiceOptions): ServiceImpl<typeof LlmService> {
+  const fail = (err: unknown, requestId: string): never => {
+    throw toConnectError(asLlmError(err), requestId);
+  };
+  return {
+    async generate(req, ctx) {
+      const requestId = ctx.values.get(kRequestId);
+      try {
+        const { call, dispose } = callContext(ctx, options.defaultDeadlineMs);
+        try {
+          return toGenerateResponse(await gateway.generate(toGenerationRequest(req), call));
+        } finally {
+          dispose();
+        }
+      } catch (err) {
+        return fail(err, requestId);
+      }
+    },
+
+    async *streamGenerate(req, ctx) {
+      const requestId = ctx.values.get(kRequestId);
+      try {
+        const { call, dispose } = callContext(ctx, options.defaultDeadlineMs);
+        try {
+          for await (const event of gateway.stream(toGenerationRequest(req), call)) yield toStreamResponse(event);
+        } finally {
+          dispose();
+        }
+      } catch (err) {
+        fail(err, requestId);
+      }
+    },
+
+    async batchGenerate(req, ctx) {
+      const requestId = ctx.values.get(kRequestId);
+      try {
+        const { batch } = options;
+        if (req.requests.length === 0 || req.requests.length > batch.maxItems) {
+          throw new LlmError("INVALID_REQUEST", `a batch must have 1 to ${batch.maxItems} requests`, {
+            fieldViolations: [{ field: "requests", description: `must contain 1 to ${batch.maxItems} requests` }],
+          });
+        }
+        if (req.maxConcurrency > batch.maxConcurrency) {
+          throw new LlmError("INVALID_REQUEST", `max_concurrency must be at most ${batch.maxConcurrency}`, {
+            fieldViolations: [{ field: "max_concurrency", description: `must be at most ${batch.maxConcurrency}` }],
+          });
+        }
+        const { call, dispose } = callContext(ctx, options.defaultDeadlineMs);
+        try {
+          const items = req.requests.map(toGenerationRequest);
+          const results = await gateway.batch(items, req.maxConcurrency || batch.defaultConcurrency, call);
+          return create(BatchGenerateResponseSchema, {
+            results: results.map((r, index) =>
+              r.ok
+                ? { index, result: { case: "response" as const, value: toGenerateResponse(r.result) } }
+                : { index, result: { case: "error" as const, value: toRpcStatus(r.error, r.requestId) } },
+            ),
+          });
+        } finally {
+          dispose();
+        }
+      } catch (err) {
+        return fail(err, requestId);
+      }
+    },
+
+    listModels(_req, ctx) {
+      ctx.responseHeader.set("x-request-id", ctx.values.get(kRequestId));
+      return create(ListModelsResponseSchema, { models: gateway.listModels().map((m) => toModel(m)) });
+    },
+
+    async getUsage(req, ctx) {
+      const requestId = ctx.values.get(kRequestId);
+      try {
+        const { call, dispose } = callContext(ctx, options.defaultDeadlineMs);
+        try {
+          return toGetUsageResponse(await gateway.usage(call.principal, toUsageQuery(req)));
+        } finally {
+          dispose();
+        }
+      } catch (err) {
+        return fail(err, requestId);
+      }
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import { randomUUID } from "node:crypto";
+import type { Interceptor } from "@connectrpc/connect";
+import type { KeyAuthenticator } from "../core/types.js";
+import { LlmError } from "../errors/llm-error.js";
+import { toConnectError } from "../errors/to-connect.js";
+import type { Logger } from "../telemetry/logger.js";
+import { kPrincipal, kRequestId } from "./call-values.js";
+import type { InFlight } from "./in-flight.js";
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Uses the caller's x-request-id when well-formed, a new uuid otherwise. */
+export const requestIdInterceptor: Interceptor = (next) => (req) => {
+  const given = req.header.get("x-request-id");
+  req.contextValues.set(kRequestId, given && REQUEST_ID.test(given) ? given : randomUUID());
+  return next(req);
+};
+
+/**
+ * Refuses new calls once draining, and counts calls in flight until their
+ * response (for a stream: its last message) is done.
+ */
+export function drainInterceptor(state: { draining: boolean }, inFlight: InFlight): Interceptor {
+  return (next) => async (req) => {
+    if (state.draining && !req.service.typeName.startsWith("grpc.")) {
+      throw toConnectError(new LlmError("SHUTTING_DOWN", "the server is shutting down; retry on another replica"));
+    }
+    inFlight.enter();
+    let handedOff = false;
+    try {
+      const res = await next(req);
+      if (!res.stream) return res;
+      handedOff = true;
+      const messages = res.message;
+      return {
+        ...res,
+        message: (async function* () {
+          try {
+            yield* messages;
+          } finally {
+            inFlight.leave();
+          }
+        })(),
+      };
+    } finally {
+      if (!handedOff) inFlight.leave();
+    }
+  };
+}
+
+function bearer(header: Headers): string | undefined {
+  const auth = header.get("authorization");
+  if (auth) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    return m?.[1];
+  }
+  return header.get("x-api-key")?.trim() || undefined;
+}
+
+/** Resolves the API key of every LlmService call to a principal; other services (health, reflection) are open. */
+export function authInterceptor(keys: KeyAuthenticator, logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    if (req.service.typeName !== "llm.v1.LlmService") return next(req);
+    const requestId = req.contextValues.get(kRequestId);
+    const secret = bearer(req.header);
+    if (!secret) {
+      throw toConnectError(
+        new LlmError("UNAUTHENTICATED", "missing API key: send authorization: Bearer <key> or x-api-key"),
+        requestId,
+      );
+    }
+    const principal = await keys.authenticate(secret);
+    if (!principal) {
+      logger.warn("rejected an unknown, revoked or expired API key", { requestId, method: req.method.name });
+      throw toConnectError(new LlmError("UNAUTHENTICATED", "unknown, revoked or expired API key"), requestId);
+    }
+    req.contextValues.set(kPrincipal, principal);
+    return next(req);
+  };
+}

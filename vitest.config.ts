@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 20_000,
+    hookTimeout: 60_000,
+    // PGlite takes seconds to start; files run in parallel on the machine's cores.
+    pool: "forks",
+  },
+});
