@@ -33,9 +33,36 @@ const ModelSchema = z.strictObject({
   fallbacks: z.array(z.string()).default([]),
 });
 
+const RoutingSchema = z.strictObject({
+  /** Upper bound on one upstream attempt; the time left before the deadline bounds it too. */
+  attemptTimeoutMs: int(1, 3_600_000).default(30_000),
+  /** Attempts per deployment (1 = no retry) for retryable reasons. */
+  maxAttempts: int(1, 10).default(3),
+  backoffBaseMs: int(0, 60_000).default(100),
+  backoffCapMs: int(0, 300_000).default(2_000),
+  /** An attempt is not started with less time than this left: it could not finish. */
+  minAttemptMs: int(0, 60_000).default(5),
+  breaker: z
+    .strictObject({
+      failureRatio: z.number().gt(0).max(1).default(0.5),
+      minCalls: int(1, 100_000).default(5),
+      windowMs: int(100, 3_600_000).default(30_000),
+      openMs: int(1, 3_600_000).default(10_000),
+    })
+    .prefault({}),
+});
+
 const CatalogueSchema = z.strictObject({
+  routing: RoutingSchema.prefault({}),
   models: z.array(ModelSchema).min(1),
 });
+
+export type RoutingConfig = z.infer<typeof RoutingSchema>;
+
+/** Validates a catalogue given as plain data (defaults filled in); throws a ZodError. */
+export function parseCatalogue(raw: unknown): CatalogueConfig {
+  return CatalogueSchema.parse(raw);
+}
 
 export type DeploymentConfig = z.infer<typeof DeploymentSchema>;
 export type ModelConfig = z.infer<typeof ModelSchema>;
@@ -61,7 +88,8 @@ const EnvSchema = z.object({
   PORT: int(0, 65535).default(8080),
   TLS_CERT_FILE: optionalString,
   TLS_KEY_FILE: optionalString,
-  CORS_ORIGINS: csv.pipe(z.array(z.url())),
+  /** Exact origins allowed to call from a browser; each is normalised to scheme://host[:port]. */
+  CORS_ORIGINS: csv.pipe(z.array(z.url().transform((u) => new URL(u).origin))),
   MAX_REQUEST_BYTES: int(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
   DEFAULT_DEADLINE_MS: int(1, 3_600_000).default(60_000),
   MAX_DEADLINE_MS: int(1, 24 * 3_600_000).default(600_000),
@@ -166,7 +194,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const catalogue = e.LLM_CONFIG
     ? readCatalogue(e.LLM_CONFIG)
-    : defaultCatalogue({ ttftMs: e.SIM_TTFT_MS, interTokenMs: e.SIM_INTER_TOKEN_MS });
+    : parseCatalogue(defaultCatalogue({ ttftMs: e.SIM_TTFT_MS, interTokenMs: e.SIM_INTER_TOKEN_MS }));
   const catalogueSource = e.LLM_CONFIG ?? "built-in sim catalogue";
   checkCatalogue(catalogue, catalogueSource);
   return {

@@ -75,7 +75,6 @@ export class Gateway {
       const events = this.deps.router.stream(plan, (m) => this.providerRequest(req, m), state, {
         signal: ctx.signal,
         deadline: ctx.deadline,
-        now: this.now,
       });
       for await (const event of events) {
         if (!startedSent) {

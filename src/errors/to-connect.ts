@@ -1,6 +1,6 @@
-import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import {
   BadRequestSchema,
   ErrorInfoSchema,
@@ -56,14 +56,4 @@ export function toRpcStatus(err: LlmError, requestId?: string): Status {
     message: clientMessage(err),
     details: detailsOf(err, requestId).map((d) => anyPack(d.desc, create(d.desc, d.value))),
   });
-}
-
-/** The binary form, used by tests. */
-export function statusToBinary(status: Status): Uint8Array {
-  return toBinary(StatusSchema, status);
-}
-
-/** Maps a ConnectError raised by the framework (not by us) onto a code check. */
-export function isCode(err: unknown, code: Code): boolean {
-  return err instanceof ConnectError && err.code === code;
 }

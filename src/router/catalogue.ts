@@ -1,4 +1,4 @@
-import type { CatalogueConfig, DeploymentConfig, ModelConfig } from "../config.js";
+import type { CatalogueConfig, DeploymentConfig, ModelConfig, RoutingConfig } from "../config.js";
 
 /** A model as the router sees it: configuration plus integer prices. */
 export interface CatalogueModel {
@@ -36,8 +36,10 @@ function toModel(m: ModelConfig): CatalogueModel {
 export class Catalogue {
   private readonly byName = new Map<string, CatalogueModel>();
   readonly models: readonly CatalogueModel[];
+  readonly routing: RoutingConfig;
 
   constructor(config: CatalogueConfig) {
+    this.routing = config.routing;
     this.models = config.models.map(toModel);
     for (const model of this.models) {
       for (const name of [model.id, ...model.aliases]) this.byName.set(name, model);

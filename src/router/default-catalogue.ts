@@ -1,7 +1,8 @@
+import type { z } from "zod";
 import type { CatalogueConfig } from "../config.js";
 
 /** The catalogue used when no LLM_CONFIG is given: the built-in sim models, no keys, no network. */
-export function defaultCatalogue(sim: { ttftMs: number; interTokenMs: number }): CatalogueConfig {
+export function defaultCatalogue(sim: { ttftMs: number; interTokenMs: number }): z.input<z.ZodType<CatalogueConfig>> {
   const options = { ttftMs: sim.ttftMs, interTokenMs: sim.interTokenMs };
   return {
     models: [

@@ -1,9 +1,11 @@
-import type { DeploymentConfig } from "../config.js";
-import { abortReason } from "../core/abort.js";
+import type { DeploymentConfig, RoutingConfig } from "../config.js";
+import { abortReason, sleep as abortableSleep } from "../core/abort.js";
 import { LlmError, asLlmError, type AttemptRecord } from "../errors/llm-error.js";
-import { TAXONOMY } from "../errors/taxonomy.js";
+import { TAXONOMY, type ErrorReason } from "../errors/taxonomy.js";
 import type { Provider, ProviderEvent, ProviderRequest } from "../providers/provider.js";
+import { fullJitterDelay } from "./backoff.js";
 import type { Catalogue, CatalogueModel } from "./catalogue.js";
+import { CircuitBreaker, type CircuitStateName } from "./circuit-breaker.js";
 
 /** What the router learns while it works; the core reads it for the response and the ledger. */
 export interface RouteState {
@@ -19,10 +21,30 @@ export interface RouteOptions {
   signal: AbortSignal;
   /** Absolute deadline, ms since the epoch. */
   deadline: number;
-  now?: () => number;
 }
 
-/** Orders a model's deployments: a weighted random choice first, the rest after it in weighted order. */
+/** Things a router reports for logs and metrics. */
+export type RouterEvent =
+  | { type: "retry"; provider: string; deployment: string; reason: ErrorReason; delayMs: number }
+  | { type: "fallback"; from: string; reason: ErrorReason }
+  | { type: "circuit"; provider: string; deployment: string; from: CircuitStateName; to: CircuitStateName };
+
+export interface RouterDeps {
+  now?: () => number;
+  random?: () => number;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  onEvent?: (event: RouterEvent) => void;
+}
+
+/** Reasons that say something about a deployment's health, and so count against its breaker. */
+const BREAKER_REASONS: ReadonlySet<ErrorReason> = new Set([
+  "PROVIDER_UNAVAILABLE",
+  "PROVIDER_TIMEOUT",
+  "PROVIDER_RATE_LIMITED",
+  "PROVIDER_AUTH_FAILED",
+]);
+
+/** Orders deployments: a weighted random choice first, the rest after it in weighted order. */
 export function orderDeployments(deployments: readonly DeploymentConfig[], random: () => number = Math.random): DeploymentConfig[] {
   const left = [...deployments];
   const out: DeploymentConfig[] = [];
@@ -36,17 +58,40 @@ export function orderDeployments(deployments: readonly DeploymentConfig[], rando
   return out;
 }
 
+function deploymentKey(d: DeploymentConfig): string {
+  return `${d.provider}/${d.model}`;
+}
+
 /**
- * Plans and runs attempts: the requested model's deployments, then the
- * request's fallbacks, then the model's configured fallbacks. Each attempt
- * gets the time left before the deadline and a signal that fires at it.
- * Retries with backoff and circuit breakers come with the real providers.
+ * Plans and runs attempts inside the caller's deadline: the requested model's
+ * deployments (weighted, healthy ones first), then the request's fallbacks,
+ * then the model's configured ones. Each attempt gets min(attempt timeout,
+ * time left) and a signal that fires then or when the client cancels;
+ * retryable failures back off with full jitter or the upstream's Retry-After;
+ * once a token has been sent nothing is retried.
  */
 export class Router {
+  private readonly breakers = new Map<string, CircuitBreaker>();
+  private readonly routing: RoutingConfig;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+
   constructor(
     private readonly catalogue: Catalogue,
     private readonly providers: ReadonlyMap<string, Provider>,
-  ) {}
+    private readonly deps: RouterDeps = {},
+  ) {
+    this.routing = catalogue.routing;
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+    this.sleep = deps.sleep ?? abortableSleep;
+  }
+
+  /** The live breaker state of a deployment. */
+  circuitState(deployment: DeploymentConfig): CircuitStateName {
+    return this.breakers.get(deploymentKey(deployment))?.state ?? "closed";
+  }
 
   /** The models to try, in order, without repeats. */
   plan(primary: CatalogueModel, fallbackNames: readonly string[]): CatalogueModel[] {
@@ -64,51 +109,133 @@ export class Router {
     state: RouteState,
     options: RouteOptions,
   ): AsyncGenerator<ProviderEvent> {
-    const now = options.now ?? Date.now;
     let last: LlmError | undefined;
+    let allOpen = true;
     for (const model of models) {
-      for (const deployment of orderDeployments(model.deployments)) {
-        if (options.signal.aborted) throw abortReason(options.signal).withAttempts(state.attempts);
-        const timeLeft = options.deadline - now();
-        if (timeLeft <= 0) {
-          throw new LlmError("PROVIDER_TIMEOUT", "deadline exceeded", { attempts: state.attempts });
+      for (const deployment of this.order(model.deployments)) {
+        const breaker = this.breaker(deployment);
+        if (!breaker.tryAcquire()) {
+          state.attempts.push({ provider: deployment.provider, deployment: deployment.model, reason: "CIRCUIT_OPEN", latencyMs: 0 });
+          continue;
         }
-        const provider = this.providers.get(deployment.provider);
-        if (!provider) throw new LlmError("INTERNAL", `no provider ${deployment.provider}`, { attempts: state.attempts });
-        state.model = model;
-        state.provider = provider.name;
-        const started = now();
-        const attempt = attemptSignal(options.signal, timeLeft);
-        try {
-          for await (const event of provider.stream(deployment, request(model), { signal: attempt.signal, timeoutMs: timeLeft })) {
-            if (event.type === "delta") state.committed = true;
-            yield event;
-          }
-          state.attempts.push({ provider: provider.name, deployment: deployment.model, reason: "OK", latencyMs: now() - started });
-          return;
-        } catch (err) {
-          const error = attempt.signal.aborted ? abortReason(attempt.signal) : asLlmError(err);
-          state.attempts.push({ provider: provider.name, deployment: deployment.model, reason: error.reason, latencyMs: now() - started });
-          if (state.committed || !TAXONOMY[error.reason].fallback || options.signal.aborted) {
-            throw error.withAttempts(state.attempts);
-          }
-          last = error;
-        } finally {
-          attempt.dispose();
-        }
+        allOpen = false;
+        const error = yield* this.attempts(model, deployment, breaker, request, state, options);
+        if (!error) return;
+        last = error;
+        if (!TAXONOMY[error.reason].fallback) throw error.withAttempts(state.attempts);
+        this.deps.onEvent?.({ type: "fallback", from: `${deployment.provider}/${deployment.model}`, reason: error.reason });
       }
+    }
+    if (allOpen) {
+      throw new LlmError("CIRCUIT_OPEN", "every deployment of the requested models is failing; try again shortly", {
+        attempts: state.attempts,
+        retryAfterMs: this.routing.breaker.openMs,
+      });
     }
     throw (last ?? new LlmError("PROVIDER_UNAVAILABLE", "no deployment could serve the request")).withAttempts(state.attempts);
   }
+
+  /**
+   * Tries one deployment up to maxAttempts times. Returns undefined on success,
+   * the error when the caller may fall back; throws when nothing more may be tried.
+   */
+  private async *attempts(
+    model: CatalogueModel,
+    deployment: DeploymentConfig,
+    breaker: CircuitBreaker,
+    request: (model: CatalogueModel) => ProviderRequest,
+    state: RouteState,
+    options: RouteOptions,
+  ): AsyncGenerator<ProviderEvent, LlmError | undefined> {
+    const provider = this.providers.get(deployment.provider);
+    if (!provider) {
+      breaker.onIgnored();
+      throw new LlmError("INTERNAL", `provider ${deployment.provider} is not configured`, { attempts: state.attempts });
+    }
+    for (let attempt = 1; ; attempt++) {
+      if (options.signal.aborted) {
+        breaker.onIgnored();
+        throw abortReason(options.signal).withAttempts(state.attempts);
+      }
+      const timeLeft = options.deadline - this.now();
+      if (timeLeft < Math.max(1, this.routing.minAttemptMs)) {
+        breaker.onIgnored();
+        throw new LlmError("PROVIDER_TIMEOUT", "deadline exceeded", { attempts: state.attempts });
+      }
+      const timeoutMs = Math.min(this.routing.attemptTimeoutMs, timeLeft);
+      state.model = model;
+      state.provider = provider.name;
+      const started = this.now();
+      const signal = attemptSignal(options.signal, timeoutMs, timeoutMs === timeLeft);
+      let error: LlmError;
+      try {
+        for await (const event of provider.stream(deployment, request(model), { signal: signal.signal, timeoutMs })) {
+          if (event.type === "delta") state.committed = true;
+          yield event;
+        }
+        breaker.onSuccess();
+        state.attempts.push({ provider: provider.name, deployment: deployment.model, reason: "OK", latencyMs: this.now() - started });
+        return undefined;
+      } catch (err) {
+        error = signal.signal.aborted ? abortReason(signal.signal) : asLlmError(err);
+      } finally {
+        signal.dispose();
+      }
+      state.attempts.push({ provider: provider.name, deployment: deployment.model, reason: error.reason, latencyMs: this.now() - started });
+      if (BREAKER_REASONS.has(error.reason) && !options.signal.aborted) breaker.onFailure();
+      else breaker.onIgnored();
+
+      // After the first token, or once the client is gone, nothing more is tried.
+      if (state.committed || options.signal.aborted) throw error.withAttempts(state.attempts);
+      if (!error.retryable || attempt >= this.routing.maxAttempts) return error;
+
+      const delay = error.retryAfterMs ?? fullJitterDelay(attempt, this.routing.backoffBaseMs, this.routing.backoffCapMs, this.random);
+      const leftAfterWait = options.deadline - this.now() - delay;
+      if (leftAfterWait < Math.max(1, this.routing.minAttemptMs)) {
+        // Waiting would spend the deadline: end with this error (its RetryInfo tells the client when to come back),
+        // unless another deployment can be tried at once.
+        return error;
+      }
+      this.deps.onEvent?.({ type: "retry", provider: provider.name, deployment: deployment.model, reason: error.reason, delayMs: delay });
+      await this.sleep(delay, options.signal).catch((err: unknown) => {
+        throw asLlmError(err).withAttempts(state.attempts);
+      });
+    }
+  }
+
+  /** Deployments in weighted order, those whose breaker admits calls first. */
+  private order(deployments: readonly DeploymentConfig[]): DeploymentConfig[] {
+    const ordered = orderDeployments(deployments, this.random);
+    const open = (d: DeploymentConfig) => (this.circuitState(d) === "open" ? 1 : 0);
+    return ordered.sort((a, b) => open(a) - open(b));
+  }
+
+  private breaker(deployment: DeploymentConfig): CircuitBreaker {
+    const key = deploymentKey(deployment);
+    let breaker = this.breakers.get(key);
+    if (!breaker) {
+      breaker = new CircuitBreaker({ ...this.routing.breaker, now: this.now }, (from, to) =>
+        this.deps.onEvent?.({ type: "circuit", provider: deployment.provider, deployment: deployment.model, from, to }),
+      );
+      this.breakers.set(key, breaker);
+    }
+    return breaker;
+  }
 }
 
-/** A signal that fires when the parent does (its reason kept) or after timeoutMs (PROVIDER_TIMEOUT). */
-function attemptSignal(parent: AbortSignal, timeoutMs: number): { signal: AbortSignal; dispose(): void } {
+/**
+ * A signal that fires when the parent does (its reason kept) or after timeoutMs:
+ * PROVIDER_TIMEOUT either way, worded for the deadline when the attempt had all the time left.
+ */
+function attemptSignal(parent: AbortSignal, timeoutMs: number, isDeadline: boolean): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const onAbort = () => controller.abort(parent.reason);
   parent.addEventListener("abort", onAbort, { once: true });
   const timer = setTimeout(
-    () => controller.abort(new LlmError("PROVIDER_TIMEOUT", `deadline exceeded after ${timeoutMs} ms`)),
+    () =>
+      controller.abort(
+        new LlmError("PROVIDER_TIMEOUT", isDeadline ? "deadline exceeded" : `upstream attempt timed out after ${timeoutMs} ms`),
+      ),
     timeoutMs,
   );
   return {
