@@ -15,6 +15,10 @@ const DeploymentSchema = z.strictObject({
   /** The model name the provider knows. */
   model: z.string().min(1),
   weight: int(1, 1000).default(1),
+  /** Overrides the provider's base URL (OPENAI_BASE_URL, ANTHROPIC_BASE_URL, OLLAMA_HOST) for this deployment. */
+  baseUrl: z.url().optional(),
+  /** Name of the environment variable holding this deployment's API key (a credentials reference; never the key itself). */
+  apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name").optional(),
   /** Provider-specific knobs (the sim's latency, for one). */
   options: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
 });
@@ -103,6 +107,11 @@ const EnvSchema = z.object({
   BATCH_MAX_ITEMS: int(1, 1000).default(64),
   BATCH_DEFAULT_CONCURRENCY: int(1, 64).default(4),
   BATCH_MAX_CONCURRENCY: int(1, 256).default(16),
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: optionalString.pipe(z.url().optional()),
+  ANTHROPIC_API_KEY: optionalString,
+  ANTHROPIC_BASE_URL: optionalString.pipe(z.url().optional()),
+  OLLAMA_HOST: optionalString.pipe(z.url().optional()),
   SIM_TTFT_MS: int(0, 60_000).default(0),
   SIM_INTER_TOKEN_MS: int(0, 60_000).default(0),
 });
@@ -125,6 +134,14 @@ export interface Config {
   logLevel: "error" | "warn" | "info" | "debug";
   ledgerFlushMs: number;
   batch: { maxItems: number; defaultConcurrency: number; maxConcurrency: number };
+  /** Provider defaults from the standard variables; deployments may override them. */
+  providers: {
+    openai: { apiKey?: string; baseUrl?: string };
+    anthropic: { apiKey?: string; baseUrl?: string };
+    ollama: { host?: string };
+  };
+  /** The keys named by deployments' apiKeyEnv, read once at start-up. */
+  credentials: ReadonlyMap<string, string>;
   catalogue: CatalogueConfig;
   /** Where the catalogue came from: a file path, or "built-in sim catalogue". */
   catalogueSource: string;
@@ -197,6 +214,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     : parseCatalogue(defaultCatalogue({ ttftMs: e.SIM_TTFT_MS, interTokenMs: e.SIM_INTER_TOKEN_MS }));
   const catalogueSource = e.LLM_CONFIG ?? "built-in sim catalogue";
   checkCatalogue(catalogue, catalogueSource);
+  const credentials = new Map<string, string>();
+  for (const [i, model] of catalogue.models.entries()) {
+    for (const [j, d] of model.deployments.entries()) {
+      if (d.apiKeyEnv === undefined) continue;
+      const value = env[d.apiKeyEnv];
+      if (value === undefined || value.trim() === "") {
+        throw new ConfigError(`LLM_CONFIG (${catalogueSource}) models.${i}.deployments.${j}.apiKeyEnv: ${d.apiKeyEnv} is not set`);
+      }
+      credentials.set(d.apiKeyEnv, value.trim());
+    }
+  }
+  const pick = <T extends object>(o: T) =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
   return {
     host: e.HOST,
     port: e.PORT,
@@ -216,6 +246,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       defaultConcurrency: e.BATCH_DEFAULT_CONCURRENCY,
       maxConcurrency: e.BATCH_MAX_CONCURRENCY,
     },
+    providers: {
+      openai: pick({ apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL }),
+      anthropic: pick({ apiKey: e.ANTHROPIC_API_KEY, baseUrl: e.ANTHROPIC_BASE_URL }),
+      ollama: pick({ host: e.OLLAMA_HOST }),
+    },
+    credentials,
     catalogue,
     catalogueSource,
   };

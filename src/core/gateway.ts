@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
+import type { DeploymentConfig } from "../config.js";
 import { LlmError, asLlmError } from "../errors/llm-error.js";
 import type { ProviderRequest } from "../providers/provider.js";
 import { costOf, type Catalogue, type CatalogueModel } from "../router/catalogue.js";
+import type { CircuitStateName } from "../router/circuit-breaker.js";
 import type { RouteState, Router } from "../router/router.js";
 import { countPromptTokens } from "./tokens.js";
 import type {
@@ -162,6 +164,11 @@ export class Gateway {
 
   listModels(): readonly CatalogueModel[] {
     return this.deps.catalogue.models;
+  }
+
+  /** The live circuit-breaker state of a deployment. */
+  circuitState(deployment: DeploymentConfig): CircuitStateName {
+    return this.deps.router.circuitState(deployment);
   }
 
   async usage(principal: Principal, query: { tenant: string; start?: Date; end?: Date }): Promise<UsageReport> {

@@ -93,7 +93,7 @@ export function llmService(gateway: Gateway, options: LlmServiceOptions): Servic
 
     listModels(_req, ctx) {
       ctx.responseHeader.set("x-request-id", ctx.values.get(kRequestId));
-      return create(ListModelsResponseSchema, { models: gateway.listModels().map((m) => toModel(m)) });
+      return create(ListModelsResponseSchema, { models: gateway.listModels().map((m) => toModel(m, (d) => gateway.circuitState(d))) });
     },
 
     async getUsage(req, ctx) {

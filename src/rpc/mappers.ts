@@ -30,7 +30,9 @@ import type {
   UsageReport,
   UsageTotals,
 } from "../core/types.js";
+import type { DeploymentConfig } from "../config.js";
 import type { CatalogueModel } from "../router/catalogue.js";
+import type { CircuitStateName } from "../router/circuit-breaker.js";
 
 const ROLES: Partial<Record<Role, DomainRole>> = {
   [Role.SYSTEM]: "system",
@@ -114,7 +116,13 @@ export function toStreamResponse(e: GenerationEvent): StreamGenerateResponse {
   }
 }
 
-export function toModel(m: CatalogueModel, state: (provider: string, model: string) => CircuitState = () => CircuitState.CLOSED): Model {
+const CIRCUIT_STATES: Record<CircuitStateName, CircuitState> = {
+  closed: CircuitState.CLOSED,
+  open: CircuitState.OPEN,
+  half_open: CircuitState.HALF_OPEN,
+};
+
+export function toModel(m: CatalogueModel, state: (deployment: DeploymentConfig) => CircuitStateName): Model {
   return create(ModelSchema, {
     id: m.id,
     aliases: m.aliases,
@@ -128,7 +136,7 @@ export function toModel(m: CatalogueModel, state: (provider: string, model: stri
       provider: d.provider,
       upstreamModel: d.model,
       weight: d.weight,
-      state: state(d.provider, d.model),
+      state: CIRCUIT_STATES[state(d)],
     })),
   });
 }

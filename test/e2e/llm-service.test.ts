@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema, ErrorInfoSchema } from "../../gen/ts/google/rpc/error_details_pb.js";
 import {
+  CircuitState,
   FinishReason,
   GenerateRequestSchema,
   Role,
@@ -95,6 +96,7 @@ describe.each(PROTOCOLS)("LlmService over %s", (protocol) => {
     expect(echo?.contextWindow).toBe(8192n);
     expect(echo?.inputPriceUsdNanosPerMillion).toBe(500_000_000n);
     expect(echo?.deployments[0]?.upstreamModel).toBe("echo");
+    expect(echo?.deployments[0]?.state).toBe(CircuitState.CLOSED);
   });
 
   it("unknown model is NOT_FOUND with ErrorInfo MODEL_NOT_FOUND", async () => {
