@@ -120,7 +120,8 @@ CONF
     [ "$(id -u)" -ne 0 ] || chown -R postgres: "$DATA"
   fi
   log "starting on 127.0.0.1:$PORT (log: $LOG)"
-  if ! as_owner "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -o "-p $PORT" -w -t 30 start >&2; then
+  # 9>&-: the server must not inherit the lock, or it would hold it for as long as it runs.
+  if ! as_owner "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -o "-p $PORT" -w -t 30 start >&2 9>&-; then
     tail -n 20 "$LOG" >&2 || true
     die "the server did not start"
   fi

@@ -170,10 +170,11 @@ export async function runKeysCli(
     return 0;
   }
 
-  const now = io.now?.() ?? new Date();
   let database: Database | undefined;
   try {
     database = await open();
+    // After opening: starting the embedded database can take seconds, and expiry counts from now.
+    const now = io.now?.() ?? new Date();
     return await execute(command, new ApiKeyStore({ db: database.db }), io, now);
   } catch (err) {
     io.err(`error: ${err instanceof Error ? err.message : String(err)}`);

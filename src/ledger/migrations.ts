@@ -90,7 +90,8 @@ export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
   const { error, results } = await createMigrator(db).migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === "Error")?.migrationName;
-    throw new Error(`database migration ${failed ?? "setup"} failed`, { cause: error });
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new Error(`database migration ${failed ?? "setup"} failed: ${detail}`, { cause: error });
   }
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
 }

@@ -1,6 +1,7 @@
 /** Kysely table types for the ledger database (generations and API keys). */
 import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
 import type { UsageStatus } from "../core/types.js";
+import type { AttemptRecord } from "../errors/llm-error.js";
 
 /**
  * int8 and numeric values come back as decimal strings: node-postgres does this by default and
@@ -26,7 +27,7 @@ export interface GenerationsTable {
   cost_usd_nanos: Int8;
   cached: boolean;
   /** The AttemptRecord[] that led to the outcome. */
-  attempts: Json<unknown>;
+  attempts: Json<AttemptRecord[]>;
   latency_ms: number;
   time_to_first_token_ms: number | null;
   started_at: Date;

@@ -155,9 +155,11 @@ export class UsageLedger implements UsageSink {
     return this.#serialize(() => this.#drain(target)).then(
       () => {
         this.#failures = 0;
+        this.#reportDrops();
       },
       (err: unknown) => {
         this.#failures++;
+        this.#reportDrops();
         this.#schedule(this.#backoffMs());
         throw err;
       },
@@ -169,11 +171,7 @@ export class UsageLedger implements UsageSink {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    try {
-      await this.flush();
-    } finally {
-      this.#reportDrops();
-    }
+    await this.flush();
   }
 
   #serialize(job: () => Promise<void>): Promise<void> {
@@ -200,7 +198,8 @@ export class UsageLedger implements UsageSink {
         this.#backgroundBusy = false;
         this.#failures = 0;
         this.#reportDrops();
-        if (this.#queue.length > 0) this.#schedule(this.#flushIntervalMs);
+        if (this.#queue.length >= this.#batchSize) this.#startBackgroundWrite();
+        else if (this.#queue.length > 0) this.#schedule(this.#flushIntervalMs);
       },
       (err: unknown) => {
         this.#backgroundBusy = false;

@@ -1,0 +1,153 @@
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sql } from "kysely";
+import { afterAll, describe, expect, it } from "vitest";
+import { openDatabase } from "../../src/ledger/database.js";
+import { MIGRATIONS, migrateToLatest } from "../../src/ledger/migrations.js";
+import { toGenerationRow } from "../../src/ledger/usage-ledger.js";
+import type { UsageRecord } from "../../src/core/types.js";
+import { DATABASE_HOOK_TIMEOUT_MS, describeEachDatabase } from "../helpers/postgres.js";
+
+function usageRecord(requestId: string): UsageRecord {
+  const startedAt = new Date("2026-01-01T00:00:00Z");
+  return {
+    id: randomUUID(),
+    requestId,
+    keyId: "key-1",
+    tenant: "t-migrations",
+    model: "sim-small",
+    provider: "sim",
+    status: "ok",
+    errorReason: null,
+    inputTokens: 1,
+    outputTokens: 2,
+    costUsdNanos: 3n,
+    cached: false,
+    attempts: [],
+    latencyMs: 4,
+    timeToFirstTokenMs: null,
+    startedAt,
+    finishedAt: startedAt,
+    metadata: {},
+  };
+}
+
+describeEachDatabase("migrations", (database) => {
+  async function columns(table: string): Promise<Record<string, string>> {
+    const result = await sql<{ column_name: string; data_type: string }>`
+      select column_name, data_type from information_schema.columns
+      where table_schema = current_schema() and table_name = ${table}`.execute(database.db);
+    return Object.fromEntries(result.rows.map((r) => [r.column_name, r.data_type]));
+  }
+
+  it("creates the generations table with its column types", async () => {
+    expect(await columns("generations")).toEqual({
+      id: "uuid",
+      request_id: "text",
+      key_id: "text",
+      tenant: "text",
+      model: "text",
+      provider: "text",
+      status: "text",
+      error_reason: "text",
+      input_tokens: "integer",
+      output_tokens: "integer",
+      cost_usd_nanos: "bigint",
+      cached: "boolean",
+      attempts: "jsonb",
+      latency_ms: "integer",
+      time_to_first_token_ms: "integer",
+      started_at: "timestamp with time zone",
+      finished_at: "timestamp with time zone",
+      metadata: "jsonb",
+    });
+  });
+
+  it("creates the api_keys table with its column types", async () => {
+    expect(await columns("api_keys")).toEqual({
+      id: "text",
+      prefix: "text",
+      salt: "text",
+      hash: "text",
+      name: "text",
+      tenant: "text",
+      role: "text",
+      created_at: "timestamp with time zone",
+      expires_at: "timestamp with time zone",
+      revoked_at: "timestamp with time zone",
+    });
+  });
+
+  it("indexes generations by (tenant, started_at)", async () => {
+    const result = await sql<{ indexdef: string }>`
+      select indexdef from pg_indexes where tablename = 'generations'`.execute(database.db);
+    expect(result.rows.map((r) => r.indexdef)).toContainEqual(expect.stringMatching(/\(tenant, started_at\)/));
+  });
+
+  it("records every migration as applied and applies nothing on a second run", async () => {
+    const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(database.db);
+    expect(applied.rows.map((r) => r.name)).toEqual(Object.keys(MIGRATIONS).sort());
+    expect(await migrateToLatest(database.db)).toEqual([]);
+  });
+
+  it("refuses a second generations row with the same request id", async () => {
+    const requestId = randomUUID();
+    await database.db.insertInto("generations").values(toGenerationRow(usageRecord(requestId))).execute();
+    await expect(
+      database.db.insertInto("generations").values(toGenerationRow(usageRecord(requestId))).execute(),
+    ).rejects.toMatchObject({ code: "23505" });
+  });
+
+  it("refuses a status outside ok, failed, cancelled", async () => {
+    const row = { ...toGenerationRow(usageRecord(randomUUID())), status: "weird" as "ok" };
+    await expect(database.db.insertInto("generations").values(row).execute()).rejects.toMatchObject({ code: "23514" });
+  });
+
+  it("returns bigint columns as exact decimal strings", async () => {
+    const requestId = randomUUID();
+    const big = 2n ** 62n + 1n;
+    await database.db
+      .insertInto("generations")
+      .values(toGenerationRow({ ...usageRecord(requestId), costUsdNanos: big }))
+      .execute();
+    const row = await database.db
+      .selectFrom("generations")
+      .select("cost_usd_nanos")
+      .where("request_id", "=", requestId)
+      .executeTakeFirstOrThrow();
+    expect(row.cost_usd_nanos).toBe(big.toString());
+  });
+});
+
+describe("PGlite storage", () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  });
+
+  it(
+    "keeps its data in dataDir across a restart and does not migrate twice",
+    async () => {
+      const dataDir = await mkdtemp(join(tmpdir(), "llm-ledger-reopen-"));
+      dirs.push(dataDir);
+      const requestId = randomUUID();
+
+      const first = await openDatabase({ dataDir });
+      expect(first.kind).toBe("pglite");
+      await first.db.insertInto("generations").values(toGenerationRow(usageRecord(requestId))).execute();
+      await first.close();
+
+      const second = await openDatabase({ dataDir });
+      try {
+        const rows = await second.db.selectFrom("generations").select("request_id").execute();
+        expect(rows).toEqual([{ request_id: requestId }]);
+        expect(await migrateToLatest(second.db)).toEqual([]);
+      } finally {
+        await second.close();
+      }
+    },
+    DATABASE_HOOK_TIMEOUT_MS * 2,
+  );
+});
