@@ -3,7 +3,7 @@
  * environment and the optional catalogue file (LLM_CONFIG, YAML or JSON).
  * Nothing else in the service reads process.env.
  */
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { defaultCatalogue } from "./router/default-catalogue.js";
@@ -196,12 +196,23 @@ function checkCatalogue(catalogue: CatalogueConfig, source: string): void {
 }
 
 /** Reads and validates the configuration; throws ConfigError naming the bad key. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(rawEnv: Record<string, string | undefined> = process.env): Config {
+  // An empty value means unset (so PORT= is the default port, not port 0).
+  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v.trim() !== ""));
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) throw new ConfigError(describeIssues("", parsed.error));
   const e = parsed.data;
   if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
     throw new ConfigError("TLS_CERT_FILE/TLS_KEY_FILE: set both or neither");
+  }
+  for (const key of ["TLS_CERT_FILE", "TLS_KEY_FILE"] as const) {
+    const file = e[key];
+    if (file === undefined) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch {
+      throw new ConfigError(`${key}: cannot read ${file}`);
+    }
   }
   if (e.DEFAULT_DEADLINE_MS > e.MAX_DEADLINE_MS) {
     throw new ConfigError("DEFAULT_DEADLINE_MS: must not exceed MAX_DEADLINE_MS");

@@ -105,8 +105,22 @@ describe("loadConfig", () => {
   });
 
   it("takes TLS from TLS_CERT_FILE and TLS_KEY_FILE together", () => {
-    const config = loadConfig({ TLS_CERT_FILE: "/etc/llm/cert.pem", TLS_KEY_FILE: "/etc/llm/key.pem" });
-    expect(config.tls).toEqual({ certFile: "/etc/llm/cert.pem", keyFile: "/etc/llm/key.pem" });
+    const cert = join(dir, "cert.pem");
+    const key = join(dir, "key.pem");
+    writeFileSync(cert, "cert");
+    writeFileSync(key, "key");
+    const config = loadConfig({ TLS_CERT_FILE: cert, TLS_KEY_FILE: key });
+    expect(config.tls).toEqual({ certFile: cert, keyFile: key });
+  });
+
+  it("names the TLS variable whose file cannot be read", () => {
+    const cert = join(dir, "cert2.pem");
+    writeFileSync(cert, "cert");
+    expect(configError({ TLS_CERT_FILE: cert, TLS_KEY_FILE: join(dir, "missing.pem") }).message).toContain("TLS_KEY_FILE");
+  });
+
+  it("treats an empty value as unset, so PORT= means the default port", () => {
+    expect(loadConfig({ PORT: "", SHUTDOWN_GRACE_MS: " " }).port).toBe(8080);
   });
 
   it("refuses a default deadline longer than the maximum", () => {

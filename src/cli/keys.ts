@@ -6,14 +6,17 @@ import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { ApiKeyStore, type ApiKeyInfo } from "../ledger/api-keys.js";
+import { ConfigError, loadConfig } from "../config.js";
 import { openDatabase, type Database, type DatabaseOptions } from "../ledger/database.js";
 import type { ApiKeyRole } from "../ledger/schema.js";
 
-/** Where the keys live: `DATABASE_URL` (Postgres) or PGlite under `DATA_DIR` (default `./.data`). */
-export function cliDatabaseOptions(env: NodeJS.ProcessEnv = process.env): DatabaseOptions {
-  const databaseUrl = env["DATABASE_URL"]?.trim();
-  const dataDir = env["DATA_DIR"]?.trim() || "./.data";
-  return databaseUrl ? { databaseUrl, dataDir } : { dataDir };
+/**
+ * Where the keys live: `DATABASE_URL` (Postgres) or PGlite under `DATA_DIR` (default `./.data`),
+ * read and validated by the service's own config loader.
+ */
+export function cliDatabaseOptions(env: Record<string, string | undefined> = process.env): DatabaseOptions {
+  const config = loadConfig(env);
+  return config.databaseUrl ? { databaseUrl: config.databaseUrl, dataDir: config.dataDir } : { dataDir: config.dataDir };
 }
 
 export const KEYS_USAGE = `usage: npm run keys -- <command>
@@ -195,9 +198,20 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
-  process.exitCode = await runKeysCli(
-    process.argv.slice(2),
-    { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) },
-    () => openDatabase(cliDatabaseOptions()),
-  );
+  let options: DatabaseOptions | undefined;
+  try {
+    options = cliDatabaseOptions();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`keys: bad configuration: ${err.message}\n`);
+    process.exitCode = 2;
+  }
+  if (options) {
+    const opened = options;
+    process.exitCode = await runKeysCli(
+      process.argv.slice(2),
+      { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) },
+      () => openDatabase(opened),
+    );
+  }
 }

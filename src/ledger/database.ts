@@ -1,5 +1,5 @@
 /** Opens the ledger database: Postgres when a URL is given, otherwise PGlite persisted on disk. */
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
@@ -65,10 +65,50 @@ function openPostgres(databaseUrl: string, hooks: DatabaseHooks): Database {
   return { db, kind: "postgres", close: () => db.destroy() };
 }
 
+/**
+ * PGlite is single-process: a second process opening the same directory (the keys
+ * CLI while the server runs, say) would lose its writes. A pid file refuses that.
+ */
+async function lockDataDir(dir: string): Promise<() => Promise<void>> {
+  const file = `${dir}.pid`;
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      await writeFile(file, String(process.pid), { flag: "wx" });
+      return () => rm(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
+    if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+      throw new Error(
+        `the embedded database in ${dir} is in use by process ${owner}; stop it first, or use DATABASE_URL (Postgres) to share one database`,
+      );
+    }
+    await rm(file, { force: true }); // left by a process that is gone
+  }
+  throw new Error(`cannot lock the embedded database in ${dir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 async function openPglite(dataDir: string): Promise<Database> {
   const dir = join(resolve(dataDir), "pglite");
   await mkdir(dir, { recursive: true });
-  const pglite = new PGlite({ dataDir: dir, parsers: pgliteParsers });
+  const unlock = await lockDataDir(dir);
+  let pglite: PGlite;
+  try {
+    pglite = new PGlite({ dataDir: dir, parsers: pgliteParsers });
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
   const db = new Kysely<DatabaseSchema>({ dialect: new PGliteDialect({ pglite }) });
   return {
     db,
@@ -77,6 +117,7 @@ async function openPglite(dataDir: string): Promise<Database> {
       await db.destroy();
       // destroy() only closes an instance Kysely has used; close it here when it never was.
       if (!pglite.closed) await pglite.close();
+      await unlock();
     },
   };
 }

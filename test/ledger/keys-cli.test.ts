@@ -23,6 +23,7 @@ describe("keys CLI arguments", () => {
       databaseUrl: "postgres://db/llm",
       dataDir: "./.data",
     });
+    expect(() => cliDatabaseOptions({ DATABASE_URL: "mysql://db/llm" })).toThrow(/DATABASE_URL/);
   });
 
   it("parses create with its defaults and options", () => {

@@ -151,3 +151,18 @@ describe("PGlite storage", () => {
     DATABASE_HOOK_TIMEOUT_MS * 2,
   );
 });
+
+describe("embedded database ownership", () => {
+  it("refuses a second open of the same PGlite directory while the first is open, and allows it after close", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "llm-lock-"));
+    try {
+      const first = await openDatabase({ dataDir });
+      await expect(openDatabase({ dataDir })).rejects.toThrow(/in use by process/);
+      await first.close();
+      const second = await openDatabase({ dataDir });
+      await second.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
