@@ -33,6 +33,8 @@ const ModelSchema = z.strictObject({
     .strictObject({ inputPerMillion: z.number().min(0).max(100_000), outputPerMillion: z.number().min(0).max(100_000) })
     .default({ inputPerMillion: 0, outputPerMillion: 0 }),
   capabilities: z.array(z.string()).default(["chat", "streaming"]),
+  /** Pre-flight token counting: "o200k" (default for real providers) or "approx" (default for sim). */
+  tokenizer: z.enum(["o200k", "approx"]).optional(),
   deployments: z.array(DeploymentSchema).min(1),
   fallbacks: z.array(z.string()).default([]),
 });

@@ -5,7 +5,7 @@ import type { ProviderRequest } from "../providers/provider.js";
 import { costOf, type Catalogue, type CatalogueModel } from "../router/catalogue.js";
 import type { CircuitStateName } from "../router/circuit-breaker.js";
 import type { RouteState, Router } from "../router/router.js";
-import { countPromptTokens } from "./tokens.js";
+import type { TokenCounter } from "./token-counter.js";
 import type {
   CallContext,
   FinishReason,
@@ -25,6 +25,7 @@ export interface GatewayDeps {
   router: Router;
   usageSink: UsageSink;
   usageSource: UsageSource;
+  tokens: TokenCounter;
   /** Called once per finished request, for the access log. */
   onFinish?: (summary: FinishSummary) => void;
   now?: () => number;
@@ -68,8 +69,7 @@ export class Gateway {
     let completed = false;
     try {
       validateRequest(req);
-      const model = this.admit(req, ctx.principal);
-      const inputTokens = countPromptTokens(req.system, req.messages);
+      const { model, inputTokens } = this.admit(req, ctx.principal);
       usage = { inputTokens, outputTokens: 0 };
       const plan = this.deps.router.plan(model, req.fallbackModels);
       let startedSent = false;
@@ -192,7 +192,7 @@ export class Gateway {
   }
 
   /** Resolves the model and checks what depends on it (output limit, context window). */
-  private admit(req: GenerationRequest, _principal: Principal): CatalogueModel {
+  private admit(req: GenerationRequest, _principal: Principal): { model: CatalogueModel; inputTokens: number } {
     const model = this.deps.catalogue.resolve(req.model);
     if (!model) {
       throw new LlmError("MODEL_NOT_FOUND", `model "${req.model}" is not in the catalogue; ListModels lists them`, {
@@ -212,7 +212,7 @@ export class Gateway {
         fieldViolations: [{ field: "max_output_tokens", description: `must be at most ${model.maxOutputTokens} for ${model.id}` }],
       });
     }
-    const inputTokens = countPromptTokens(req.system, req.messages);
+    const inputTokens = this.deps.tokens.count(model.tokenizer, req.system, req.messages);
     const reserved = req.maxOutputTokens ?? 1;
     if (inputTokens + reserved > model.contextWindow) {
       throw new LlmError(
@@ -226,7 +226,7 @@ export class Gateway {
         },
       );
     }
-    return model;
+    return { model, inputTokens };
   }
 
   private providerRequest(req: GenerationRequest, model: CatalogueModel): ProviderRequest {

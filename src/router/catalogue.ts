@@ -1,3 +1,4 @@
+import type { TokenizerName } from "../core/token-counter.js";
 import type { CatalogueConfig, DeploymentConfig, ModelConfig, RoutingConfig } from "../config.js";
 
 /** A model as the router sees it: configuration plus integer prices. */
@@ -10,6 +11,7 @@ export interface CatalogueModel {
   inputPriceNanosPerMillion: bigint;
   outputPriceNanosPerMillion: bigint;
   capabilities: string[];
+  tokenizer: TokenizerName;
   deployments: DeploymentConfig[];
   fallbacks: string[];
 }
@@ -27,6 +29,7 @@ function toModel(m: ModelConfig): CatalogueModel {
     inputPriceNanosPerMillion: nanos(m.price.inputPerMillion),
     outputPriceNanosPerMillion: nanos(m.price.outputPerMillion),
     capabilities: m.capabilities,
+    tokenizer: m.tokenizer ?? (m.deployments.every((d) => d.provider === "sim") ? "approx" : "o200k"),
     deployments: m.deployments,
     fallbacks: m.fallbacks,
   };
