@@ -1,0 +1,71 @@
+/**
+ * The internal contract between the server (timing, faults) and each vendor's wire format
+ * (pure rendering), and the vendor-neutral request and completion they share.
+ */
+
+export type FinishReason = "stop" | "length" | "stop_sequence";
+
+/** A chat request, reduced to what the simulator needs, whatever the vendor. */
+export interface ChatRequest {
+  model: string;
+  stream: boolean;
+  /** OpenAI `stream_options.include_usage`. */
+  includeUsage: boolean;
+  maxTokens: number | undefined;
+  stop: readonly string[];
+  /** Every text the prompt carries (system and messages), in order. */
+  promptTexts: readonly string[];
+  lastUserText: string;
+}
+
+/** The generated completion: tokens are words, each with its trailing space but the last. */
+export interface Completion {
+  tokens: readonly string[];
+  /** The JSON string literal of each token, quotes included. */
+  quoted: readonly string[];
+  finish: FinishReason;
+  stopSequence: string | null;
+  promptTokens: number;
+}
+
+/** Everything a dialect needs to render one response. */
+export interface Exchange {
+  id: string;
+  requestId: string;
+  /** Unix seconds. */
+  created: number;
+  /** performance.now() at arrival, for Ollama's durations. */
+  startedAt: number;
+  request: ChatRequest;
+  completion: Completion;
+  /** A dialect's cache of what every chunk of this stream starts with; "" until first used. */
+  chunkHead: string;
+}
+
+export interface ErrorRendering {
+  body: string;
+  headers: Record<string, string>;
+}
+
+/** One vendor's wire format. Pure rendering: timing and faults live in the server. */
+export interface Dialect {
+  readonly name: "openai" | "anthropic" | "ollama";
+  /** Prefix of response ids: "chatcmpl-", "msg_". */
+  readonly idPrefix: string;
+  /** Returns the request or an error message for a 400. */
+  parse(body: unknown): ChatRequest | string;
+  /** Null when the key is acceptable. */
+  checkAuth(headers: Readonly<Record<string, string | string[] | undefined>>, apiKey: string): string | null;
+  /** A required header missing (e.g. anthropic-version): an error message for a 400, else null. */
+  checkHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): string | null;
+  error(status: number, message: string, requestId: string, retryAfter: string | undefined): ErrorRendering;
+  json(x: Exchange): string;
+  streamContentType: string;
+  streamStart(x: Exchange): string;
+  streamToken(x: Exchange, i: number): string;
+  streamEnd(x: Exchange): string;
+  streamMalformed(x: Exchange): string;
+  streamError(status: number, message: string): string;
+  /** The response header that carries the request id (`x-request-id`, `request-id`). */
+  readonly idHeader: string;
+}
