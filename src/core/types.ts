@@ -56,12 +56,30 @@ export type GenerationEvent =
       attempts: number;
     };
 
+/** Limits a key or a tenant may carry; an absent field means no limit. */
+export interface Limits {
+  requestsPerMinute?: number;
+  /** Input + output tokens per minute. */
+  tokensPerMinute?: number;
+  concurrentRequests?: number;
+  /** USD budget per UTC calendar day, in billionths of a dollar. */
+  budgetUsdNanosPerDay?: bigint;
+  /** USD budget per UTC calendar month, in billionths of a dollar. */
+  budgetUsdNanosPerMonth?: bigint;
+}
+
 /** Who is calling, resolved from the API key. */
 export interface Principal {
   keyId: string;
   name: string;
   tenant: string;
   role: "admin" | "user";
+  /** Model ids or glob patterns ("gpt-4o*", "sim/*") this key may use; empty means every model. */
+  allowedModels?: string[];
+  /** The key's own limits. */
+  limits?: Limits;
+  /** The tenant's limits, applied on top of the key's. */
+  tenantLimits?: Limits;
 }
 
 /** Per-call facts the transport hands the core. */
@@ -118,6 +136,9 @@ export interface UsageReport {
   end: Date;
   totals: UsageTotals;
   byModel: { model: string; totals: UsageTotals }[];
+  byKey: { keyId: string; keyName: string; totals: UsageTotals }[];
+  /** Days as YYYY-MM-DD (UTC), oldest first. */
+  byDay: { day: string; totals: UsageTotals }[];
 }
 
 /** Where usage records go: off the hot path, batched, never lost on a clean shutdown. */

@@ -1,5 +1,5 @@
 /** Reads usage back out of the ledger: per-tenant totals and a per-model breakdown. */
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import type { UsageReport, UsageSource, UsageTotals } from "../core/types.js";
 import type { DatabaseSchema } from "./schema.js";
 
@@ -43,14 +43,18 @@ export class UsageQuery implements UsageSource {
   }
 
   /**
-   * Usage of one tenant for requests started in [start, end): `failed` counts failed and
-   * cancelled requests, `cached` the requests answered from the cache.
+   * Usage of one tenant for requests started in [start, end), with breakdowns by
+   * model, by key and by UTC day: `failed` counts failed and cancelled requests,
+   * `cached` the requests answered from the cache.
    */
   async usage(tenant: string, start: Date, end: Date): Promise<UsageReport> {
+    const day = sql<string>`to_char(started_at at time zone 'UTC', 'YYYY-MM-DD')`;
     const rows = await this.#db
       .selectFrom("generations")
       .select((eb) => [
         "model",
+        "key_id",
+        day.as("day"),
         eb.fn.countAll<Count>().as("requests"),
         eb.fn.countAll<Count>().filterWhere("status", "=", "ok").as("succeeded"),
         eb.fn.countAll<Count>().filterWhere("status", "in", ["failed", "cancelled"]).as("failed"),
@@ -62,13 +66,20 @@ export class UsageQuery implements UsageSource {
       .where("tenant", "=", tenant)
       .where("started_at", ">=", start)
       .where("started_at", "<", end)
-      .groupBy("model")
-      .orderBy("model")
+      .groupBy(["model", "key_id", day])
       .execute();
 
     const totals = emptyTotals();
-    const byModel = rows.map((row) => {
-      const modelTotals: UsageTotals = {
+    const byModel = new Map<string, UsageTotals>();
+    const byKey = new Map<string, UsageTotals>();
+    const byDay = new Map<string, UsageTotals>();
+    const into = (map: Map<string, UsageTotals>, name: string, add: UsageTotals) => {
+      let t = map.get(name);
+      if (!t) map.set(name, (t = emptyTotals()));
+      addTotals(t, add);
+    };
+    for (const row of rows) {
+      const group: UsageTotals = {
         requests: toNumber(row.requests),
         succeeded: toNumber(row.succeeded),
         failed: toNumber(row.failed),
@@ -77,9 +88,26 @@ export class UsageQuery implements UsageSource {
         outputTokens: toNumber(row.output_tokens),
         costUsdNanos: toBigInt(row.cost_usd_nanos),
       };
-      addTotals(totals, modelTotals);
-      return { model: row.model, totals: modelTotals };
-    });
-    return { tenant, start, end, totals, byModel };
+      addTotals(totals, group);
+      into(byModel, row.model, group);
+      into(byKey, row.key_id, group);
+      into(byDay, row.day, group);
+    }
+    const keyIds = [...byKey.keys()];
+    const names =
+      keyIds.length === 0
+        ? []
+        : await this.#db.selectFrom("api_keys").select(["id", "name"]).where("id", "in", keyIds).execute();
+    const nameOf = new Map(names.map((n) => [n.id, n.name]));
+    const sorted = (map: Map<string, UsageTotals>) => [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return {
+      tenant,
+      start,
+      end,
+      totals,
+      byModel: sorted(byModel).map(([model, t]) => ({ model, totals: t })),
+      byKey: sorted(byKey).map(([keyId, t]) => ({ keyId, keyName: nameOf.get(keyId) ?? "", totals: t })),
+      byDay: sorted(byDay).map(([d, t]) => ({ day: d, totals: t })),
+    };
   }
 }

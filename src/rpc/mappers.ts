@@ -168,5 +168,7 @@ export function toGetUsageResponse(r: UsageReport): GetUsageResponse {
     endTime: timestampFromDate(r.end),
     totals: totalsMsg(r.totals),
     byModel: r.byModel.map((m) => ({ model: m.model, totals: totalsMsg(m.totals) })),
+    byKey: r.byKey.map((k) => ({ keyId: k.keyId, keyName: k.keyName, totals: totalsMsg(k.totals) })),
+    byDay: r.byDay.map((d) => ({ day: d.day, totals: totalsMsg(d.totals) })),
   });
 }

@@ -101,3 +101,31 @@ describeEachDatabase("UsageQuery", (database) => {
     expect(report.byModel).toEqual([]);
   });
 });
+
+describeEachDatabase("UsageQuery breakdowns", (database) => {
+  const tenant = `initech-${randomUUID()}`;
+  const day1 = new Date("2026-03-01T23:59:00.000Z");
+  const day2 = new Date("2026-03-02T00:01:00.000Z");
+
+  beforeAll(async () => {
+    const records = [
+      usageRecord(tenant, { keyId: "k-a", inputTokens: 1, costUsdNanos: 10n, startedAt: day1 }),
+      usageRecord(tenant, { keyId: "k-a", inputTokens: 2, costUsdNanos: 20n, startedAt: day2 }),
+      usageRecord(tenant, { keyId: "k-b", inputTokens: 4, costUsdNanos: 40n, startedAt: day2, status: "failed" }),
+    ];
+    await database.db.insertInto("generations").values(records.map(toGenerationRow)).execute();
+  });
+
+  it("breaks usage down by key and by UTC day, each adding up to the totals", async () => {
+    const report = await new UsageQuery(database.db).usage(tenant, new Date("2026-03-01T00:00:00Z"), new Date("2026-03-03T00:00:00Z"));
+    expect(report.byKey.map((k) => [k.keyId, k.totals.requests, k.totals.costUsdNanos])).toEqual([
+      ["k-a", 2, 30n],
+      ["k-b", 1, 40n],
+    ]);
+    expect(report.byDay.map((d) => [d.day, d.totals.inputTokens, d.totals.failed])).toEqual([
+      ["2026-03-01", 1, 0],
+      ["2026-03-02", 6, 1],
+    ]);
+    expect(report.totals.costUsdNanos).toBe(70n);
+  });
+});
