@@ -1,0 +1,133 @@
+/**
+ * The Ollama adapter, over the `ollama` package: /api/chat, always streamed (NDJSON).
+ *
+ * The package has no per-request AbortSignal (only `abort()` on a client or a stream, which
+ * it wires to a controller of its own), no timeout and no Retry-After. So each call gets a
+ * client (cheap: the constructor only formats the host) whose `fetch` puts our own signal on
+ * the HTTP request (aborting it closes the upstream connection for real), remembers the
+ * response headers, and guards the NDJSON body (see ndjson-guard.ts).
+ */
+import { Ollama } from "ollama";
+import type { DeploymentConfig } from "../../config.js";
+import { abortReason } from "../../core/abort.js";
+import { countPromptTokens, countTextTokens } from "../../core/tokens.js";
+import type { FinishReason } from "../../core/types.js";
+import { LlmError } from "../../errors/llm-error.js";
+import { deploymentHeaders, type FetchFunction } from "../http.js";
+import type { AttemptOptions, Provider, ProviderEvent, ProviderRequest } from "../provider.js";
+import { guardNdjson } from "./ndjson-guard.js";
+import { ollamaError, type OllamaErrorContext } from "./ollama-errors.js";
+import { ollamaParams } from "./ollama-request.js";
+
+export const OLLAMA_DEFAULT_HOST = "http://127.0.0.1:11434";
+
+export interface OllamaProviderOptions {
+  /** OLLAMA_HOST: used by deployments without a baseUrl. */
+  defaults: { host?: string };
+  /** Keys by environment variable name: a deployment's `apiKeyEnv` is sent as a bearer token (ollama.com, an authenticating proxy). */
+  credentials: ReadonlyMap<string, string>;
+  /** The HTTP client (a pooled keep-alive fetch); default: the global fetch. */
+  fetch?: FetchFunction;
+  /** For Retry-After dates. */
+  now?: () => number;
+}
+
+export function ollamaFinishReason(reason: string | undefined): FinishReason {
+  switch (reason) {
+    case "stop":
+      return "stop";
+    case "length":
+      return "length";
+    default:
+      return "unspecified";
+  }
+}
+
+export class OllamaProvider implements Provider {
+  readonly name = "ollama";
+  readonly #options: OllamaProviderOptions;
+  readonly #fetch: FetchFunction;
+  readonly #now: () => number;
+
+  constructor(options: OllamaProviderOptions) {
+    this.#options = options;
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#now = options.now ?? Date.now;
+  }
+
+  async *stream(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions): AsyncGenerator<ProviderEvent> {
+    const { signal } = options;
+    if (signal.aborted) throw abortReason(signal);
+    const headers = this.#headers(deployment);
+
+    // Our controller: follows the caller's signal (same reason), the attempt's timeout, and
+    // stops the request when the consumer leaves early. It is the only signal fetch sees.
+    const local = new AbortController();
+    const onAbort = () => local.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    const timer = setTimeout(
+      () => local.abort(new LlmError("PROVIDER_TIMEOUT", "ollama did not finish in time", { metadata: { provider: this.name } })),
+      Math.max(1, options.timeoutMs),
+    );
+    const ctx: OllamaErrorContext = { signal: local.signal, headers: undefined, streaming: false, now: 0 };
+    const base = this.#fetch;
+    const fetch: FetchFunction = async (input, init) => {
+      const response = await base(input, { ...init, signal: local.signal });
+      ctx.headers = response.headers;
+      if (!response.ok || response.body === null) return response;
+      return new Response(guardNdjson(response.body), { status: response.status, statusText: response.statusText, headers: response.headers });
+    };
+    const client = new Ollama({
+      host: deployment.baseUrl ?? this.#options.defaults.host ?? OLLAMA_DEFAULT_HOST,
+      fetch,
+      ...(headers ? { headers } : {}),
+    });
+
+    let finished = false;
+    const texts: string[] = [];
+    try {
+      const parts = await client.chat(ollamaParams(deployment, request));
+      ctx.streaming = true;
+      for await (const part of parts) {
+        const text = part.message?.content;
+        if (text) {
+          texts.push(text);
+          yield { type: "delta", text };
+        }
+        if (part.done) {
+          finished = true;
+          // Counts are missing when the server skipped them (a fully cached prompt on older
+          // versions): the stated approximation of core/tokens.ts stands in.
+          const usage = {
+            inputTokens: part.prompt_eval_count ?? countPromptTokens(request.system, request.messages),
+            outputTokens: part.eval_count ?? countTextTokens(texts.join("")),
+          };
+          yield { type: "done", finishReason: ollamaFinishReason(part.done_reason), usage };
+          return;
+        }
+      }
+    } catch (err) {
+      ctx.now = this.#now();
+      throw ollamaError(err, ctx);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      // Early exit (an error, or the consumer stopped reading): close the upstream request.
+      if (!finished) local.abort(new LlmError("CANCELLED", "the stream was closed"));
+    }
+    // The package throws when the body ends without a done line; this is only a safeguard.
+    throw new LlmError("PROVIDER_UNAVAILABLE", "ollama ended the stream before the completion finished", {
+      metadata: { provider: this.name },
+    });
+  }
+
+  #headers(deployment: DeploymentConfig): Record<string, string> | undefined {
+    const extra = deploymentHeaders(deployment);
+    if (deployment.apiKeyEnv === undefined) return extra;
+    const key = this.#options.credentials.get(deployment.apiKeyEnv);
+    if (key === undefined || key.length === 0) {
+      throw new LlmError("PROVIDER_AUTH_FAILED", "ollama: the deployment's API key is not configured", { metadata: { provider: this.name } });
+    }
+    return { ...extra, Authorization: `Bearer ${key}` };
+  }
+}

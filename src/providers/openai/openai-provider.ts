@@ -1,0 +1,139 @@
+/**
+ * The OpenAI adapter, over the official `openai` SDK: chat completions, always streamed,
+ * for api.openai.com and any OpenAI-compatible endpoint (vLLM, OpenRouter, Groq, Together…).
+ */
+import { OpenAI } from "openai";
+import type { ChatCompletionChunk } from "openai/resources/chat/completions";
+import type { DeploymentConfig } from "../../config.js";
+import { abortReason } from "../../core/abort.js";
+import { countPromptTokens, countTextTokens } from "../../core/tokens.js";
+import type { FinishReason } from "../../core/types.js";
+import { LlmError } from "../../errors/llm-error.js";
+import { deploymentHeaders, type FetchFunction } from "../http.js";
+import type { AttemptOptions, Provider, ProviderEvent, ProviderRequest } from "../provider.js";
+import { openAiError } from "./openai-errors.js";
+import { maxTokensParam, openAiParams } from "./openai-request.js";
+
+export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1";
+
+export interface OpenAiProviderOptions {
+  /** OPENAI_API_KEY / OPENAI_BASE_URL: used by deployments that name neither. */
+  defaults: { apiKey?: string; baseUrl?: string };
+  /** Keys by environment variable name, for deployments' `apiKeyEnv`. */
+  credentials: ReadonlyMap<string, string>;
+  /** The HTTP client the SDK uses (a pooled keep-alive fetch); default: the global fetch. */
+  fetch?: FetchFunction;
+  /** For Retry-After dates. */
+  now?: () => number;
+}
+
+type FinishReasonWire = ChatCompletionChunk.Choice["finish_reason"];
+
+export function openAiFinishReason(reason: FinishReasonWire): FinishReason {
+  switch (reason) {
+    case "stop":
+      return "stop";
+    case "length":
+      return "length";
+    case "content_filter":
+      return "content_filter";
+    default:
+      return "unspecified";
+  }
+}
+
+export class OpenAiProvider implements Provider {
+  readonly name = "openai";
+  readonly #options: OpenAiProviderOptions;
+  /** One SDK client per (base URL, key): each holds its options, the pool is in the shared fetch. */
+  readonly #clients = new Map<string, OpenAI>();
+  readonly #now: () => number;
+
+  constructor(options: OpenAiProviderOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async *stream(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions): AsyncGenerator<ProviderEvent> {
+    const { signal } = options;
+    if (signal.aborted) throw abortReason(signal);
+    const baseUrl = deployment.baseUrl ?? this.#options.defaults.baseUrl ?? OPENAI_DEFAULT_BASE_URL;
+    const client = this.#client(baseUrl, this.#apiKey(deployment));
+    const params = openAiParams(deployment, request, maxTokensParam(deployment, baseUrl));
+    const headers = deploymentHeaders(deployment);
+
+    let finishReason: FinishReason | undefined;
+    let usage: { inputTokens: number; outputTokens: number } | undefined;
+    const texts: string[] = [];
+    try {
+      const stream = await client.chat.completions.create(params, {
+        signal,
+        // The SDK's timeout is armed only until the response headers arrive; the signal, which
+        // the router fires at the same timeoutMs, bounds the stream after that.
+        timeout: Math.max(1, options.timeoutMs),
+        maxRetries: 0,
+        ...(headers ? { headers } : {}),
+      });
+      for await (const chunk of stream) {
+        // The usage chunk (stream_options.include_usage) comes last, with no choices.
+        if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
+        const choice = chunk.choices[0];
+        if (choice === undefined) continue;
+        const text = choice.delta?.content;
+        if (text) {
+          texts.push(text);
+          yield { type: "delta", text };
+        }
+        if (choice.finish_reason) finishReason = openAiFinishReason(choice.finish_reason);
+      }
+    } catch (err) {
+      throw openAiError(err, signal, this.#now());
+    }
+    // The SDK ends a stream quietly when its signal aborts: that is not a completion.
+    if (signal.aborted) throw abortReason(signal);
+    if (finishReason === undefined) {
+      // No finish_reason: the body ended early (a proxy cut it, or the server died after headers).
+      throw new LlmError("PROVIDER_UNAVAILABLE", "openai ended the stream before the completion finished", {
+        metadata: { provider: this.name },
+      });
+    }
+    // A server that ignores stream_options sends no usage: count with the stated approximation
+    // of core/tokens.ts rather than report zero, so budgets and the ledger still see the call.
+    usage ??= {
+      inputTokens: countPromptTokens(request.system, request.messages),
+      outputTokens: countTextTokens(texts.join("")),
+    };
+    yield { type: "done", finishReason, usage };
+  }
+
+  #apiKey(deployment: DeploymentConfig): string {
+    const key = deployment.apiKeyEnv !== undefined ? this.#options.credentials.get(deployment.apiKeyEnv) : this.#options.defaults.apiKey;
+    if (key === undefined || key.length === 0) {
+      throw new LlmError("PROVIDER_AUTH_FAILED", "openai: no API key is configured for this deployment", {
+        metadata: { provider: this.name },
+      });
+    }
+    return key;
+  }
+
+  #client(baseUrl: string, apiKey: string): OpenAI {
+    const key = `${baseUrl}\n${apiKey}`;
+    let client = this.#clients.get(key);
+    if (client === undefined) {
+      client = new OpenAI({
+        apiKey,
+        baseURL: baseUrl,
+        // Everything explicit, so the SDK reads nothing from the environment for these.
+        organization: null,
+        project: null,
+        webhookSecret: null,
+        adminAPIKey: null,
+        maxRetries: 0,
+        logLevel: "off",
+        ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
+      });
+      this.#clients.set(key, client);
+    }
+    return client;
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * The OpenAI adapter with the real `openai` SDK against the upstream simulator (OpenAI wire:
+ * SSE chunks, usage chunk, error bodies, Retry-After), over the pooled fetch of providers/http.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DeploymentConfig } from "../../src/config.js";
+import { LlmError } from "../../src/errors/llm-error.js";
+import type { ErrorReason } from "../../src/errors/taxonomy.js";
+import { createHttpFetch, type FetchFunction, type HttpFetch } from "../../src/providers/http.js";
+import { OpenAiProvider } from "../../src/providers/openai/openai-provider.js";
+import type { ProviderEvent, ProviderRequest } from "../../src/providers/provider.js";
+import { startSimulator, type RequestInfo, type Simulator } from "../../src/simulator/index.js";
+
+const KEY = "sk-test-0123456789-secret";
+let sim: Simulator;
+let http: HttpFetch;
+let provider: OpenAiProvider;
+/** The transport of the suite being run: the pooled fetch, or undefined for the SDK's default (the global fetch). */
+let transportFetch: FetchFunction | undefined;
+
+beforeAll(async () => {
+  sim = await startSimulator({ apiKey: KEY });
+  http = createHttpFetch();
+});
+
+afterAll(async () => {
+  http?.close();
+  await sim?.close();
+});
+
+let tagSeq = 0;
+/** A deployment whose extra headers script the simulator (`x-sim-*`), tagged so aborts can be awaited. */
+function deployment(knobs: Record<string, string> = {}, extra: Partial<DeploymentConfig> = {}): DeploymentConfig & { tag: string } {
+  const tag = `oa-${++tagSeq}`;
+  const options: Record<string, string> = { "header:x-sim-tag": tag };
+  for (const [k, v] of Object.entries(knobs)) options[`header:x-sim-${k}`] = v;
+  return { provider: "openai", model: "sim-gpt", weight: 1, options, ...extra, tag };
+}
+
+function req(content: string, extra: Partial<ProviderRequest> = {}): ProviderRequest {
+  return { system: "", messages: [{ role: "user", content }], maxOutputTokens: 1000, stop: [], metadata: {}, ...extra };
+}
+
+interface Outcome {
+  deltas: string[];
+  done?: Extract<ProviderEvent, { type: "done" }>;
+  error?: LlmError;
+}
+
+async function run(
+  d: DeploymentConfig,
+  r: ProviderRequest,
+  signal = new AbortController().signal,
+  timeoutMs = 5_000,
+  p: OpenAiProvider = provider,
+): Promise<Outcome> {
+  const out: Outcome = { deltas: [] };
+  try {
+    for await (const e of p.stream(d, r, { signal, timeoutMs })) {
+      if (e.type === "delta") out.deltas.push(e.text);
+      else out.done = e;
+    }
+  } catch (err) {
+    if (!(err instanceof LlmError)) throw err;
+    out.error = err;
+  }
+  return out;
+}
+
+function nextRequest(): Promise<RequestInfo> {
+  return new Promise((resolve) => sim.once("request", resolve));
+}
+
+const TRANSPORTS = [
+  { transport: "the pooled node:http fetch", pooled: true },
+  { transport: "the global fetch", pooled: false },
+];
+
+describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
+  beforeAll(() => {
+    transportFetch = pooled ? http.fetch : undefined;
+    provider = new OpenAiProvider({ defaults: { apiKey: KEY, baseUrl: `${sim.url}/v1` }, credentials: new Map(), fetch: transportFetch });
+  });
+
+  it("collects the same completion the unary JSON API returns (text and usage)", async () => {
+    const res = await http.fetch(`${sim.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "sim-gpt", messages: [{ role: "user", content: "tell me a story" }], max_tokens: 1000 }),
+    });
+    const unary = (await res.json()) as {
+      choices: { message: { content: string }; finish_reason: string }[];
+      usage: { prompt_tokens: number; completion_tokens: number };
+    };
+    const out = await run(deployment(), req("tell me a story"));
+    expect(out.deltas.length).toBeGreaterThan(1);
+    expect(out.deltas.join("")).toBe(unary.choices[0]?.message.content);
+    expect(out.done).toEqual({
+      type: "done",
+      finishReason: unary.choices[0]?.finish_reason,
+      usage: { inputTokens: unary.usage.prompt_tokens, outputTokens: unary.usage.completion_tokens },
+    });
+  });
+
+  it("streams the completion as deltas, then usage and finish reason from the final chunks", async () => {
+    const seen = nextRequest();
+    const out = await run(deployment({ text: "echo" }), req("alpha beta gamma delta", { system: "be brief" }));
+    expect(out.error).toBeUndefined();
+    expect(out.deltas.length).toBe(4);
+    expect(out.deltas.join("")).toBe("alpha beta gamma delta");
+    // The simulator counts words: 2 (system) + 4 (user) in, 4 out.
+    expect(out.done).toEqual({ type: "done", finishReason: "stop", usage: { inputTokens: 6, outputTokens: 4 } });
+    const body = (await seen).body as Record<string, unknown>;
+    expect(body).toMatchObject({
+      model: "sim-gpt",
+      stream: true,
+      stream_options: { include_usage: true },
+      max_tokens: 1000,
+      messages: [
+        { role: "system", content: "be brief" },
+        { role: "user", content: "alpha beta gamma delta" },
+      ],
+    });
+  });
+
+  it("maps sampling parameters, stop and seed, and sends the deployment's extra headers", async () => {
+    const seen = nextRequest();
+    const d = deployment({ text: "echo" });
+    d.options["header:HTTP-Referer"] = "https://example.test/app";
+    d.options["header:Authorization"] = "Bearer not-from-the-catalogue";
+    await run(d, req("one two three", { temperature: 0.25, topP: 0.5, stop: ["END"], seed: 42n, maxOutputTokens: 7 }));
+    const info = await seen;
+    expect(info.body).toMatchObject({ temperature: 0.25, top_p: 0.5, stop: ["END"], seed: 42, max_tokens: 7 });
+    expect(info.headers["http-referer"]).toBe("https://example.test/app");
+    // Credentials never come from deployment options: the SDK's own bearer is what arrives.
+    expect(info.headers.authorization).toBe(`Bearer ${KEY}`);
+  });
+
+  it("uses max_completion_tokens when the deployment asks for it", async () => {
+    const seen = nextRequest();
+    const d = deployment({ text: "echo" });
+    d.options.maxTokensParam = "max_completion_tokens";
+    await run(d, req("one two", { maxOutputTokens: 5 }));
+    const body = (await seen).body as Record<string, unknown>;
+    expect(body.max_completion_tokens).toBe(5);
+    expect(body.max_tokens).toBeUndefined();
+  });
+
+  it("reports finish reason length when max output tokens cut the completion", async () => {
+    const out = await run(deployment({ "output-tokens": "20" }), req("write a lot", { maxOutputTokens: 3 }));
+    expect(out.deltas.length).toBe(3);
+    expect(out.done?.finishReason).toBe("length");
+    expect(out.done?.usage.outputTokens).toBe(3);
+  });
+
+  it("reports finish reason stop at a stop sequence", async () => {
+    const out = await run(deployment({ text: "echo" }), req("red green STOP blue", { stop: ["STOP"] }));
+    expect(out.deltas.join("")).toBe("red green ");
+    expect(out.done?.finishReason).toBe("stop");
+  });
+
+  it("falls back to counting tokens when the server sends no usage", async () => {
+    const d = deployment({ text: "echo" });
+    d.options.streamUsage = false;
+    const out = await run(d, req("one two three"));
+    expect(out.done?.finishReason).toBe("stop");
+    // core/tokens.ts: 3 words + 4 framing tokens in; 3 words out.
+    expect(out.done?.usage).toEqual({ inputTokens: 7, outputTokens: 3 });
+  });
+
+  it("uses a deployment's own key (apiKeyEnv) and base URL over the defaults", async () => {
+    const p = new OpenAiProvider({
+      defaults: { apiKey: "sk-wrong", baseUrl: "http://127.0.0.1:9/v1" },
+      credentials: new Map([["TEAM_KEY", KEY]]),
+      fetch: transportFetch,
+    });
+    const d = deployment({ text: "echo" }, { apiKeyEnv: "TEAM_KEY", baseUrl: `${sim.url}/v1` });
+    const out = await run(d, req("hello there"), undefined, undefined, p);
+    expect(out.done?.finishReason).toBe("stop");
+  });
+
+  it("fails with PROVIDER_AUTH_FAILED before any request when no key is configured", async () => {
+    const p = new OpenAiProvider({ defaults: { baseUrl: `${sim.url}/v1` }, credentials: new Map(), fetch: transportFetch });
+    const before = sim.stats.requests["/v1/chat/completions"] ?? 0;
+    const out = await run(deployment(), req("hi"), undefined, undefined, p);
+    expect(out.error?.reason).toBe("PROVIDER_AUTH_FAILED");
+    expect(sim.stats.requests["/v1/chat/completions"] ?? 0).toBe(before);
+  });
+
+  describe("maps every upstream failure to the taxonomy", () => {
+    const cases: { name: string; knobs: Record<string, string>; reason: ErrorReason; retryAfterMs?: number }[] = [
+      { name: "429 with Retry-After seconds", knobs: { status: "429", "retry-after": "2" }, reason: "PROVIDER_RATE_LIMITED", retryAfterMs: 2000 },
+      { name: "429 without Retry-After", knobs: { status: "429" }, reason: "PROVIDER_RATE_LIMITED" },
+      { name: "500", knobs: { status: "500" }, reason: "PROVIDER_UNAVAILABLE" },
+      { name: "503 with Retry-After", knobs: { status: "503", "retry-after": "1" }, reason: "PROVIDER_UNAVAILABLE", retryAfterMs: 1000 },
+      { name: "529", knobs: { status: "529" }, reason: "PROVIDER_UNAVAILABLE" },
+      { name: "400", knobs: { status: "400" }, reason: "PROVIDER_REJECTED" },
+      { name: "404", knobs: { status: "404" }, reason: "PROVIDER_REJECTED" },
+      { name: "403", knobs: { status: "403" }, reason: "PROVIDER_AUTH_FAILED" },
+      { name: "a connection reset", knobs: { fault: "reset" }, reason: "PROVIDER_UNAVAILABLE" },
+    ];
+    for (const c of cases) {
+      it(`${c.name} → ${c.reason}`, async () => {
+        const out = await run(deployment(c.knobs), req("hi"));
+        expect(out.done).toBeUndefined();
+        expect(out.error?.reason).toBe(c.reason);
+        expect(out.error?.retryAfterMs).toBe(c.retryAfterMs);
+        expect(out.error?.message).not.toContain("simulated");
+      });
+    }
+
+    it("a Retry-After HTTP date becomes milliseconds from now", async () => {
+      const at = new Date(Date.now() + 30_000).toUTCString();
+      const out = await run(deployment({ status: "429", "retry-after": at }), req("hi"));
+      expect(out.error?.reason).toBe("PROVIDER_RATE_LIMITED");
+      expect(out.error?.retryAfterMs).toBeGreaterThan(27_000);
+      expect(out.error?.retryAfterMs).toBeLessThanOrEqual(30_000);
+    });
+
+    it("401 → PROVIDER_AUTH_FAILED with a message that carries neither the upstream body nor the key", async () => {
+      const p = new OpenAiProvider({ defaults: { apiKey: "sk-live-wrong-key-987", baseUrl: `${sim.url}/v1` }, credentials: new Map(), fetch: transportFetch });
+      const out = await run(deployment(), req("hi"), undefined, undefined, p);
+      expect(out.error?.reason).toBe("PROVIDER_AUTH_FAILED");
+      const visible = `${out.error?.message} ${JSON.stringify(out.error?.metadata)}`;
+      expect(visible).not.toMatch(/incorrect|api key provided|sk-live-wrong-key-987/i);
+      // The SDK error is kept for the log's redacted cause, not shown.
+      expect(out.error?.cause).toBeInstanceOf(Error);
+    });
+
+    it("a stream cut mid-way throws after the deltas already yielded", async () => {
+      const out = await run(deployment({ fault: "cut-after:3" }), req("hi"));
+      expect(out.deltas.length).toBe(3);
+      expect(out.done).toBeUndefined();
+      expect(out.error?.reason).toBe("PROVIDER_UNAVAILABLE");
+    });
+
+    it("a malformed chunk mid-stream throws after the deltas already yielded", async () => {
+      const out = await run(deployment({ fault: "malformed:2" }), req("hi"));
+      expect(out.deltas.length).toBe(2);
+      expect(out.done).toBeUndefined();
+      expect(out.error?.reason).toBe("PROVIDER_UNAVAILABLE");
+    });
+
+    it("an error event mid-stream throws after the deltas already yielded", async () => {
+      const out = await run(deployment({ fault: "error-after:2", status: "503" }), req("hi"));
+      expect(out.deltas.length).toBe(2);
+      expect(out.error?.reason).toBe("PROVIDER_UNAVAILABLE");
+    });
+  });
+
+  describe("cancel and deadline reach the upstream", () => {
+    it("aborting during a stall throws the signal's reason and closes the upstream connection", async () => {
+      const d = deployment({ fault: "stall" });
+      const controller = new AbortController();
+      const reason = new LlmError("PROVIDER_TIMEOUT", "attempt timed out");
+      const seen = nextRequest();
+      const running = run(d, req("hi"), controller.signal);
+      await seen;
+      controller.abort(reason);
+      const out = await running;
+      expect(out.error).toBe(reason);
+      const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      expect(abort.phase).toBe("before-headers");
+    });
+
+    it("aborting mid-stream (after tokens) throws CANCELLED, not a clean end, and closes the connection", async () => {
+      const d = deployment({ fault: "stall-after:2" });
+      const controller = new AbortController();
+      const reason = new LlmError("CANCELLED", "the client cancelled");
+      const out: Outcome = { deltas: [] };
+      try {
+        for await (const e of provider.stream(d, req("hi"), { signal: controller.signal, timeoutMs: 5_000 })) {
+          if (e.type === "delta") out.deltas.push(e.text);
+          if (out.deltas.length === 2) controller.abort(reason);
+        }
+      } catch (err) {
+        out.error = err as LlmError;
+      }
+      expect(out.deltas.length).toBe(2);
+      expect(out.error).toBe(reason);
+      const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      expect(abort).toMatchObject({ phase: "after-headers", tokensSent: 2 });
+    });
+
+    it("the SDK's own timeout (before response headers) is PROVIDER_TIMEOUT and closes the connection", async () => {
+      const d = deployment({ fault: "stall" });
+      const out = await run(d, req("hi"), new AbortController().signal, 100);
+      expect(out.error?.reason).toBe("PROVIDER_TIMEOUT");
+      await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+    });
+
+    it("a signal already aborted sends nothing", async () => {
+      const controller = new AbortController();
+      controller.abort(new LlmError("CANCELLED", "gone"));
+      const before = sim.stats.requests["/v1/chat/completions"] ?? 0;
+      const out = await run(deployment(), req("hi"), controller.signal);
+      expect(out.error?.reason).toBe("CANCELLED");
+      expect(sim.stats.requests["/v1/chat/completions"] ?? 0).toBe(before);
+    });
+  });
+});
