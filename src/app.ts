@@ -1,16 +1,18 @@
 /** Builds the whole service from a Config: database, ledger, keys, gateway, routes, transport. */
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { ConnectRouter } from "@connectrpc/connect";
+import { file_google_rpc_error_details } from "../gen/ts/google/rpc/error_details_pb.js";
 import { file_grpc_health_v1_health, Health } from "../gen/ts/grpc/health/v1/health_pb.js";
 import { file_llm_v1_llm_service, LlmService } from "../gen/ts/llm/v1/llm_service_pb.js";
 import type { Config } from "./config.js";
 import { Gateway } from "./core/gateway.js";
+import { TokenCounter } from "./core/token-counter.js";
 import { ApiKeyStore } from "./ledger/api-keys.js";
 import { openDatabase, type Database } from "./ledger/database.js";
 import { UsageLedger } from "./ledger/usage-ledger.js";
 import { UsageQuery } from "./ledger/usage-query.js";
-import type { Provider } from "./providers/provider.js";
-import { SimProvider } from "./providers/sim/sim-provider.js";
+import { createHttpFetch } from "./providers/http.js";
+import { createProviders } from "./providers/registry.js";
 import { Catalogue } from "./router/catalogue.js";
 import { Router } from "./router/router.js";
 import { llmService } from "./rpc/llm-service.js";
@@ -58,13 +60,21 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     onError: (err) => logger.error("usage ledger write failed; records kept for retry", { error: String(err) }),
   });
   const catalogue = new Catalogue(config.catalogue);
-  const providers = new Map<string, Provider>([["sim", new SimProvider()]]);
-  const router = new Router(catalogue, providers);
+  const http = createHttpFetch();
+  const providers = createProviders(config, { fetch: http.fetch });
+  const router = new Router(catalogue, providers, {
+    onEvent: (e) => {
+      if (e.type === "circuit") logger.warn("circuit breaker changed state", e);
+      else if (e.type === "retry") logger.warn("retrying upstream call", e);
+      else logger.warn("falling back to the next deployment", e);
+    },
+  });
   const gateway = new Gateway({
     catalogue,
     router,
     usageSink: ledger,
     usageSource: new UsageQuery(database.db),
+    tokens: new TokenCounter(catalogue.models.map((m) => m.tokenizer)),
     onFinish: (s) =>
       logger.info("call", {
         requestId: s.requestId,
@@ -79,8 +89,10 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       }),
   });
   if (config.catalogueSource === "built-in sim catalogue") {
+    const keyed = (["openai", "anthropic", "ollama"] as const).filter((p) => Object.keys(config.providers[p]).length > 0);
     logger.info("no LLM_CONFIG given: serving the built-in sim catalogue", {
       models: catalogue.models.map((m) => m.id),
+      ...(keyed.length > 0 ? { note: `credentials for ${keyed.join(", ")} are set, but only a catalogue file (LLM_CONFIG) puts their models in service` } : {}),
     });
   }
 
@@ -90,11 +102,15 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const routes = (router: ConnectRouter) => {
     router.service(LlmService, llmService(gateway, config));
     healthRoutes(health)(router);
-    reflectionRoutes([file_llm_v1_llm_service, file_grpc_health_v1_health], [LlmService.typeName, Health.typeName])(router);
+    // error_details.proto too, so reflection clients (grpcurl) can decode the ErrorInfo etc. in error details.
+    reflectionRoutes(
+      [file_llm_v1_llm_service, file_grpc_health_v1_health, file_google_rpc_error_details],
+      [LlmService.typeName, Health.typeName],
+    )(router);
   };
   const adapter = connectNodeAdapter({
     routes,
-    interceptors: [requestIdInterceptor, drainInterceptor(drain, inFlight), authInterceptor(keys, logger)],
+    interceptors: [requestIdInterceptor, drainInterceptor(drain), authInterceptor(keys, logger)],
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxDeadlineMs,
   });
@@ -105,6 +121,13 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     ...(config.tls ? { tls: config.tls } : {}),
     handler: (req, res) => {
       if (cors.size > 0 && applyCors(cors, req, res)) return;
+      // A call is in flight until its response is fully written ("close"), which comes after the
+      // handler's last message: a drain that stopped waiting earlier would cut off the trailers.
+      // Health and reflection (grpc.*) are not waited for: a health Watch never ends by itself.
+      if (!req.url?.startsWith("/grpc.")) {
+        inFlight.enter();
+        res.once("close", () => inFlight.leave());
+      }
       adapter(req, res);
     },
   });
@@ -132,6 +155,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         await transport.destroy();
         await ledger.close();
         await database.close();
+        http.close();
         logger.info("stopped");
       })();
       return shuttingDown;

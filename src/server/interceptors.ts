@@ -5,7 +5,6 @@ import { LlmError } from "../errors/llm-error.js";
 import { toConnectError } from "../errors/to-connect.js";
 import type { Logger } from "../telemetry/logger.js";
 import { kPrincipal, kRequestId } from "./call-values.js";
-import type { InFlight } from "./in-flight.js";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -17,34 +16,16 @@ export const requestIdInterceptor: Interceptor = (next) => (req) => {
 };
 
 /**
- * Refuses new calls once draining, and counts calls in flight until their
- * response (for a stream: its last message) is done.
+ * Refuses new calls once draining. Health and reflection (grpc.*) stay open.
+ * Calls in flight are counted by the HTTP handler (see app.ts), which alone
+ * sees when a response has been fully written.
  */
-export function drainInterceptor(state: { draining: boolean }, inFlight: InFlight): Interceptor {
+export function drainInterceptor(state: { draining: boolean }): Interceptor {
   return (next) => async (req) => {
     if (state.draining && !req.service.typeName.startsWith("grpc.")) {
       throw toConnectError(new LlmError("SHUTTING_DOWN", "the server is shutting down; retry on another replica"));
     }
-    inFlight.enter();
-    let handedOff = false;
-    try {
-      const res = await next(req);
-      if (!res.stream) return res;
-      handedOff = true;
-      const messages = res.message;
-      return {
-        ...res,
-        message: (async function* () {
-          try {
-            yield* messages;
-          } finally {
-            inFlight.leave();
-          }
-        })(),
-      };
-    } finally {
-      if (!handedOff) inFlight.leave();
-    }
+    return next(req);
   };
 }
 

@@ -28,6 +28,7 @@ export interface Transport {
 }
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+const FIRST_BYTES_TIMEOUT_MS = 10_000;
 
 /**
  * One port for every protocol. In cleartext, a plain net server reads a
@@ -70,6 +71,7 @@ export async function listen(options: TransportOptions): Promise<Transport> {
         const isH2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
         if (isH2 && head.length < H2_PREFACE.length) return; // wait for the rest of the preface
         socket.off("data", onData);
+        socket.setTimeout(0);
         socket.pause();
         socket.unshift(head);
         if (isH2) {
@@ -82,6 +84,10 @@ export async function listen(options: TransportOptions): Promise<Transport> {
       };
       socket.on("data", onData);
       socket.on("error", () => socket.destroy());
+      // A connection that never says which protocol it speaks is closed (the HTTP servers' own timeouts start later).
+      socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => {
+        if (head.length < H2_PREFACE.length && socket.listenerCount("data") > 0) socket.destroy();
+      });
     });
   }
   front.on("connection", (socket: net.Socket) => {
