@@ -1,0 +1,184 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorInfoSchema } from "../../gen/ts/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../../gen/ts/google/rpc/status_pb.js";
+import {
+  GenerateRequestSchema,
+  LlmService,
+  Role,
+  StreamGenerateRequestSchema,
+  type GenerateRequest,
+  type GenerateResponse,
+  type StreamGenerateResponse,
+} from "../../gen/ts/llm/v1/llm_service_pb.js";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { anyUnpack } from "@bufbuild/protobuf/wkt";
+import { startSimulator, type Simulator } from "../../src/simulator/index.js";
+import { grpcJsClient, grpcMetadata } from "../helpers/clients.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+
+/** The gateway in front of the upstream simulator, over all three wire formats, called by grpc-js. */
+let sim: Simulator;
+let server: TestServer;
+let client: grpc.Client & Record<string, Function>;
+let dir: string;
+const run = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+
+function catalogue(url: string): string {
+  const model = (id: string, provider: string, extra: string, fallbacks: string[] = []) => `
+  - id: ${id}
+    contextWindow: 100000
+    maxOutputTokens: 256
+    price: { inputPerMillion: 1, outputPerMillion: 2 }
+    fallbacks: [${fallbacks.join(", ")}]
+    deployments:
+      - provider: ${provider}
+        model: upstream-${id}
+        baseUrl: ${provider === "openai" ? `${url}/v1` : url}
+${extra}`;
+  const opts = (headers: Record<string, string>) =>
+    `        options:\n${Object.entries(headers)
+      .map(([k, v]) => `          "header:${k}": "${v}"`)
+      .join("\n")}`;
+  return `routing:
+  attemptTimeoutMs: 10000
+  maxAttempts: 3
+  backoffBaseMs: 20
+  backoffCapMs: 100
+models:${[
+    model("oai", "openai", opts({ "x-sim-text": "echo" })),
+    model("claude", "anthropic", opts({ "x-sim-text": "echo" })),
+    model("llama", "ollama", opts({ "x-sim-text": "echo" })),
+    model("oai-flaky", "openai", opts({ "x-sim-text": "echo", "x-sim-status": "503", "x-sim-fail-times": "1", "x-sim-fail-key": `flaky-${run}` })),
+    model("oai-stall", "openai", opts({ "x-sim-fault": "stall" })),
+    model("oai-down", "openai", opts({ "x-sim-status": "503" }), ["claude"]),
+    model("oai-429", "openai", opts({ "x-sim-status": "429", "x-sim-retry-after": "30" })),
+  ].join("")}
+`;
+}
+
+beforeAll(async () => {
+  sim = await startSimulator();
+  dir = mkdtempSync(join(tmpdir(), "llm-upstream-"));
+  writeFileSync(join(dir, "catalogue.yaml"), catalogue(sim.url));
+  server = await startTestServer({
+    LLM_CONFIG: join(dir, "catalogue.yaml"),
+    OPENAI_API_KEY: "sk-test-openai",
+    ANTHROPIC_API_KEY: "sk-test-anthropic",
+  });
+  client = grpcJsClient(LlmService, server.port);
+}, 60_000);
+
+afterAll(async () => {
+  client?.close();
+  await server?.close();
+  await sim?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ask = (model: string, content = "hello upstream world") =>
+  create(GenerateRequestSchema, { model, messages: [{ role: Role.USER, content }] });
+
+function generate(req: object, deadlineMs = 10_000, requestId?: string): Promise<GenerateResponse> {
+  const md = grpcMetadata(server.key);
+  if (requestId) md.set("x-request-id", requestId);
+  return new Promise((resolve, reject) =>
+    client["generate"]!(req, md, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: GenerateResponse) =>
+      err ? reject(err) : resolve(res),
+    ),
+  );
+}
+
+function stream(req: object): Promise<StreamGenerateResponse[]> {
+  return new Promise((resolve, reject) => {
+    const events: StreamGenerateResponse[] = [];
+    const call = client["streamGenerate"]!(create(StreamGenerateRequestSchema, req as GenerateRequest), grpcMetadata(server.key), { deadline: Date.now() + 10_000 }) as grpc.ClientReadableStream<StreamGenerateResponse>;
+    call.on("data", (e: StreamGenerateResponse) => events.push(e));
+    call.on("error", reject);
+    call.on("end", () => resolve(events));
+  });
+}
+
+function reasonOf(err: grpc.ServiceError): string | undefined {
+  const bin = err.metadata.get("grpc-status-details-bin")[0];
+  if (!(bin instanceof Buffer)) return undefined;
+  const status = fromBinary(StatusSchema, bin);
+  return status.details.map((d) => anyUnpack(d, ErrorInfoSchema)).find((x) => x !== undefined)?.reason;
+}
+
+describe.each([
+  ["oai", "openai"],
+  ["claude", "anthropic"],
+  ["llama", "ollama"],
+])("happy path through %s (%s wire format)", (model, provider) => {
+  it("answers a unary call with the upstream's text and usage", async () => {
+    const res = await generate(ask(model));
+    expect(res.text).toBe("hello upstream world");
+    expect(res.provider).toBe(provider);
+    expect(res.usage?.outputTokens).toBe(3n);
+    expect(res.usage?.inputTokens).toBeGreaterThan(0n);
+    expect(res.costUsdNanos).toBeGreaterThan(0n);
+  });
+
+  it("streams started, deltas and completed", async () => {
+    const events = await stream(ask(model));
+    expect(events[0]?.event.case).toBe("started");
+    expect(events.at(-1)?.event.case).toBe("completed");
+    const text = events.map((e) => (e.event.case === "delta" ? e.event.value.text : "")).join("");
+    expect(text).toBe("hello upstream world");
+  });
+});
+
+describe("a failing upstream, inside the caller's deadline", () => {
+  it("retries a 503 and then succeeds, with both attempts in the ledger row", async () => {
+    const res = await generate(ask("oai-flaky"));
+    expect(res.text).toBe("hello upstream world");
+    expect(res.attempts).toBe(2);
+    await server.app.ledger.flush();
+    const row = await server.app.database.db.selectFrom("generations").selectAll().where("request_id", "=", res.id).executeTakeFirstOrThrow();
+    expect(row.attempts.map((a) => a.reason)).toEqual(["PROVIDER_UNAVAILABLE", "OK"]);
+  });
+
+  it("falls back to another provider when every attempt at the first fails", async () => {
+    const res = await generate(ask("oai-down"));
+    expect(res.model).toBe("claude");
+    expect(res.provider).toBe("anthropic");
+    expect(res.attempts).toBe(4);
+  });
+
+  it("a Retry-After beyond the deadline ends at once with RESOURCE_EXHAUSTED", async () => {
+    const started = performance.now();
+    const err = await generate(ask("oai-429"), 2_000).then(
+      () => undefined,
+      (e: grpc.ServiceError) => e,
+    );
+    expect(err?.code).toBe(8);
+    expect(reasonOf(err!)).toBe("PROVIDER_RATE_LIMITED");
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
+  it("a 2 s deadline against a stalled upstream is DEADLINE_EXCEEDED within a few ms, and the upstream sees the close", async () => {
+    const started = performance.now();
+    const requestId = `stall-${run}`;
+    const err = await generate(ask("oai-stall"), 2_000, requestId).then(
+      () => undefined,
+      (e: grpc.ServiceError) => e,
+    );
+    const elapsed = performance.now() - started;
+    if (process.env["LLM_TEST_VERBOSE"]) console.log(`stalled upstream, 2 s deadline: error after ${elapsed.toFixed(1)} ms`);
+    expect(err?.code).toBe(4);
+    expect(elapsed).toBeGreaterThanOrEqual(1_990);
+    expect(elapsed).toBeLessThan(2_100);
+    const abort = await sim.waitForAbort({ path: "/v1/chat/completions", timeoutMs: 2_000 });
+    expect(abort.stalled).toBe(true);
+    // The client's own timer also fires at 2 s; the server's record shows it ended the work on time too.
+    await server.app.ledger.flush();
+    const row = await server.app.database.db.selectFrom("generations").selectAll().where("request_id", "=", requestId).executeTakeFirstOrThrow();
+    expect(row.error_reason).toBe("PROVIDER_TIMEOUT");
+    expect(row.latency_ms).toBeGreaterThanOrEqual(1_980);
+    expect(row.latency_ms).toBeLessThan(2_050);
+  });
+});
