@@ -28,10 +28,10 @@ const ModelSchema = z.strictObject({
   aliases: z.array(z.string().min(1)).default([]),
   contextWindow: int(1, 100_000_000),
   maxOutputTokens: int(1, 10_000_000),
-  /** USD per million tokens. */
+  /** USD per million tokens; when absent, the default price table's entry for the upstream model (or 0). */
   price: z
     .strictObject({ inputPerMillion: z.number().min(0).max(100_000), outputPerMillion: z.number().min(0).max(100_000) })
-    .default({ inputPerMillion: 0, outputPerMillion: 0 }),
+    .optional(),
   capabilities: z.array(z.string()).default(["chat", "streaming"]),
   /** Pre-flight token counting: "o200k" (default for real providers) or "approx" (default for sim). */
   tokenizer: z.enum(["o200k", "approx"]).optional(),

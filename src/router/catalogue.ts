@@ -1,3 +1,4 @@
+import { priceFor } from "./price-table.js";
 import type { TokenizerName } from "../core/token-counter.js";
 import type { CatalogueConfig, DeploymentConfig, ModelConfig, RoutingConfig } from "../config.js";
 
@@ -21,13 +22,16 @@ function nanos(usd: number): bigint {
 }
 
 function toModel(m: ModelConfig): CatalogueModel {
+  const price = m.price ??
+    priceFor(m.deployments[0]?.model ?? m.id) ??
+    priceFor(m.id) ?? { inputPerMillion: 0, outputPerMillion: 0 };
   return {
     id: m.id,
     aliases: m.aliases,
     contextWindow: m.contextWindow,
     maxOutputTokens: m.maxOutputTokens,
-    inputPriceNanosPerMillion: nanos(m.price.inputPerMillion),
-    outputPriceNanosPerMillion: nanos(m.price.outputPerMillion),
+    inputPriceNanosPerMillion: nanos(price.inputPerMillion),
+    outputPriceNanosPerMillion: nanos(price.outputPerMillion),
     capabilities: m.capabilities,
     tokenizer: m.tokenizer ?? (m.deployments.every((d) => d.provider === "sim") ? "approx" : "o200k"),
     deployments: m.deployments,

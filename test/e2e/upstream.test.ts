@@ -10,7 +10,6 @@ import {
   LlmService,
   Role,
   StreamGenerateRequestSchema,
-  type GenerateRequest,
   type GenerateResponse,
   type StreamGenerateResponse,
 } from "../../gen/ts/llm/v1/llm_service_pb.js";
@@ -79,8 +78,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const ask = (model: string, content = "hello upstream world") =>
-  create(GenerateRequestSchema, { model, messages: [{ role: Role.USER, content }] });
+const prompt = (model: string) => ({ model, messages: [{ role: Role.USER, content: "hello upstream world" }] });
+const ask = (model: string) => create(GenerateRequestSchema, prompt(model));
 
 function generate(req: object, deadlineMs = 10_000, requestId?: string): Promise<GenerateResponse> {
   const md = grpcMetadata(server.key);
@@ -92,10 +91,10 @@ function generate(req: object, deadlineMs = 10_000, requestId?: string): Promise
   );
 }
 
-function stream(req: object): Promise<StreamGenerateResponse[]> {
+function stream(model: string): Promise<StreamGenerateResponse[]> {
   return new Promise((resolve, reject) => {
     const events: StreamGenerateResponse[] = [];
-    const call = client["streamGenerate"]!(create(StreamGenerateRequestSchema, req as GenerateRequest), grpcMetadata(server.key), { deadline: Date.now() + 10_000 }) as grpc.ClientReadableStream<StreamGenerateResponse>;
+    const call = client["streamGenerate"]!(create(StreamGenerateRequestSchema, prompt(model)), grpcMetadata(server.key), { deadline: Date.now() + 10_000 }) as grpc.ClientReadableStream<StreamGenerateResponse>;
     call.on("data", (e: StreamGenerateResponse) => events.push(e));
     call.on("error", reject);
     call.on("end", () => resolve(events));
@@ -124,7 +123,7 @@ describe.each([
   });
 
   it("streams started, deltas and completed", async () => {
-    const events = await stream(ask(model));
+    const events = await stream(model);
     expect(events[0]?.event.case).toBe("started");
     expect(events.at(-1)?.event.case).toBe("completed");
     const text = events.map((e) => (e.event.case === "delta" ? e.event.value.text : "")).join("");

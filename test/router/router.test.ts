@@ -115,3 +115,26 @@ describe("router", () => {
     expect(costOf(a, 1_000_000, 0)).toBe(1_000_000_000n);
   });
 });
+
+describe("default prices", () => {
+  it("takes a well-known upstream model's price from the default table when the catalogue gives none", () => {
+    const cat = new Catalogue(
+      parseCatalogue({
+        models: [
+          { id: "fast", contextWindow: 128000, maxOutputTokens: 4096, deployments: [{ provider: "openai", model: "gpt-4o-mini" }] },
+          { id: "mine", contextWindow: 8000, maxOutputTokens: 100, deployments: [{ provider: "ollama", model: "my-finetune" }] },
+          {
+            id: "priced",
+            contextWindow: 8000,
+            maxOutputTokens: 100,
+            price: { inputPerMillion: 9, outputPerMillion: 10 },
+            deployments: [{ provider: "openai", model: "gpt-4o-mini" }],
+          },
+        ],
+      }),
+    );
+    expect(cat.resolve("fast")!.inputPriceNanosPerMillion).toBeGreaterThan(0n);
+    expect(cat.resolve("mine")!.inputPriceNanosPerMillion).toBe(0n);
+    expect(cat.resolve("priced")!.inputPriceNanosPerMillion).toBe(9_000_000_000n);
+  });
+});
