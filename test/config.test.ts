@@ -245,7 +245,8 @@ describe("README", () => {
   it("shows a catalogue example that loads", () => {
     const example = /^### The model catalogue[\s\S]*?```yaml\n([\s\S]*?)```/m.exec(readme())?.[1];
     expect(example, "README has a yaml catalogue example").toBeDefined();
-    const config = loadConfig({ LLM_CONFIG: catalogueFile("yaml", example ?? "") });
+    const config = loadConfig({ LLM_CONFIG: catalogueFile("yaml", example ?? ""), OPENROUTER_API_KEY: "sk-example" });
     expect(config.catalogue.models.length).toBeGreaterThan(0);
+    expect(config.credentials.get("OPENROUTER_API_KEY")).toBe("sk-example");
   });
 });
