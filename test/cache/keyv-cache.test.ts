@@ -1,0 +1,214 @@
+import { createClient } from "@keyv/redis";
+import { randomUUID } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { BoundedLruStore } from "../../src/cache/bounded-lru-store.js";
+import { CACHE_KEY_PREFIX } from "../../src/cache/cache-key.js";
+import { createResponseCache, responseCacheOn } from "../../src/cache/keyv-cache.js";
+import { createKvStore } from "../../src/cache/kv-store.js";
+import type { CachedGeneration, ResponseCache } from "../../src/cache/response-cache.js";
+import { describeWithRedis } from "../helpers/redis.js";
+import { closedPort, startSilentRedis } from "./silent-redis.js";
+
+function generation(text = "Hello, world"): CachedGeneration {
+  return {
+    model: "sim/echo-1",
+    provider: "sim",
+    chunks: text.split(/(?<= )/),
+    finishReason: "stop",
+    usage: { inputTokens: 12, outputTokens: 3 },
+    createdAt: 1_700_000_000_000,
+  };
+}
+
+/** A fresh key per test, so runs against a shared Redis never see each other's entries. */
+const freshKey = () => `${CACHE_KEY_PREFIX}test-${randomUUID()}`;
+
+interface ErrorLog {
+  errors: Error[];
+  onError: (err: Error) => void;
+}
+function errorLog(): ErrorLog {
+  const errors: Error[] = [];
+  return { errors, onError: (err) => errors.push(err) };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("BoundedLruStore", () => {
+  it("evicts the least recently used key beyond its bound", () => {
+    const lru = new BoundedLruStore<string>(3);
+    lru.set("a", "1").set("b", "2").set("c", "3");
+    expect(lru.get("a")).toBe("1"); // a is now the most recent
+    lru.set("d", "4");
+    expect([...lru.keys()].sort()).toEqual(["a", "c", "d"]);
+    expect(lru.evictions).toBe(1);
+    lru.set("c", "3'"); // overwriting refreshes too
+    lru.set("e", "5");
+    expect([...lru.keys()].sort()).toEqual(["c", "d", "e"]);
+  });
+
+  it("rejects a bound that is not a positive integer", () => {
+    expect(() => new BoundedLruStore(0)).toThrow(RangeError);
+  });
+});
+
+describe("response cache in memory", () => {
+  it("round-trips an entry as a copy", async () => {
+    const log = errorLog();
+    const cache = createResponseCache({ maxEntries: 10, onError: log.onError });
+    const key = freshKey();
+    const value = generation();
+    await cache.set(key, value, 60_000);
+    const got = await cache.get(key);
+    expect(got).toEqual(value);
+    expect(got).not.toBe(value);
+    expect(await cache.get(freshKey())).toBeUndefined();
+    expect(log.errors).toEqual([]);
+    await cache.close();
+  });
+
+  it("misses once the TTL has passed", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const cache = createResponseCache({ maxEntries: 10, onError: () => {} });
+    const key = freshKey();
+    await cache.set(key, generation(), 1_000);
+    vi.setSystemTime(Date.now() + 999);
+    expect(await cache.get(key)).toBeDefined();
+    vi.setSystemTime(Date.now() + 2);
+    expect(await cache.get(key)).toBeUndefined();
+  });
+
+  it("holds at most maxEntries, evicting the least recently used", async () => {
+    const cache = createResponseCache({ maxEntries: 3, onError: () => {} });
+    const keys = [freshKey(), freshKey(), freshKey(), freshKey()];
+    for (const key of keys.slice(0, 3)) await cache.set(key, generation(key), 60_000);
+    expect(await cache.get(keys[0] as string)).toBeDefined(); // refresh the oldest
+    await cache.set(keys[3] as string, generation(), 60_000);
+    expect(await cache.get(keys[1] as string)).toBeUndefined();
+    for (const key of [keys[0], keys[2], keys[3]]) expect(await cache.get(key as string)).toBeDefined();
+  });
+
+  it("treats an entry of the wrong shape as a miss and reports it", async () => {
+    const log = errorLog();
+    const store = createKvStore({ maxEntries: 10, onError: log.onError });
+    const cache = responseCacheOn(store, log.onError);
+    const key = freshKey();
+    await store.set(key, { model: "m", chunks: "not an array" }, 60_000);
+    expect(await cache.get(key)).toBeUndefined();
+    expect(log.errors.map((e) => e.message).join()).toMatch(/unexpected shape/);
+  });
+
+  it("writes nothing for a TTL of 0", async () => {
+    const cache = createResponseCache({ maxEntries: 10, onError: () => {} });
+    const key = freshKey();
+    await cache.set(key, generation(), 0);
+    expect(await cache.get(key)).toBeUndefined();
+  });
+});
+
+describe("response cache when Redis is unreachable", () => {
+  it("misses quickly and reports, never throws, when nothing listens on the port", async () => {
+    const log = errorLog();
+    const cache = createResponseCache({ redisUrl: `redis://127.0.0.1:${await closedPort()}`, maxEntries: 10, onError: log.onError });
+    const started = performance.now();
+    await expect(cache.get(freshKey())).resolves.toBeUndefined();
+    await expect(cache.set(freshKey(), generation(), 60_000)).resolves.toBeUndefined();
+    expect(performance.now() - started).toBeLessThan(200);
+    expect(log.errors.length).toBeGreaterThanOrEqual(2);
+    await cache.close();
+  });
+
+  it("bounds every operation when the server stops answering (a hung Redis)", async () => {
+    const server = await startSilentRedis();
+    const log = errorLog();
+    const cache = createResponseCache({ redisUrl: server.url, maxEntries: 10, onError: log.onError, opTimeoutMs: 50 });
+    try {
+      expect(await cache.ready?.(2_000)).toBe(true);
+      expect(await cache.get(freshKey())).toBeUndefined(); // answered: a real miss
+      expect(log.errors).toEqual([]);
+      server.hang();
+      let started = performance.now();
+      await expect(cache.get(freshKey())).resolves.toBeUndefined();
+      const getMs = performance.now() - started;
+      started = performance.now();
+      await expect(cache.set(freshKey(), generation(), 60_000)).resolves.toBeUndefined();
+      const setMs = performance.now() - started;
+      // Each waited for its reply until the 50 ms bound, and no longer.
+      for (const ms of [getMs, setMs]) {
+        expect(ms).toBeGreaterThanOrEqual(45);
+        expect(ms).toBeLessThan(200);
+      }
+      expect(log.errors.length).toBe(2);
+      expect(String((log.errors[0]?.cause as Error | undefined)?.message)).toMatch(/timeout|timed out/i);
+    } finally {
+      await cache.close();
+      await server.close();
+    }
+  });
+});
+
+describeWithRedis("response cache on Redis", (redisUrl) => {
+  let cache: ResponseCache;
+  let other: ResponseCache;
+  let raw: ReturnType<typeof createClient>;
+  const log = errorLog();
+
+  beforeAll(async () => {
+    cache = createResponseCache({ redisUrl, maxEntries: 10, onError: log.onError });
+    other = createResponseCache({ redisUrl, maxEntries: 10, onError: log.onError });
+    raw = createClient({ url: redisUrl });
+    await raw.connect();
+    expect(await cache.ready?.(5_000)).toBe(true);
+    expect(await other.ready?.(5_000)).toBe(true);
+  });
+
+  afterAll(async () => {
+    await cache?.close();
+    await other?.close();
+    await raw?.close();
+  });
+
+  it("round-trips an entry under exactly its key, with the TTL on the Redis key", async () => {
+    const key = freshKey();
+    await cache.set(key, generation(), 60_000);
+    expect(await cache.get(key)).toEqual(generation());
+    const pttl = await raw.pTTL(key);
+    expect(pttl).toBeGreaterThan(55_000);
+    expect(pttl).toBeLessThanOrEqual(60_000);
+    expect(log.errors).toEqual([]);
+  });
+
+  it("is shared by replicas: what one writes, another reads", async () => {
+    const key = freshKey();
+    await cache.set(key, generation("shared answer"), 60_000);
+    expect((await other.get(key))?.chunks.join("")).toBe("shared answer");
+  });
+
+  it("lets Redis expire the key after its TTL", async () => {
+    const key = freshKey();
+    await cache.set(key, generation(), 1_000);
+    const pttl = await raw.pTTL(key);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(1_000);
+  });
+
+  it("misses an entry past its TTL even before Redis drops it", async () => {
+    const key = freshKey();
+    await cache.set(key, generation(), 60_000);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 60_001);
+    expect(await cache.get(key)).toBeUndefined();
+  });
+
+  it("treats bytes that are not JSON as a miss and reports them", async () => {
+    const key = freshKey();
+    await raw.set(key, "{not json", { expiration: { type: "PX", value: 60_000 } });
+    const before = log.errors.length;
+    expect(await cache.get(key)).toBeUndefined();
+    expect(log.errors.length).toBe(before + 1);
+    expect(String((log.errors.at(-1)?.cause as Error | undefined)?.message)).toMatch(/JSON/);
+    log.errors.length = before;
+  });
+});
