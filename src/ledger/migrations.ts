@@ -63,6 +63,39 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.dropTable("api_keys").execute();
     },
   },
+  "0003_key_limits": {
+    async up(db: AnyDatabase): Promise<void> {
+      // Budgets inside the limits JSON are decimal strings (nanos), so they survive JSON exactly.
+      await db.schema
+        .alterTable("api_keys")
+        .addColumn("allowed_models", "jsonb", (c) =>
+          c.notNull().defaultTo(sql`'[]'::jsonb`).check(sql`jsonb_typeof(allowed_models) = 'array'`),
+        )
+        .addColumn("limits", "jsonb", (c) =>
+          c.notNull().defaultTo(sql`'{}'::jsonb`).check(sql`jsonb_typeof(limits) = 'object'`),
+        )
+        .addColumn("disabled_at", "timestamptz")
+        .execute();
+      await db.schema
+        .createTable("tenants")
+        .addColumn("name", "text", (c) => c.primaryKey())
+        .addColumn("limits", "jsonb", (c) =>
+          c.notNull().defaultTo(sql`'{}'::jsonb`).check(sql`jsonb_typeof(limits) = 'object'`),
+        )
+        .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn("updated_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+    },
+    async down(db: AnyDatabase): Promise<void> {
+      await db.schema.dropTable("tenants").execute();
+      await db.schema
+        .alterTable("api_keys")
+        .dropColumn("allowed_models")
+        .dropColumn("limits")
+        .dropColumn("disabled_at")
+        .execute();
+    },
+  },
 };
 
 /** Hands the Migrator the in-code migrations above. */

@@ -1,4 +1,4 @@
-/** Kysely table types for the ledger database (generations and API keys). */
+/** Kysely table types for the ledger database (generations, API keys and tenants). */
 import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
 import type { UsageStatus } from "../core/types.js";
 import type { AttemptRecord } from "../errors/llm-error.js";
@@ -11,6 +11,21 @@ export type Int8 = ColumnType<string, string, string>;
 
 /** jsonb: read as parsed JSON, written as JSON text (node-postgres would turn a JS array into a Postgres array). */
 export type Json<T> = ColumnType<T, string, string>;
+
+/** jsonb with a column default: may be left out of an insert. */
+export type JsonWithDefault<T> = ColumnType<T, string | undefined, string>;
+
+/**
+ * Limits as stored in a jsonb column (see `Limits` in core/types.ts); an absent field is no limit.
+ * Budgets are decimal strings of nanos, because a JSON number would lose precision past 2^53.
+ */
+export interface StoredLimits {
+  requests_per_minute?: number;
+  tokens_per_minute?: number;
+  concurrent_requests?: number;
+  budget_usd_nanos_per_day?: string;
+  budget_usd_nanos_per_month?: string;
+}
 
 /** One row per request: the usage ledger. */
 export interface GenerationsTable {
@@ -52,13 +67,29 @@ export interface ApiKeysTable {
   created_at: Generated<Date>;
   expires_at: Date | null;
   revoked_at: Date | null;
+  /** Model ids or glob patterns the key may use; empty means every model. */
+  allowed_models: JsonWithDefault<string[]>;
+  /** The key's own limits. */
+  limits: JsonWithDefault<StoredLimits>;
+  /** Set while the key is disabled (unlike revocation, this can be undone). */
+  disabled_at: Date | null;
+}
+
+/** Tenants with limits of their own, applied on top of their keys' limits. A key's tenant needs no row here. */
+export interface TenantsTable {
+  name: string;
+  limits: JsonWithDefault<StoredLimits>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
 }
 
 export interface DatabaseSchema {
   generations: GenerationsTable;
   api_keys: ApiKeysTable;
+  tenants: TenantsTable;
 }
 
 export type GenerationRow = Selectable<GenerationsTable>;
 export type NewGenerationRow = Insertable<GenerationsTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type TenantRow = Selectable<TenantsTable>;

@@ -1,12 +1,20 @@
 /**
  * The usage writer: `record()` queues in memory and returns at once; a timer and a size
- * threshold write the queue in batched multi-row INSERTs, one row per request id.
- * A failed write puts its records back at the front of the queue and is retried with
- * backoff, so a database outage loses nothing until the queue cap is reached.
+ * threshold write the queue in batched multi-row INSERTs, one row per request id
+ * (ON CONFLICT (request_id) DO NOTHING: writing a record twice never counts it twice).
+ * A failed write puts its records back at the front of the queue and is retried with backoff.
+ *
+ * With `spoolDir`, an outage longer than memory holds loses nothing either: while writes fail,
+ * the oldest records move past `spillAfter` (or all of them after `spillAfterMs`) to an
+ * append-only spool on local disk (usage-spool.ts), which is replayed in the background once
+ * writes succeed again and on `start()`; `close()` spools whatever the database did not take.
+ * Without it, records wait in memory up to `maxQueue`.
  */
 import type { Kysely } from "kysely";
 import type { UsageRecord, UsageSink } from "../core/types.js";
+import type { AttemptRecord } from "../errors/llm-error.js";
 import type { DatabaseSchema, NewGenerationRow } from "./schema.js";
+import { UsageSpool, UsageSpoolDropError } from "./usage-spool.js";
 
 export interface UsageLedgerOptions {
   db: Kysely<DatabaseSchema>;
@@ -22,6 +30,29 @@ export interface UsageLedgerOptions {
   retryMaxMs?: number;
   /** Failed writes and dropped records are reported here; the ledger itself never logs or throws. */
   onError?: (err: Error) => void;
+  /**
+   * Directory of the local spool (the service passes `<DATA_DIR>/spool`). Without it records
+   * wait only in memory. One process per directory.
+   */
+  spoolDir?: string;
+  /**
+   * Records kept in memory while writes fail; past it the oldest are moved to the spool, down to
+   * half of it. At most maxQueue - 1. Default 10,000.
+   */
+  spillAfter?: number;
+  /**
+   * Once writes have failed for this long (or one INSERT has been running this long), everything
+   * queued is moved to the spool, so a crash during an outage loses little. Default 5 s.
+   */
+  spillAfterMs?: number;
+  /** The spool's size cap on disk; records past it are dropped and reported. Default 1 GiB. */
+  spoolMaxBytes?: number;
+  /** How long close() waits for the database before spooling what is left. Default 5 s. */
+  closeTimeoutMs?: number;
+  /** Called with a count after records were moved to the spool (and fsync'd): worth a log line. */
+  onSpill?: (records: number) => void;
+  /** The clock behind spillAfterMs. Default Date.now. */
+  now?: () => number;
 }
 
 /** Records the ledger gave up on: the queue was full, the ledger was closed, or the database rejected the row itself. */
@@ -75,6 +106,30 @@ export function toGenerationRow(r: UsageRecord): NewGenerationRow {
   };
 }
 
+/** The inverse of toGenerationRow, for spooling queued rows. */
+function toUsageRecord(row: NewGenerationRow): UsageRecord {
+  return {
+    id: row.id,
+    requestId: row.request_id,
+    keyId: row.key_id,
+    tenant: row.tenant,
+    model: row.model,
+    provider: row.provider,
+    status: row.status,
+    errorReason: row.error_reason ?? null,
+    inputTokens: row.input_tokens,
+    outputTokens: row.output_tokens,
+    costUsdNanos: BigInt(row.cost_usd_nanos),
+    cached: row.cached,
+    attempts: JSON.parse(row.attempts) as AttemptRecord[],
+    latencyMs: row.latency_ms,
+    timeToFirstTokenMs: row.time_to_first_token_ms ?? null,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    metadata: JSON.parse(row.metadata) as Record<string, string>,
+  };
+}
+
 export class UsageLedger implements UsageSink {
   readonly #db: Kysely<DatabaseSchema>;
   readonly #flushIntervalMs: number;
@@ -83,6 +138,13 @@ export class UsageLedger implements UsageSink {
   readonly #retryBaseMs: number;
   readonly #retryMaxMs: number;
   readonly #onError: (err: Error) => void;
+  readonly #spoolDir: string | undefined;
+  readonly #spillAfter: number;
+  readonly #spillAfterMs: number;
+  readonly #spoolMaxBytes: number | undefined;
+  readonly #closeTimeoutMs: number;
+  readonly #onSpill: (records: number) => void;
+  readonly #now: () => number;
 
   #queue: Queued[] = [];
   #seq = 0;
@@ -93,10 +155,26 @@ export class UsageLedger implements UsageSink {
   #backgroundBusy = false;
   /** Consecutive failed writes; non-zero means the ledger is backing off. */
   #failures = 0;
+  /** When the current run of failed writes began (by `now`); undefined while writes succeed. */
+  #failingSince: number | undefined;
+  /** When the INSERT now running began (by `now`). */
+  #writeStartedAt: number | undefined;
+  /** The queued batch being written; close() spools it too when the write outlasts its timeout. */
+  #inFlight: Queued[] = [];
   #droppedUnreported = 0;
   #dropped = 0;
   #written = 0;
   #closed = false;
+  #closing: Promise<void> | undefined;
+
+  #spool: UsageSpool | undefined;
+  #spoolOpening: Promise<UsageSpool> | undefined;
+  /** Records on their way from the queue to the spool; settles (never rejects) when they are on disk or back in the queue. */
+  #spilling: Promise<void> | undefined;
+  /** After the spool failed, no spill before this time (by `now`). */
+  #spillPausedUntil = 0;
+  #replaying: Promise<void> | undefined;
+  readonly #stopReplay = new AbortController();
 
   constructor(opts: UsageLedgerOptions) {
     this.#db = opts.db;
@@ -106,14 +184,26 @@ export class UsageLedger implements UsageSink {
     this.#retryBaseMs = opts.retryBaseMs ?? 100;
     this.#retryMaxMs = opts.retryMaxMs ?? 10_000;
     this.#onError = opts.onError ?? (() => undefined);
+    this.#spoolDir = opts.spoolDir;
+    this.#spillAfter = Math.max(0, Math.min(opts.spillAfter ?? 10_000, this.#maxQueue - 1));
+    this.#spillAfterMs = Math.max(0, opts.spillAfterMs ?? 5_000);
+    this.#spoolMaxBytes = opts.spoolMaxBytes;
+    this.#closeTimeoutMs = Math.max(0, opts.closeTimeoutMs ?? 5_000);
+    this.#onSpill = opts.onSpill ?? (() => undefined);
+    this.#now = opts.now ?? Date.now;
   }
 
-  /** Records waiting to be written. */
+  /** Records waiting in memory to be written. */
   get pending(): number {
     return this.#queue.length;
   }
 
-  /** Records given up on since start (queue full, closed, or rejected by the database). */
+  /** Records waiting in the spool on disk (0 without a spool, or before it is opened). */
+  get spooled(): number {
+    return this.#spool?.records ?? 0;
+  }
+
+  /** Records given up on since start (queue full, spool full, closed, or rejected by the database). */
   get dropped(): number {
     return this.#dropped;
   }
@@ -123,6 +213,17 @@ export class UsageLedger implements UsageSink {
     return this.#written;
   }
 
+  /**
+   * Opens the spool and starts replaying, in the background, whatever an earlier process left in
+   * it. Does nothing without `spoolDir`. Rejects when the spool cannot be opened (another live
+   * process holds it, say); the ledger then works as without one until a spill opens it.
+   */
+  async start(): Promise<void> {
+    if (this.#spoolDir === undefined || this.#closed) return;
+    await this.#openSpool();
+    this.#startReplay();
+  }
+
   record(record: UsageRecord): void {
     try {
       if (this.#closed) {
@@ -130,6 +231,7 @@ export class UsageLedger implements UsageSink {
         this.#dropped++;
         return;
       }
+      if (this.#queue.length >= this.#maxQueue) this.#maybeSpill();
       if (this.#queue.length >= this.#maxQueue) {
         this.#dropped++;
         this.#droppedUnreported++;
@@ -139,6 +241,7 @@ export class UsageLedger implements UsageSink {
       this.#queue.push({ seq: ++this.#seq, row: toGenerationRow(record) });
       if (this.#queue.length >= this.#batchSize && this.#failures === 0) this.#startBackgroundWrite();
       else this.#schedule(this.#flushIntervalMs);
+      this.#maybeSpill();
     } catch (err) {
       // A record that cannot even be turned into a row (e.g. a missing field) must not reach the queue.
       this.#dropped++;
@@ -147,31 +250,86 @@ export class UsageLedger implements UsageSink {
   }
 
   /**
-   * Writes everything queued so far, now, even while backing off. Rejects when a write fails;
-   * the records stay queued and the background retry carries on.
+   * Writes everything recorded so far, now, even while backing off: the queue, then the spool.
+   * Rejects when a write fails; the records stay queued (or spooled) and the background retry carries on.
    */
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
     const target = this.#seq;
-    return this.#serialize(() => this.#drain(target)).then(
-      () => {
-        this.#failures = 0;
-        this.#reportDrops();
-      },
-      (err: unknown) => {
-        this.#failures++;
-        this.#reportDrops();
-        this.#schedule(this.#backoffMs());
-        throw err;
-      },
-    );
+    try {
+      await this.#flushQueue(target);
+      if (this.#spoolDir !== undefined && !this.#closed) await this.#replay();
+    } catch (err) {
+      this.#noteFailure();
+      this.#schedule(this.#backoffMs());
+      this.#maybeSpill();
+      throw err;
+    } finally {
+      this.#reportDrops();
+    }
   }
 
-  /** Stops the timer and writes what is queued. Records arriving afterwards are dropped and reported. */
-  async close(): Promise<void> {
+  /**
+   * Stops the timer and writes what is queued, waiting at most `closeTimeoutMs`. With a spool,
+   * whatever the database did not take by then is spooled (to be replayed by the next start) and
+   * close() resolves; without one it rejects and the records are lost with the process.
+   * Records arriving afterwards are dropped and reported. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.flush();
+    this.#stopReplay.abort();
+    const deadline = Date.now() + this.#closeTimeoutMs;
+    let failure: unknown;
+    try {
+      await withTimeout(this.#flushQueue(this.#seq), deadline, "the usage ledger could not write its queue before closeTimeoutMs");
+    } catch (err) {
+      failure = err;
+    } finally {
+      this.#reportDrops();
+    }
+    if (this.#spoolDir === undefined) {
+      if (failure !== undefined) throw failure;
+      return;
+    }
+
+    let spoolFailure: unknown;
+    await this.#spilling;
+    // A write still running may yet succeed: spooling its records too costs a duplicate INSERT, never a double count.
+    const left = [...(failure === undefined ? [] : this.#inFlight), ...this.#queue.splice(0)];
+    if (left.length > 0) {
+      try {
+        const spool = await this.#openSpool();
+        const { spooled } = await spool.append(left.map((q) => toUsageRecord(q.row)));
+        if (spooled > 0) this.#notifySpill(spooled);
+      } catch (err) {
+        spoolFailure = err;
+        this.#dropped += left.length;
+        this.#report(
+          new UsageRecordsDroppedError(left.length, "the database is unreachable and the spool cannot be written", { cause: err }),
+        );
+      }
+    }
+    // The replay was told to stop; its current batch may be waiting on the database.
+    if (this.#replaying !== undefined) await withTimeout(this.#replaying, deadline, "").catch(() => undefined);
+    // An open still under way (start() not awaited) would otherwise keep the lock.
+    const spool = this.#spool ?? (await this.#spoolOpening?.catch(() => undefined));
+    await spool?.close();
+    if (spoolFailure !== undefined) throw spoolFailure;
+  }
+
+  /** Writes the queue up to `target`, including records a spill in progress may put back. */
+  async #flushQueue(target: number): Promise<void> {
+    await this.#serialize(() => this.#drain(target));
+    if (this.#spilling !== undefined) {
+      await this.#spilling;
+      await this.#serialize(() => this.#drain(target));
+    }
   }
 
   #serialize(job: () => Promise<void>): Promise<void> {
@@ -190,32 +348,136 @@ export class UsageLedger implements UsageSink {
   }
 
   #startBackgroundWrite(): void {
-    if (this.#backgroundBusy) return;
+    if (this.#backgroundBusy || this.#closed) return;
     this.#backgroundBusy = true;
     const target = this.#seq;
     void this.#serialize(() => this.#drain(target)).then(
       () => {
         this.#backgroundBusy = false;
-        this.#failures = 0;
         this.#reportDrops();
         if (this.#queue.length >= this.#batchSize) this.#startBackgroundWrite();
         else if (this.#queue.length > 0) this.#schedule(this.#flushIntervalMs);
+        // After an outage this is also the probe: with everything spilled, the replay is the write that tells.
+        this.#startReplay();
       },
       (err: unknown) => {
         this.#backgroundBusy = false;
-        this.#failures++;
-        this.#report(asError(err));
         this.#reportDrops();
-        if (this.#timer !== undefined) clearTimeout(this.#timer);
-        this.#timer = undefined;
-        this.#schedule(this.#backoffMs());
+        this.#backgroundFailed(err);
       },
     );
   }
 
+  #backgroundFailed(err: unknown): void {
+    this.#noteFailure();
+    this.#report(asError(err));
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#schedule(this.#backoffMs());
+    this.#maybeSpill();
+  }
+
   #backoffMs(): number {
-    const exp = Math.min(this.#failures - 1, 30);
+    const exp = Math.min(Math.max(this.#failures - 1, 0), 30);
     return Math.min(this.#retryMaxMs, this.#retryBaseMs * 2 ** exp);
+  }
+
+  #noteFailure(): void {
+    if (this.#failures === 0) this.#failingSince = this.#now();
+    this.#failures++;
+  }
+
+  /**
+   * Moves the oldest queued records to the spool when the database is in trouble: down to half of
+   * `spillAfter` once more than `spillAfter` are queued while writes fail, everything once writes
+   * have failed (or one INSERT has hung) for `spillAfterMs`. One spill at a time; the next one
+   * starts when it ends, so spills batch themselves to the speed of the disk.
+   */
+  #maybeSpill(): void {
+    if (this.#spoolDir === undefined || this.#spilling !== undefined || this.#closed || this.#queue.length === 0) return;
+    const since = this.#failingSince ?? this.#writeStartedAt;
+    if (since === undefined) return;
+    const now = this.#now();
+    if (now < this.#spillPausedUntil) return;
+    let keep: number;
+    if (now - since >= this.#spillAfterMs) keep = 0;
+    else if (this.#failingSince !== undefined && this.#queue.length > this.#spillAfter) keep = Math.floor(this.#spillAfter / 2);
+    else return;
+    if (this.#queue.length <= keep) return;
+    const moved = this.#queue.splice(0, this.#queue.length - keep);
+    this.#spilling = this.#spill(moved).finally(() => {
+      this.#spilling = undefined;
+      this.#maybeSpill();
+    });
+  }
+
+  /** Appends to the spool; on failure the records go back to the front of the queue. Never rejects. */
+  async #spill(moved: Queued[]): Promise<void> {
+    try {
+      const spool = await this.#openSpool();
+      const { spooled } = await spool.append(moved.map((q) => toUsageRecord(q.row)));
+      if (spooled > 0) this.#notifySpill(spooled);
+    } catch (err) {
+      this.#spillPausedUntil = this.#now() + this.#retryMaxMs;
+      this.#requeue(moved);
+      this.#report(new Error("usage spool write failed; records kept in memory", { cause: err }));
+    }
+  }
+
+  #openSpool(): Promise<UsageSpool> {
+    if (this.#spoolDir === undefined) return Promise.reject(new Error("the usage ledger has no spool directory"));
+    this.#spoolOpening ??= UsageSpool.open({
+      dir: this.#spoolDir,
+      ...(this.#spoolMaxBytes === undefined ? {} : { maxBytes: this.#spoolMaxBytes }),
+      onError: (err) => this.#spoolError(err),
+    }).then(
+      (spool) => (this.#spool = spool),
+      (err: unknown) => {
+        this.#spoolOpening = undefined;
+        throw err;
+      },
+    );
+    return this.#spoolOpening;
+  }
+
+  /** Replays the spool in the background, unless a replay runs already or there is nothing to replay. */
+  #startReplay(): void {
+    if (this.#replaying !== undefined || this.#closed || this.#spool === undefined || this.#spool.records === 0) return;
+    this.#replaying = this.#replay().then(
+      (progressed) => {
+        this.#replaying = undefined;
+        if (progressed) this.#startReplay(); // records spilled while it ran
+      },
+      (err: unknown) => {
+        this.#replaying = undefined;
+        if (!this.#closed) this.#backgroundFailed(err);
+      },
+    );
+  }
+
+  /** Writes what the spool holds, a batch at a time, sharing the write chain with the queue. True when a segment was replayed. */
+  async #replay(): Promise<boolean> {
+    const spool = await this.#openSpool();
+    if (spool.records === 0) return false;
+    const result = await spool.replay((records) => this.#serialize(() => this.#writeReplayed(records)), {
+      batchSize: this.#batchSize,
+      signal: this.#stopReplay.signal,
+    });
+    return result.segments > 0;
+  }
+
+  async #writeReplayed(records: UsageRecord[]): Promise<void> {
+    const rows: NewGenerationRow[] = [];
+    for (const r of records) {
+      try {
+        rows.push(toGenerationRow(r));
+      } catch (err) {
+        this.#dropped++;
+        this.#report(new UsageRecordsDroppedError(1, `spooled request ${r.requestId} is malformed`, { cause: err }));
+      }
+    }
+    // A failure leaves the rows in the spool, to be replayed again: nothing to put back.
+    await this.#writeRows(rows, () => undefined);
   }
 
   /** Writes queued records with seq <= target, a batch at a time. */
@@ -224,35 +486,43 @@ export class UsageLedger implements UsageSink {
       let n = 0;
       while (n < this.#batchSize && n < this.#queue.length && this.#queue[n]!.seq <= target) n++;
       if (n === 0) return;
-      await this.#writeBatch(this.#queue.splice(0, n));
+      const batch = this.#queue.splice(0, n);
+      this.#inFlight = batch;
+      try {
+        await this.#writeRows(
+          batch.map((q) => q.row),
+          (from) => this.#requeue(batch.slice(from)),
+        );
+      } finally {
+        this.#inFlight = [];
+      }
     }
   }
 
   /**
-   * Writes one batch. When the database fails, the rows not yet written go back to the front
-   * of the queue and the error is rethrown. When the database rejects a row itself (bad data),
-   * the batch is written one row at a time and only the rejected rows are dropped and reported,
+   * Writes one batch. When the database fails, `unwritten` gets the index of the first row not
+   * written and the error is rethrown. When the database rejects a row itself (bad data), the
+   * batch is written one row at a time and only the rejected rows are dropped and reported,
    * so one bad record cannot block the ledger.
    */
-  async #writeBatch(batch: Queued[]): Promise<void> {
+  async #writeRows(rows: readonly NewGenerationRow[], unwritten: (from: number) => void): Promise<void> {
+    if (rows.length === 0) return;
     try {
-      await this.#insert(batch.map((q) => q.row));
-      this.#written += batch.length;
+      await this.#insert(rows);
       return;
     } catch (err) {
       if (!isRowError(err)) {
-        this.#requeue(batch);
+        unwritten(0);
         throw err;
       }
     }
-    for (let i = 0; i < batch.length; i++) {
-      const { row } = batch[i]!;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
       try {
         await this.#insert([row]);
-        this.#written++;
       } catch (err) {
         if (!isRowError(err)) {
-          this.#requeue(batch.slice(i));
+          unwritten(i);
           throw err;
         }
         this.#dropped++;
@@ -265,12 +535,37 @@ export class UsageLedger implements UsageSink {
     this.#queue = rows.concat(this.#queue);
   }
 
-  async #insert(rows: NewGenerationRow[]): Promise<void> {
-    await this.#db
-      .insertInto("generations")
-      .values(rows)
-      .onConflict((oc) => oc.column("request_id").doNothing())
-      .execute();
+  async #insert(rows: readonly NewGenerationRow[]): Promise<void> {
+    this.#writeStartedAt = this.#now();
+    try {
+      await this.#db
+        .insertInto("generations")
+        .values(rows)
+        .onConflict((oc) => oc.column("request_id").doNothing())
+        .execute();
+    } finally {
+      this.#writeStartedAt = undefined;
+    }
+    this.#written += rows.length;
+    this.#failures = 0;
+    this.#failingSince = undefined;
+  }
+
+  #notifySpill(records: number): void {
+    try {
+      this.#onSpill(records);
+    } catch {
+      // A failing callback must not break the writer.
+    }
+  }
+
+  #spoolError(err: Error): void {
+    if (err instanceof UsageSpoolDropError) {
+      this.#dropped += err.dropped;
+      this.#report(new UsageRecordsDroppedError(err.dropped, err.why, { cause: err }));
+    } else {
+      this.#report(err);
+    }
   }
 
   #reportDrops(): void {
@@ -286,5 +581,18 @@ export class UsageLedger implements UsageSink {
     } catch {
       // A failing error callback must not break the writer.
     }
+  }
+}
+
+/** Settles like `work`, or rejects once `deadline` (Date.now() ms) passes. */
+async function withTimeout<T>(work: Promise<T>, deadline: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }

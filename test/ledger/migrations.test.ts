@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/ledger/database.js";
-import { MIGRATIONS, migrateToLatest } from "../../src/ledger/migrations.js";
+import { createMigrator, MIGRATIONS, migrateToLatest } from "../../src/ledger/migrations.js";
 import { toGenerationRow } from "../../src/ledger/usage-ledger.js";
 import type { UsageRecord } from "../../src/core/types.js";
 import { DATABASE_HOOK_TIMEOUT_MS, describeEachDatabase } from "../helpers/postgres.js";
@@ -77,7 +77,67 @@ describeEachDatabase("migrations", (database) => {
       created_at: "timestamp with time zone",
       expires_at: "timestamp with time zone",
       revoked_at: "timestamp with time zone",
+      allowed_models: "jsonb",
+      limits: "jsonb",
+      disabled_at: "timestamp with time zone",
     });
+  });
+
+  it("creates the tenants table with its column types, keyed by name", async () => {
+    expect(await columns("tenants")).toEqual({
+      name: "text",
+      limits: "jsonb",
+      created_at: "timestamp with time zone",
+      updated_at: "timestamp with time zone",
+    });
+    await database.db.insertInto("tenants").values({ name: "t-pk" }).execute();
+    await expect(database.db.insertInto("tenants").values({ name: "t-pk" }).execute()).rejects.toMatchObject({
+      code: "23505",
+    });
+  });
+
+  it("defaults a new tenant's limits to {} and its times to now", async () => {
+    const row = await database.db
+      .insertInto("tenants")
+      .values({ name: "t-defaults" })
+      .returning(["limits", "created_at", "updated_at"])
+      .executeTakeFirstOrThrow();
+    expect(row.limits).toEqual({});
+    expect(Math.abs(row.created_at.getTime() - Date.now())).toBeLessThan(60_000);
+    expect(row.updated_at).toEqual(row.created_at);
+  });
+
+  it("refuses limits that are not a JSON object and allowed models that are not a JSON array", async () => {
+    await expect(
+      database.db.insertInto("tenants").values({ name: "t-bad", limits: "[]" }).execute(),
+    ).rejects.toMatchObject({ code: "23514" });
+    const key = { id: randomUUID(), prefix: randomUUID().slice(0, 10), salt: "s", hash: "h", name: "n", tenant: "t", role: "user" as const };
+    await expect(
+      database.db.insertInto("api_keys").values({ ...key, allowed_models: '"sim/*"' }).execute(),
+    ).rejects.toMatchObject({ code: "23514" });
+    await expect(
+      database.db.insertInto("api_keys").values({ ...key, limits: "5" }).execute(),
+    ).rejects.toMatchObject({ code: "23514" });
+  });
+
+  it("gives keys made before 0003_key_limits every model, no limits and the enabled state; and migrates down and up again", async () => {
+    const migrator = createMigrator(database.db);
+    const down = await migrator.migrateTo("0002_api_keys");
+    expect(down.error).toBeUndefined();
+    expect(await columns("tenants")).toEqual({});
+    expect(Object.keys(await columns("api_keys"))).not.toContain("limits");
+
+    const id = randomUUID();
+    await sql`insert into api_keys (id, prefix, salt, hash, name, tenant, role)
+              values (${id}, ${id.slice(0, 10)}, 's', 'h', 'old key', 'old-tenant', 'user')`.execute(database.db);
+
+    expect(await migrateToLatest(database.db)).toEqual(["0003_key_limits"]);
+    const row = await database.db
+      .selectFrom("api_keys")
+      .select(["allowed_models", "limits", "disabled_at", "name"])
+      .where("id", "=", id)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ allowed_models: [], limits: {}, disabled_at: null, name: "old key" });
   });
 
   it("indexes generations by (tenant, started_at)", async () => {
