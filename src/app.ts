@@ -1,4 +1,5 @@
 /** Builds the whole service from a Config: database, ledger, keys, gateway, routes, transport. */
+import { join } from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { file_google_rpc_error_details } from "../gen/ts/google/rpc/error_details_pb.js";
@@ -9,7 +10,7 @@ import { Gateway } from "./core/gateway.js";
 import { TokenCounter } from "./core/token-counter.js";
 import { ApiKeyStore } from "./ledger/api-keys.js";
 import { openDatabase, type Database } from "./ledger/database.js";
-import { UsageLedger } from "./ledger/usage-ledger.js";
+import { UsageLedger, UsageRecordsDroppedError } from "./ledger/usage-ledger.js";
 import { UsageQuery } from "./ledger/usage-query.js";
 import { createHttpFetch } from "./providers/http.js";
 import { createProviders } from "./providers/registry.js";
@@ -22,7 +23,11 @@ import { InFlight } from "./server/in-flight.js";
 import { authInterceptor, drainInterceptor, requestIdInterceptor } from "./server/interceptors.js";
 import { reflectionRoutes } from "./server/reflection.js";
 import { listen, type Transport } from "./server/transport.js";
-import type { Logger } from "./telemetry/logger.js";
+import { throttledWarn, type Logger } from "./telemetry/logger.js";
+import { Idempotency } from "./cache/idempotency.js";
+import { responseCacheOn } from "./cache/keyv-cache.js";
+import { createKvStore } from "./cache/kv-store.js";
+import { createLimiter } from "./limits/index.js";
 
 export interface App {
   readonly transport: Transport;
@@ -48,6 +53,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   );
   logger.info("ledger database ready", { kind: database.kind });
 
+  const warnOften = throttledWarn(logger);
   const keys = new ApiKeyStore({ db: database.db });
   if ((await keys.count()) === 0 && options.onDevelopmentKey) {
     const created = await keys.create({ name: "development", tenant: "default", role: "admin" });
@@ -57,8 +63,33 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const ledger = new UsageLedger({
     db: database.db,
     flushIntervalMs: config.ledgerFlushMs,
-    onError: (err) => logger.error("usage ledger write failed; records kept for retry", { error: String(err) }),
+    // Past a bounded queue, records wait in an append-only spool file that is replayed on recovery and on start.
+    spoolDir: join(config.dataDir, "spool"),
+    onSpill: (count) => warnOften("ledger database unreachable: usage records spooled to disk", { count }),
+    onError: (err) =>
+      err instanceof UsageRecordsDroppedError
+        ? logger.error("usage records dropped", { dropped: err.dropped, error: err.message })
+        : warnOften("usage ledger write failed; records kept for retry", { error: err.message }),
   });
+  await ledger.start();
+  const limiter = await createLimiter({
+    ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+    replicaCount: config.replicaCount,
+    onDegraded: (active, err) =>
+      active
+        ? logger.warn("Redis unreachable: rate limits fall back to in-process limits divided by REPLICA_COUNT", {
+            replicaCount: config.replicaCount,
+            error: err instanceof Error ? err.message : String(err),
+          })
+        : logger.info("Redis answers again: rate limits are shared across replicas again"),
+    onRedisError: (err) => warnOften("Redis connection error (limits)", { error: err instanceof Error ? err.message : String(err) }),
+  });
+  const storeError = (err: Error) => warnOften("cache store error; treated as a miss", { error: err.message });
+  const kv = createKvStore({ ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}), maxEntries: config.cache.maxEntries, onError: storeError });
+  const cache = responseCacheOn(kv, storeError);
+  // In memory, idempotency records get a store of their own so cache pressure cannot evict them early.
+  const idempotencyStore = config.redisUrl ? kv : createKvStore({ maxEntries: 100_000, onError: storeError });
+  const idempotency = new Idempotency({ store: idempotencyStore, windowMs: config.idempotencyWindowMs, onError: storeError });
   const catalogue = new Catalogue(config.catalogue);
   const http = createHttpFetch();
   const providers = createProviders(config, { fetch: http.fetch });
@@ -75,6 +106,10 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     usageSink: ledger,
     usageSource: new UsageQuery(database.db),
     tokens: new TokenCounter(catalogue.models.map((m) => m.tokenizer)),
+    limiter,
+    cache,
+    cacheDefaults: { defaultTtlMs: config.cache.defaultTtlMs, maxTtlMs: config.cache.maxTtlMs },
+    idempotency,
     onFinish: (s) =>
       logger.info("call", {
         requestId: s.requestId,
@@ -84,6 +119,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         provider: s.provider,
         status: s.status,
         reason: s.reason,
+        cached: s.cached,
         latencyMs: s.latencyMs,
         attempts: s.attempts,
       }),
@@ -156,6 +192,9 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         await ledger.close();
         await database.close();
         http.close();
+        await limiter.close();
+        await kv.close();
+        if (idempotencyStore !== kv) await idempotencyStore.close();
         logger.info("stopped");
       })();
       return shuttingDown;

@@ -102,7 +102,12 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   DATA_DIR: z.string().min(1).default("./.data"),
   DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional()),
-  REDIS_URL: optionalString,
+  REDIS_URL: optionalString.pipe(z.string().regex(/^rediss?:\/\//, "must be a redis:// URL").optional()),
+  REPLICA_COUNT: int(1, 10_000).default(1),
+  CACHE_DEFAULT_TTL_S: int(1, 7 * 24 * 3600).default(3600),
+  CACHE_MAX_TTL_S: int(1, 7 * 24 * 3600).default(24 * 3600),
+  CACHE_MAX_ENTRIES: int(0, 10_000_000).default(10_000),
+  IDEMPOTENCY_WINDOW_S: int(1, 7 * 24 * 3600).default(24 * 3600),
   LLM_CONFIG: optionalString,
   LOG_LEVEL: z.enum(["error", "warn", "info", "debug"]).default("info"),
   LEDGER_FLUSH_MS: int(10, 60_000).default(200),
@@ -133,6 +138,10 @@ export interface Config {
   dataDir: string;
   databaseUrl?: string;
   redisUrl?: string;
+  /** How many replicas share Redis: without it, each enforces this share of every limit. */
+  replicaCount: number;
+  cache: { defaultTtlMs: number; maxTtlMs: number; maxEntries: number };
+  idempotencyWindowMs: number;
   logLevel: "error" | "warn" | "info" | "debug";
   ledgerFlushMs: number;
   batch: { maxItems: number; defaultConcurrency: number; maxConcurrency: number };
@@ -252,6 +261,13 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     dataDir: e.DATA_DIR,
     ...(e.DATABASE_URL ? { databaseUrl: e.DATABASE_URL } : {}),
     ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
+    replicaCount: e.REPLICA_COUNT,
+    cache: {
+      defaultTtlMs: Math.min(e.CACHE_DEFAULT_TTL_S, e.CACHE_MAX_TTL_S) * 1000,
+      maxTtlMs: e.CACHE_MAX_TTL_S * 1000,
+      maxEntries: e.CACHE_MAX_ENTRIES,
+    },
+    idempotencyWindowMs: e.IDEMPOTENCY_WINDOW_S * 1000,
     logLevel: e.LOG_LEVEL,
     ledgerFlushMs: e.LEDGER_FLUSH_MS,
     batch: {

@@ -1,10 +1,17 @@
 import { randomUUID } from "node:crypto";
+import { cacheKey } from "../cache/cache-key.js";
+import { decideCache, type CacheDefaults } from "../cache/cache-policy.js";
+import type { Idempotency, IdempotencyLease } from "../cache/idempotency.js";
+import type { CachedGeneration, ResponseCache } from "../cache/response-cache.js";
+import { SingleFlight, type FlightContext } from "../cache/single-flight.js";
 import type { DeploymentConfig } from "../config.js";
-import { LlmError, asLlmError } from "../errors/llm-error.js";
+import { LlmError, asLlmError, type AttemptRecord } from "../errors/llm-error.js";
+import type { LimitSubject, Limiter, Ticket } from "../limits/limiter.js";
 import type { ProviderRequest } from "../providers/provider.js";
 import { costOf, type Catalogue, type CatalogueModel } from "../router/catalogue.js";
 import type { CircuitStateName } from "../router/circuit-breaker.js";
 import type { RouteState, Router } from "../router/router.js";
+import { isModelAllowed } from "./model-access.js";
 import type { TokenCounter } from "./token-counter.js";
 import type {
   CallContext,
@@ -26,6 +33,13 @@ export interface GatewayDeps {
   usageSink: UsageSink;
   usageSource: UsageSource;
   tokens: TokenCounter;
+  /** Rate limits and budgets; absent means none. */
+  limiter?: Limiter;
+  /** The response cache; absent means none. */
+  cache?: ResponseCache;
+  cacheDefaults?: CacheDefaults;
+  /** Idempotency keys; absent means they are accepted and ignored. */
+  idempotency?: Idempotency;
   /** Called once per finished request, for the access log. */
   onFinish?: (summary: FinishSummary) => void;
   now?: () => number;
@@ -38,87 +52,72 @@ export interface FinishSummary {
   provider: string;
   status: "ok" | "failed" | "cancelled";
   reason: string | null;
+  cached: boolean;
   latencyMs: number;
   attempts: number;
 }
 
 export type BatchItemResult = { ok: true; result: GenerationResult } | { ok: false; error: LlmError; requestId: string };
 
+/** A finished upstream generation, as single-flight shares it between identical calls. */
+interface Produced {
+  model: CatalogueModel;
+  provider: string;
+  chunks: string[];
+  finishReason: FinishReason;
+  usage: TokenUsage;
+  attempts: AttemptRecord[];
+}
+
+/** What one call learns on its way, for its response, its ledger row and its limit settlement. */
+interface CallRecord {
+  model?: CatalogueModel;
+  provider: string;
+  usage: TokenUsage;
+  cost: bigint;
+  cached: boolean;
+  attempts: AttemptRecord[];
+  firstTokenAt: number | null;
+}
+
 const USAGE_DEFAULT_RANGE_MS = 30 * 24 * 3600 * 1000;
 const USAGE_MAX_RANGE_MS = 400 * 24 * 3600 * 1000;
+const DEFAULT_CACHE: CacheDefaults = { defaultTtlMs: 3_600_000, maxTtlMs: 86_400_000 };
 
 /**
- * The core of the service: admission (validate, resolve, count tokens), the
- * router, and exactly one usage record per request whatever its outcome.
+ * The core of the service. For each call: validate; resolve the model and check
+ * the key may use it and the prompt fits; answer a repeated idempotency key
+ * from its first result; reserve rate limits and budget; answer from the cache
+ * or, for identical calls in flight, from one shared upstream call; otherwise
+ * the router. Exactly one usage record per call, whatever its outcome.
  */
 export class Gateway {
   private readonly now: () => number;
+  private readonly flights = new SingleFlight<Produced>();
+  private readonly cacheDefaults: CacheDefaults;
 
   constructor(private readonly deps: GatewayDeps) {
     this.now = deps.now ?? Date.now;
+    this.cacheDefaults = deps.cacheDefaults ?? DEFAULT_CACHE;
+  }
+
+  /** Calls that joined an identical call in flight instead of reaching the upstream. */
+  get singleFlightJoins(): number {
+    return this.flights.joins;
   }
 
   /** Streams one generation: started, deltas, completed. Errors are thrown as LlmError. */
-  async *stream(req: GenerationRequest, ctx: CallContext): AsyncGenerator<GenerationEvent> {
-    const startedAt = this.now();
-    const state: RouteState = { provider: "", attempts: [], committed: false };
-    let usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
-    let firstTokenAt: number | null = null;
-    let failure: LlmError | undefined;
-    let cost = 0n;
-    let completed = false;
-    try {
-      validateRequest(req);
-      const { model, inputTokens } = this.admit(req, ctx.principal);
-      usage = { inputTokens, outputTokens: 0 };
-      const plan = this.deps.router.plan(model, req.fallbackModels);
-      let startedSent = false;
-      let finishReason: FinishReason = "unspecified";
-      const events = this.deps.router.stream(plan, (m) => this.providerRequest(req, m), state, {
-        signal: ctx.signal,
-        deadline: ctx.deadline,
-      });
-      for await (const event of events) {
-        if (!startedSent) {
-          startedSent = true;
-          yield { type: "started", id: ctx.requestId, model: state.model?.id ?? model.id, provider: state.provider };
-        }
-        if (event.type === "delta") {
-          firstTokenAt ??= this.now();
-          usage.outputTokens++;
-          yield event;
-        } else {
-          usage = event.usage;
-          finishReason = event.finishReason;
-        }
-      }
-      cost = costOf(state.model ?? model, usage.inputTokens, usage.outputTokens);
-      completed = true;
-      yield {
-        type: "completed",
-        finishReason,
-        usage,
-        costUsdNanos: cost,
-        cached: false,
-        attempts: state.attempts.length,
-      };
-    } catch (err) {
-      failure = asLlmError(err);
-      throw failure;
-    } finally {
-      // A consumer that stops early (client gone) reaches here without an error.
-      if (!completed && !failure) failure = new LlmError("CANCELLED", "the call was cancelled");
-      if (failure && state.model) cost = costOf(state.model, usage.inputTokens, usage.outputTokens);
-      this.finish(req, ctx, state, usage, cost, startedAt, firstTokenAt, failure);
-    }
+  stream(req: GenerationRequest, ctx: CallContext): AsyncGenerator<GenerationEvent> {
+    return this.run(req, ctx, false);
   }
 
-  /** One complete generation. */
+  /** One complete generation; identical cacheable calls in flight share one upstream call. */
   async generate(req: GenerationRequest, ctx: CallContext): Promise<GenerationResult> {
     let text = "";
-    let result: GenerationResult | undefined;
     let head: { model: string; provider: string } | undefined;
-    for await (const event of this.stream(req, ctx)) {
+    let result: GenerationResult | undefined;
+    // Consumed to the end (not left at "completed"): the generator's own bookkeeping runs after that event.
+    for await (const event of this.run(req, ctx, true)) {
       if (event.type === "started") head = event;
       else if (event.type === "delta") text += event.text;
       else {
@@ -137,6 +136,236 @@ export class Gateway {
     }
     if (!result) throw new LlmError("INTERNAL", "generation ended without a result");
     return result;
+  }
+
+  private async *run(req: GenerationRequest, ctx: CallContext, coalesce: boolean): AsyncGenerator<GenerationEvent> {
+    const startedAt = this.now();
+    const rec: CallRecord = {
+      provider: "",
+      usage: { inputTokens: 0, outputTokens: 0 },
+      cost: 0n,
+      cached: false,
+      attempts: [],
+      firstTokenAt: null,
+    };
+    let failure: LlmError | undefined;
+    let completed = false;
+    let ticket: Ticket | undefined;
+    let lease: IdempotencyLease | undefined;
+    try {
+      validateRequest(req);
+      const { model, inputTokens } = this.admit(req, ctx.principal);
+      rec.model = model;
+      rec.usage = { inputTokens, outputTokens: 0 };
+      const requestKey = cacheKey({ tenant: ctx.principal.tenant, model: model.id, request: req });
+
+      if (req.idempotencyKey !== "" && this.deps.idempotency) {
+        const start = await this.deps.idempotency.begin(
+          { tenant: ctx.principal.tenant, idempotencyKey: req.idempotencyKey, requestKey },
+          { signal: ctx.signal, deadline: ctx.deadline },
+        );
+        if (start.kind === "replay") {
+          yield* this.replayResult(start.result, rec);
+          completed = true;
+          return;
+        }
+        lease = start.lease;
+      }
+
+      ticket = await this.reserve(ctx.principal, model, req, inputTokens);
+      const policy = decideCache(req, this.cacheDefaults);
+      const cache = this.deps.cache;
+      if (policy.read && cache) {
+        const hit = await cache.get(requestKey);
+        if (hit && hit.model === model.id) {
+          yield* this.emit(hit, model, rec, ctx, true);
+          completed = true;
+          await lease?.complete(this.resultOf(ctx, rec, hit.chunks.join(""), hit.finishReason));
+          return;
+        }
+      }
+
+      let produced: Produced;
+      if (coalesce && policy.write) {
+        const flight = await this.flights.run(requestKey, (f) => this.collect(model, req, f), {
+          signal: ctx.signal,
+          deadline: ctx.deadline,
+        });
+        produced = flight.value;
+        if (!flight.shared) rec.attempts = produced.attempts;
+        yield* this.emit(this.toCached(produced), produced.model, rec, ctx, flight.shared);
+      } else {
+        produced = yield* this.streamLive(model, req, rec, ctx);
+      }
+      completed = true;
+      if (policy.write && cache && !rec.cached) {
+        void cache.set(requestKey, this.toCached(produced), policy.ttlMs);
+      }
+      await lease?.complete(this.resultOf(ctx, rec, produced.chunks.join(""), produced.finishReason));
+    } catch (err) {
+      failure = asLlmError(err);
+      throw failure;
+    } finally {
+      // A consumer that stops early (client gone) reaches here without an error.
+      if (!completed && !failure) failure = new LlmError("CANCELLED", "the call was cancelled");
+      if (!completed) await lease?.abandon();
+      if (failure && rec.model && !rec.cached) rec.cost = costOf(rec.model, rec.usage.inputTokens, rec.usage.outputTokens);
+      const spent = rec.cached ? { tokens: 0, costUsdNanos: 0n } : { tokens: rec.usage.inputTokens + rec.usage.outputTokens, costUsdNanos: rec.cost };
+      await ticket?.settle(spent);
+      this.finish(req, ctx, rec, startedAt, failure);
+    }
+  }
+
+  /**
+   * Runs the router: yields each delta's text as it arrives and returns the
+   * whole generation. `rec`, when given, follows the route as it goes.
+   */
+  private async *produce(
+    model: CatalogueModel,
+    req: GenerationRequest,
+    bounds: FlightContext,
+    rec?: CallRecord,
+  ): AsyncGenerator<string, Produced> {
+    const state: RouteState = { provider: "", attempts: rec?.attempts ?? [], committed: false };
+    const plan = this.deps.router.plan(model, req.fallbackModels);
+    const chunks: string[] = [];
+    let usage: TokenUsage = { inputTokens: rec?.usage.inputTokens ?? 0, outputTokens: 0 };
+    let finishReason: FinishReason = "unspecified";
+    const events = this.deps.router.stream(plan, (m) => this.providerRequest(req, m), state, {
+      signal: bounds.signal,
+      // Read on every attempt: a shared flight's deadline grows when a later caller joins.
+      get deadline() {
+        return bounds.deadline;
+      },
+    });
+    for await (const event of events) {
+      if (rec) {
+        rec.model = state.model ?? model;
+        rec.provider = state.provider;
+      }
+      if (event.type === "delta") {
+        chunks.push(event.text);
+        usage.outputTokens++;
+        if (rec) rec.usage.outputTokens = usage.outputTokens;
+        yield event.text;
+      } else {
+        usage = event.usage;
+        finishReason = event.finishReason;
+      }
+    }
+    return { model: state.model ?? model, provider: state.provider, chunks, finishReason, usage, attempts: state.attempts };
+  }
+
+  /** Runs the router to the end without forwarding anything (for a shared flight). */
+  private async collect(model: CatalogueModel, req: GenerationRequest, bounds: FlightContext): Promise<Produced> {
+    const production = this.produce(model, req, bounds);
+    for (;;) {
+      const step = await production.next();
+      if (step.done) return step.value;
+    }
+  }
+
+  /** Forwards a live upstream stream to the client as it arrives. */
+  private async *streamLive(model: CatalogueModel, req: GenerationRequest, rec: CallRecord, ctx: CallContext): AsyncGenerator<GenerationEvent, Produced> {
+    const production = this.produce(model, req, ctx, rec);
+    let startedSent = false;
+    let produced: Produced;
+    for (;;) {
+      const step = await production.next();
+      if (step.done) {
+        produced = step.value;
+        break;
+      }
+      if (!startedSent) {
+        startedSent = true;
+        yield { type: "started", id: ctx.requestId, model: (rec.model ?? model).id, provider: rec.provider };
+      }
+      rec.firstTokenAt ??= this.now();
+      yield { type: "delta", text: step.value };
+    }
+    if (!startedSent) yield { type: "started", id: ctx.requestId, model: produced.model.id, provider: produced.provider };
+    rec.model = produced.model;
+    rec.provider = produced.provider;
+    rec.usage = produced.usage;
+    rec.cost = costOf(produced.model, produced.usage.inputTokens, produced.usage.outputTokens);
+    yield {
+      type: "completed",
+      finishReason: produced.finishReason,
+      usage: produced.usage,
+      costUsdNanos: rec.cost,
+      cached: false,
+      attempts: rec.attempts.length,
+    };
+    return produced;
+  }
+
+  /** Emits a finished generation as a stream: from the cache, or from an identical call's shared result. */
+  private *emit(value: CachedGeneration, model: CatalogueModel, rec: CallRecord, ctx: CallContext, cached: boolean): Generator<GenerationEvent> {
+    rec.model = model;
+    rec.provider = value.provider;
+    rec.usage = { ...value.usage };
+    rec.cached = cached;
+    rec.cost = cached ? 0n : costOf(model, value.usage.inputTokens, value.usage.outputTokens);
+    yield { type: "started", id: ctx.requestId, model: value.model, provider: value.provider };
+    for (const text of value.chunks) {
+      rec.firstTokenAt ??= this.now();
+      yield { type: "delta", text };
+    }
+    yield {
+      type: "completed",
+      finishReason: value.finishReason,
+      usage: value.usage,
+      costUsdNanos: rec.cost,
+      cached,
+      attempts: rec.attempts.length,
+    };
+  }
+
+  /** Answers a repeated idempotency key with the first call's result (its id included); this call costs nothing. */
+  private *replayResult(result: GenerationResult, rec: CallRecord): Generator<GenerationEvent> {
+    rec.provider = result.provider;
+    rec.usage = { ...result.usage };
+    rec.cached = true;
+    yield { type: "started", id: result.id, model: result.model, provider: result.provider };
+    if (result.text.length > 0) yield { type: "delta", text: result.text };
+    yield { type: "completed", finishReason: result.finishReason, usage: result.usage, costUsdNanos: 0n, cached: true, attempts: 0 };
+  }
+
+  private toCached(p: Produced): CachedGeneration {
+    return { model: p.model.id, provider: p.provider, chunks: p.chunks, finishReason: p.finishReason, usage: p.usage, createdAt: this.now() };
+  }
+
+  private resultOf(ctx: CallContext, rec: CallRecord, text: string, finishReason: FinishReason): GenerationResult {
+    return {
+      id: ctx.requestId,
+      model: rec.model?.id ?? "",
+      provider: rec.provider,
+      text,
+      finishReason,
+      usage: rec.usage,
+      costUsdNanos: rec.cost,
+      cached: rec.cached,
+      attempts: rec.attempts.length,
+    };
+  }
+
+  /** Reserves the key's and tenant's limits for the pre-flight estimate; throws RATE_LIMITED / BUDGET_EXCEEDED. */
+  private async reserve(principal: Principal, model: CatalogueModel, req: GenerationRequest, inputTokens: number): Promise<Ticket | undefined> {
+    const limiter = this.deps.limiter;
+    if (!limiter) return undefined;
+    const subjects: LimitSubject[] = [];
+    if (principal.limits && Object.keys(principal.limits).length > 0) subjects.push({ scope: "key", id: principal.keyId, limits: principal.limits });
+    if (principal.tenantLimits && Object.keys(principal.tenantLimits).length > 0) {
+      subjects.push({ scope: "tenant", id: principal.tenant, limits: principal.tenantLimits });
+    }
+    if (subjects.length === 0) return undefined;
+    const maxOutput = Math.min(req.maxOutputTokens ?? model.maxOutputTokens, model.maxOutputTokens);
+    const result = await limiter.admit(subjects, {
+      tokens: inputTokens + maxOutput,
+      costUsdNanos: costOf(model, inputTokens, maxOutput),
+    });
+    if (!result.ok) throw result.error;
+    return result.ticket;
   }
 
   /**
@@ -162,8 +391,9 @@ export class Gateway {
     return results;
   }
 
-  listModels(): readonly CatalogueModel[] {
-    return this.deps.catalogue.models;
+  /** The models this caller may use. */
+  listModels(principal: Principal): readonly CatalogueModel[] {
+    return this.deps.catalogue.models.filter((m) => isModelAllowed(principal.allowedModels, m.id, m.aliases));
   }
 
   /** The live circuit-breaker state of a deployment. */
@@ -191,22 +421,10 @@ export class Gateway {
     return this.deps.usageSource.usage(tenant, start, end);
   }
 
-  /** Resolves the model and checks what depends on it (output limit, context window). */
-  private admit(req: GenerationRequest, _principal: Principal): { model: CatalogueModel; inputTokens: number } {
-    const model = this.deps.catalogue.resolve(req.model);
-    if (!model) {
-      throw new LlmError("MODEL_NOT_FOUND", `model "${req.model}" is not in the catalogue; ListModels lists them`, {
-        metadata: { model: req.model },
-      });
-    }
-    for (const [i, name] of req.fallbackModels.entries()) {
-      if (!this.deps.catalogue.resolve(name)) {
-        throw new LlmError("MODEL_NOT_FOUND", `fallback model "${name}" is not in the catalogue`, {
-          metadata: { model: name },
-          fieldViolations: [{ field: `fallback_models[${i}]`, description: "unknown model" }],
-        });
-      }
-    }
+  /** Resolves the model and checks what depends on it: access, output limit, context window. */
+  private admit(req: GenerationRequest, principal: Principal): { model: CatalogueModel; inputTokens: number } {
+    const model = this.resolve(req.model, principal, "model");
+    for (const [i, name] of req.fallbackModels.entries()) this.resolve(name, principal, `fallback_models[${i}]`);
     if (req.maxOutputTokens !== undefined && req.maxOutputTokens > model.maxOutputTokens) {
       throw new LlmError("INVALID_REQUEST", `max_output_tokens must be at most ${model.maxOutputTokens} for ${model.id}`, {
         fieldViolations: [{ field: "max_output_tokens", description: `must be at most ${model.maxOutputTokens} for ${model.id}` }],
@@ -229,6 +447,22 @@ export class Gateway {
     return { model, inputTokens };
   }
 
+  private resolve(name: string, principal: Principal, field: string): CatalogueModel {
+    const model = this.deps.catalogue.resolve(name);
+    if (!model) {
+      throw new LlmError("MODEL_NOT_FOUND", `model "${name}" is not in the catalogue; ListModels lists them`, {
+        metadata: { model: name },
+        ...(field === "model" ? {} : { fieldViolations: [{ field, description: "unknown model" }] }),
+      });
+    }
+    if (!isModelAllowed(principal.allowedModels, model.id, model.aliases)) {
+      throw new LlmError("MODEL_NOT_ALLOWED", `this API key may not use model "${model.id}"`, {
+        metadata: { model: model.id },
+      });
+    }
+    return model;
+  }
+
   private providerRequest(req: GenerationRequest, model: CatalogueModel): ProviderRequest {
     return {
       system: req.system,
@@ -242,35 +476,26 @@ export class Gateway {
     };
   }
 
-  private finish(
-    req: GenerationRequest,
-    ctx: CallContext,
-    state: RouteState,
-    usage: TokenUsage,
-    cost: bigint,
-    startedAt: number,
-    firstTokenAt: number | null,
-    failure: LlmError | undefined,
-  ): void {
+  private finish(req: GenerationRequest, ctx: CallContext, rec: CallRecord, startedAt: number, failure: LlmError | undefined): void {
     const finishedAt = this.now();
     const status = !failure ? "ok" : failure.reason === "CANCELLED" ? "cancelled" : "failed";
-    const model = state.model?.id ?? this.deps.catalogue.resolve(req.model)?.id ?? req.model.slice(0, 128);
+    const model = rec.model?.id ?? req.model.slice(0, 128);
     this.deps.usageSink.record({
       id: randomUUID(),
       requestId: ctx.requestId,
       keyId: ctx.principal.keyId,
       tenant: ctx.principal.tenant,
       model,
-      provider: state.provider,
+      provider: rec.provider,
       status,
       errorReason: failure?.reason ?? null,
-      inputTokens: usage.inputTokens,
-      outputTokens: usage.outputTokens,
-      costUsdNanos: cost,
-      cached: false,
-      attempts: state.attempts,
+      inputTokens: rec.usage.inputTokens,
+      outputTokens: rec.usage.outputTokens,
+      costUsdNanos: rec.cached ? 0n : rec.cost,
+      cached: rec.cached,
+      attempts: rec.attempts,
       latencyMs: finishedAt - startedAt,
-      timeToFirstTokenMs: firstTokenAt === null ? null : firstTokenAt - startedAt,
+      timeToFirstTokenMs: rec.firstTokenAt === null ? null : rec.firstTokenAt - startedAt,
       startedAt: new Date(startedAt),
       finishedAt: new Date(finishedAt),
       metadata: req.metadata,
@@ -279,11 +504,12 @@ export class Gateway {
       requestId: ctx.requestId,
       principal: ctx.principal,
       model,
-      provider: state.provider,
+      provider: rec.provider,
       status,
       reason: failure?.reason ?? null,
+      cached: rec.cached,
       latencyMs: finishedAt - startedAt,
-      attempts: state.attempts.length,
+      attempts: rec.attempts.length,
     });
   }
 }

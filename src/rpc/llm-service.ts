@@ -8,7 +8,7 @@ import {
 import type { Gateway } from "../core/gateway.js";
 import { LlmError, asLlmError } from "../errors/llm-error.js";
 import { toConnectError, toRpcStatus } from "../errors/to-connect.js";
-import { kRequestId } from "../server/call-values.js";
+import { kPrincipal, kRequestId } from "../server/call-values.js";
 import { callContext } from "./call-context.js";
 import {
   toGenerateResponse,
@@ -92,8 +92,12 @@ export function llmService(gateway: Gateway, options: LlmServiceOptions): Servic
     },
 
     listModels(_req, ctx) {
-      ctx.responseHeader.set("x-request-id", ctx.values.get(kRequestId));
-      return create(ListModelsResponseSchema, { models: gateway.listModels().map((m) => toModel(m, (d) => gateway.circuitState(d))) });
+      const requestId = ctx.values.get(kRequestId);
+      ctx.responseHeader.set("x-request-id", requestId);
+      const principal = ctx.values.get(kPrincipal);
+      if (!principal) return fail(new LlmError("UNAUTHENTICATED", "missing API key"), requestId);
+      const models = gateway.listModels(principal).map((m) => toModel(m, (d) => gateway.circuitState(d)));
+      return create(ListModelsResponseSchema, { models });
     },
 
     async getUsage(req, ctx) {

@@ -11,3 +11,18 @@ export function createLogger(level: string, options: { silent?: boolean } = {}):
     transports: [new winston.transports.Console()],
   });
 }
+
+/** A warn() that logs a given message at most once per interval, counting what it held back. */
+export function throttledWarn(logger: Logger, intervalMs = 10_000): (message: string, fields?: Record<string, unknown>) => void {
+  const last = new Map<string, { at: number; suppressed: number }>();
+  return (message, fields = {}) => {
+    const now = Date.now();
+    const seen = last.get(message);
+    if (seen && now - seen.at < intervalMs) {
+      seen.suppressed++;
+      return;
+    }
+    logger.warn(message, { ...fields, ...(seen?.suppressed ? { suppressed: seen.suppressed } : {}) });
+    last.set(message, { at: now, suppressed: 0 });
+  };
+}
