@@ -1,9 +1,10 @@
 /** Opens the ledger database: Postgres when a URL is given, otherwise PGlite persisted on disk. */
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
 import pg from "pg";
+import { acquirePidLock } from "../core/pid-lock.js";
 import { migrateToLatest } from "./migrations.js";
 import type { DatabaseSchema } from "./schema.js";
 
@@ -67,35 +68,14 @@ function openPostgres(databaseUrl: string, hooks: DatabaseHooks): Database {
 
 /**
  * PGlite is single-process: a second process opening the same directory (the keys
- * CLI while the server runs, say) would lose its writes. A pid file refuses that.
+ * CLI while the server runs, say) would lose its writes. A pid lock file refuses that.
  */
-async function lockDataDir(dir: string): Promise<() => Promise<void>> {
-  const file = `${dir}.pid`;
-  for (let tries = 0; tries < 2; tries++) {
-    try {
-      await writeFile(file, String(process.pid), { flag: "wx" });
-      return () => rm(file, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-    const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
-    if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
-      throw new Error(
-        `the embedded database in ${dir} is in use by process ${owner}; stop it first, or use DATABASE_URL (Postgres) to share one database`,
-      );
-    }
-    await rm(file, { force: true }); // left by a process that is gone
-  }
-  throw new Error(`cannot lock the embedded database in ${dir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
+function lockDataDir(dir: string): Promise<() => Promise<void>> {
+  return acquirePidLock(
+    `${dir}.pid`,
+    (owner) =>
+      `the embedded database in ${dir} is in use by process ${owner}; stop it first, or use DATABASE_URL (Postgres) to share one database`,
+  );
 }
 
 async function openPglite(dataDir: string): Promise<Database> {

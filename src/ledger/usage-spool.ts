@@ -16,8 +16,9 @@
  * records past it are dropped and reported, the one place the ledger may lose a record.
  */
 import { createReadStream } from "node:fs";
-import { mkdir, open, readFile, readdir, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rm, stat, type FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { acquirePidLock } from "../core/pid-lock.js";
 import type { UsageRecord, UsageStatus } from "../core/types.js";
 import type { AttemptRecord } from "../errors/llm-error.js";
 
@@ -515,41 +516,11 @@ async function countLines(path: string): Promise<number> {
   return lines;
 }
 
-/**
- * Directories open in this process. The lock file holds a pid, which cannot tell this process
- * from an earlier one that had the same pid (pid 1 in a container, say): this set can.
- */
-const openDirs = new Set<string>();
-
 /** One process (and one instance) per spool: two writers would delete each other's segments. */
-async function lockSpoolDir(dir: string): Promise<() => Promise<void>> {
-  if (openDirs.has(dir)) throw new Error(`the usage spool in ${dir} is already open in this process`);
-  const file = join(dir, "spool.lock");
-  for (let tries = 0; tries < 2; tries++) {
-    try {
-      await writeFile(file, String(process.pid), { flag: "wx" });
-      openDirs.add(dir);
-      return async () => {
-        openDirs.delete(dir);
-        await rm(file, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-    const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-      throw new Error(`the usage spool in ${dir} is in use by process ${owner}; give each process its own DATA_DIR`);
-    }
-    await rm(file, { force: true }); // left by a process that is gone
-  }
-  throw new Error(`cannot lock the usage spool in ${dir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
+function lockSpoolDir(dir: string): Promise<() => Promise<void>> {
+  return acquirePidLock(join(dir, "spool.lock"), (owner: number) =>
+    owner === process.pid
+      ? `the usage spool in ${dir} is already open in this process`
+      : `the usage spool in ${dir} is in use by process ${owner}; give each process its own DATA_DIR`,
+  );
 }

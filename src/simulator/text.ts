@@ -5,6 +5,7 @@
  */
 import type { ChatRequest, Completion, FinishReason } from "./dialect.js";
 import type { TextMode } from "./types.js";
+import { fnv1a, mulberry32 } from "../core/prng.js";
 
 const LOREM = (
   "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore " +
@@ -60,27 +61,7 @@ export function countPromptWords(texts: readonly string[]): number {
 
 /** FNV-1a (32 bit) over the model and every prompt text, a zero byte after each. */
 function seedOf(model: string, texts: readonly string[]): number {
-  let h = 0x811c9dc5;
-  for (let k = -1; k < texts.length; k++) {
-    const s = k < 0 ? model : (texts[k] as string);
-    for (let i = 0; i < s.length; i++) {
-      h ^= s.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** mulberry32: a tiny deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return fnv1a([model, ...texts].map((t) => `${t}\0`).join(""));
 }
 
 interface Draft {
@@ -89,7 +70,7 @@ interface Draft {
 }
 
 function lorem(request: ChatRequest, outputTokens: number | undefined, limit: number): { draft: Draft; natural: number } {
-  const random = prng(seedOf(request.model, request.promptTexts));
+  const random = mulberry32(seedOf(request.model, request.promptTexts));
   const natural = outputTokens ?? LOREM_MIN + Math.floor(random() * LOREM_SPREAD);
   const n = Math.min(natural, limit);
   const tokens = new Array<string>(n);

@@ -1,5 +1,6 @@
 import type { DeploymentConfig } from "../../config.js";
 import { abortReason, sleep } from "../../core/abort.js";
+import { fnv1a, mulberry32 } from "../../core/prng.js";
 import { countPromptTokens, splitTokens } from "../../core/tokens.js";
 import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
@@ -13,30 +14,9 @@ const LOREM = (
   "cupidatat non proident sunt culpa qui officia deserunt mollit anim id est laborum"
 ).split(" ");
 
-/** FNV-1a, 32 bit: a stable seed from the prompt so the same prompt gives the same text. */
-function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** mulberry32: a tiny deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function loremTokens(request: ProviderRequest): string[] {
   const prompt = request.system + "\u0000" + request.messages.map((m) => `${m.role}:${m.content}`).join("\u0000");
-  const random = prng(hash(prompt + (request.seed?.toString() ?? "")));
+  const random = mulberry32(fnv1a(prompt + (request.seed?.toString() ?? "")));
   const length = 16 + Math.floor(random() * 48);
   const words: string[] = [];
   for (let i = 0; i < length; i++) {
