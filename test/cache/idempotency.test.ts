@@ -325,7 +325,7 @@ idempotencySuite("idempotency in memory", () => {
 
 describeWithRedis("idempotency on Redis", (redisUrl) => {
   idempotencySuite("shared by replicas", () => ({
-    open: (onError) => createKvStore({ redisUrl, maxEntries: 1000, onError }),
+    open: (onError) => createKvStore({ redisUrl, maxEntries: 1000, onError, opTimeoutMs: 2_000 }),
     separateConnections: true,
   }));
 
@@ -333,7 +333,7 @@ describeWithRedis("idempotency on Redis", (redisUrl) => {
     let store: KvStore;
     let raw: ReturnType<typeof createClient>;
     beforeAll(async () => {
-      store = createKvStore({ redisUrl, maxEntries: 10, onError: () => {} });
+      store = createKvStore({ redisUrl, maxEntries: 10, onError: () => {}, opTimeoutMs: 2_000 });
       raw = createClient({ url: redisUrl });
       await raw.connect();
       expect(await store.ready(5_000)).toBe(true);

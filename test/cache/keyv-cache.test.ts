@@ -156,8 +156,8 @@ describeWithRedis("response cache on Redis", (redisUrl) => {
   const log = errorLog();
 
   beforeAll(async () => {
-    cache = createResponseCache({ redisUrl, maxEntries: 10, onError: log.onError });
-    other = createResponseCache({ redisUrl, maxEntries: 10, onError: log.onError });
+    cache = createResponseCache({ redisUrl, maxEntries: 10, onError: log.onError, opTimeoutMs: 2_000 });
+    other = createResponseCache({ redisUrl, maxEntries: 10, onError: log.onError, opTimeoutMs: 2_000 });
     raw = createClient({ url: redisUrl });
     await raw.connect();
     expect(await cache.ready?.(5_000)).toBe(true);

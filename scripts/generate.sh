@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `npm run generate`: proto/ → gen/ts (buf.gen.yaml: protoc-gen-es), gen/go/llm and
+# gen/python/src (buf.gen.sdk.yaml: protoc-gen-go, protoc-gen-go-grpc, protoc-gen-connect-go,
+# grpcio-tools). Installs the pinned Go and Python generators first when they are missing
+# (scripts/sdk-tools.sh; needs Go, Python 3 and the Go module proxy and PyPI the first time).
+#   scripts/generate.sh                 write into gen/
+#   scripts/generate.sh --output DIR    write into DIR/gen/ instead (scripts/check.sh compares it)
+# Only the directories listed in GENERATED_DIRS are written; gen/go/go.mod, gen/python/pyproject.toml
+# and the READMEs beside them are kept by hand.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$ROOT/node_modules/.bin:$PATH"
+
+# What this script writes, relative to the output root (scripts/check.sh compares exactly these).
+GENERATED_DIRS="gen/ts gen/go/llm gen/python/src"
+if [ "${1:-}" = "--list" ]; then
+  echo "$GENERATED_DIRS"
+  exit 0
+fi
+
+out="."
+out_args=()
+if [ "${1:-}" = "--output" ]; then
+  [ -n "${2:-}" ] || { echo "generate.sh: --output needs a directory" >&2; exit 2; }
+  out="$2"
+  out_args=(--output "$out")
+elif [ $# -gt 0 ]; then
+  echo "usage: scripts/generate.sh [--output DIR | --list]" >&2
+  exit 2
+fi
+
+bash scripts/sdk-tools.sh >/dev/null
+
+buf generate "${out_args[@]}"
+buf generate --template buf.gen.sdk.yaml "${out_args[@]}"
+# PEP 561: the .pyi stubs beside the modules are for type checkers of installed copies too.
+: >"$out/gen/python/src/llm/v1/py.typed"
