@@ -1,7 +1,8 @@
 /** Reads the config once, starts the service, drains on SIGTERM/SIGINT. */
 import { startApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
-import { createLogger } from "./telemetry/logger.js";
+import { createLogger, throttledWarn } from "./telemetry/logger.js";
+import { createTelemetry } from "./telemetry/telemetry.js";
 
 async function main(): Promise<void> {
   let config;
@@ -14,9 +15,15 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+  const telemetry = createTelemetry(config.telemetry, {
+    onExportError: (err) => warnOften("trace export failed; spans dropped", { error: err.message }),
+  });
+  // Every log line written while a call is served carries its request id, trace id and span id.
+  const logger = createLogger(config.logLevel, { context: () => telemetry.tracing.logFields() });
+  const warnOften = throttledWarn(logger);
   const app = await startApp(config, {
     logger,
+    telemetry,
     onDevelopmentKey: (secret) =>
       process.stderr.write(
         `\nNo API keys existed, so a development key (tenant "default", admin) was created.\n` +

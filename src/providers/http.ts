@@ -128,6 +128,11 @@ export interface HttpFetchOptions {
   idleTimeoutMs?: number;
   /** Where bodies node:http cannot send directly (streams, forms, blobs) go. Default: the global fetch. */
   fallback?: FetchFunction;
+  /**
+   * Adds headers of the calling context to every request: the active trace context
+   * (traceparent, tracestate), so the upstream continues the trace. Headers the caller set win.
+   */
+  injectHeaders?: (headers: Record<string, string>) => void;
 }
 
 export interface HttpFetch {
@@ -213,7 +218,25 @@ export function createHttpFetch(options: HttpFetchOptions = {}): HttpFetch {
   };
   const httpAgent = new http.Agent(agentOptions);
   const httpsAgent = new https.Agent(agentOptions);
-  const fallback = options.fallback ?? ((input, init) => globalThis.fetch(input, init));
+  const baseFallback = options.fallback ?? ((input, init) => globalThis.fetch(input, init));
+  const inject = options.injectHeaders;
+  /** The context's headers, minus those the caller set itself. */
+  const injected = (present: (name: string) => boolean): Record<string, string> | undefined => {
+    if (inject === undefined) return undefined;
+    const extra: Record<string, string> = {};
+    inject(extra);
+    let out: Record<string, string> | undefined;
+    for (const name in extra) if (!present(name)) (out ??= {})[name] = extra[name] as string;
+    return out;
+  };
+  const fallback: FetchFunction = (input, init = {}) => {
+    if (input instanceof Request) return baseFallback(input, init);
+    const headers = new Headers(init.headers);
+    const extra = injected((name) => headers.has(name));
+    if (extra === undefined) return baseFallback(input, init);
+    for (const name in extra) headers.set(name, extra[name] as string);
+    return baseFallback(input, { ...init, headers });
+  };
 
   const fetchImpl: FetchFunction = (input, init = {}) => {
     if (input instanceof Request) return fallback(input, init);
@@ -227,6 +250,8 @@ export function createHttpFetch(options: HttpFetchOptions = {}): HttpFetch {
 
     return new Promise<Response>((resolve, reject) => {
       const headers = headerRecord(init.headers);
+      const extra = injected((name) => headers[name] !== undefined);
+      if (extra !== undefined) Object.assign(headers, extra);
       if (body !== null) headers["content-length"] = String(typeof body === "string" ? Buffer.byteLength(body) : body.byteLength);
       const req = (secure ? https : http).request(url, {
         method: (init.method ?? "GET").toUpperCase(),

@@ -1,8 +1,11 @@
+import { SpanKind, type Span } from "@opentelemetry/api";
 import type { DeploymentConfig, RoutingConfig } from "../config.js";
 import { abortReason, sleep as abortableSleep } from "../core/abort.js";
 import { LlmError, asLlmError, type AttemptRecord } from "../errors/llm-error.js";
 import { TAXONOMY, type ErrorReason } from "../errors/taxonomy.js";
 import type { Provider, ProviderEvent, ProviderRequest } from "../providers/provider.js";
+import { FIRST_TOKEN_EVENT, GEN_AI, attemptAttributes, attemptSpanName, outputAttributes, responseAttributes } from "../telemetry/gen-ai.js";
+import { Tracing } from "../telemetry/tracing.js";
 import { fullJitterDelay } from "./backoff.js";
 import type { Catalogue, CatalogueModel } from "./catalogue.js";
 import { CircuitBreaker, type CircuitStateName } from "./circuit-breaker.js";
@@ -29,11 +32,26 @@ export type RouterEvent =
   | { type: "fallback"; from: string; reason: ErrorReason }
   | { type: "circuit"; provider: string; deployment: string; from: CircuitStateName; to: CircuitStateName };
 
+/** One finished upstream attempt, for metrics. */
+export interface AttemptOutcome {
+  provider: string;
+  /** The model name the provider knows. */
+  deployment: string;
+  /** "OK", or the reason it failed ("CANCELLED" when the caller stopped reading). */
+  reason: ErrorReason | "OK";
+  latencyMs: number;
+  usage?: { inputTokens: number; outputTokens: number };
+}
+
 export interface RouterDeps {
   now?: () => number;
   random?: () => number;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   onEvent?: (event: RouterEvent) => void;
+  /** Called once per upstream attempt when it ends. */
+  onAttempt?: (outcome: AttemptOutcome) => void;
+  /** Spans: the route, each attempt (GenAI conventions), each backoff wait. */
+  tracing?: Tracing;
 }
 
 /** Reasons that say something about a deployment's health, and so count against its breaker. */
@@ -76,6 +94,7 @@ export class Router {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  private readonly tracing: Tracing;
 
   constructor(
     private readonly catalogue: Catalogue,
@@ -86,6 +105,7 @@ export class Router {
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
     this.sleep = deps.sleep ?? abortableSleep;
+    this.tracing = deps.tracing ?? Tracing.disabled;
   }
 
   /** The live breaker state of a deployment. */
@@ -103,7 +123,35 @@ export class Router {
     return out;
   }
 
-  async *stream(
+  /** Runs the plan; under a recording span, as a "route" span whose children are the attempts and backoff waits. */
+  stream(
+    models: readonly CatalogueModel[],
+    request: (model: CatalogueModel) => ProviderRequest,
+    state: RouteState,
+    options: RouteOptions,
+  ): AsyncGenerator<ProviderEvent> {
+    const span = this.tracing.startSpan("route", () => ({ "llm.route.models": models.map((m) => m.id) }));
+    const events = this.route(models, request, state, options);
+    return span.isRecording() ? this.traced(span, events, state) : events;
+  }
+
+  private async *traced(span: Span, events: AsyncGenerator<ProviderEvent>, state: RouteState): AsyncGenerator<ProviderEvent> {
+    try {
+      yield* this.tracing.within(span, events);
+    } catch (err) {
+      this.tracing.fail(span, err);
+      throw err;
+    } finally {
+      span.setAttributes({
+        "llm.attempts": state.attempts.length,
+        ...(state.provider !== "" ? { [GEN_AI.provider]: state.provider } : {}),
+        ...(state.model ? { "llm.model": state.model.id } : {}),
+      });
+      this.tracing.end(span);
+    }
+  }
+
+  private async *route(
     models: readonly CatalogueModel[],
     request: (model: CatalogueModel) => ProviderRequest,
     state: RouteState,
@@ -167,19 +215,60 @@ export class Router {
       state.provider = provider.name;
       const started = this.now();
       const signal = attemptSignal(options.signal, timeoutMs, timeoutMs === timeLeft);
+      const providerRequest = request(model);
+      // The attempt's span is active while the provider works, so its upstream HTTP call carries it as traceparent.
+      const span = this.tracing.startSpan(
+        attemptSpanName(deployment.model),
+        () => ({
+          ...attemptAttributes(provider.name, deployment.model, providerRequest, this.tracing.captureContent),
+          "llm.model": model.id,
+          "llm.attempt": attempt,
+          "llm.attempt_timeout_ms": timeoutMs,
+        }),
+        SpanKind.CLIENT,
+      );
+      const output: string[] | undefined = span.isRecording() && this.tracing.captureContent ? [] : undefined;
+      let reported = false;
+      const report = (reason: ErrorReason | "OK", usage?: { inputTokens: number; outputTokens: number }) => {
+        reported = true;
+        this.deps.onAttempt?.({ provider: provider.name, deployment: deployment.model, reason, latencyMs: this.now() - started, ...(usage ? { usage } : {}) });
+      };
       let error: LlmError;
       try {
-        for await (const event of provider.stream(deployment, request(model), { signal: signal.signal, timeoutMs })) {
-          if (event.type === "delta") state.committed = true;
+        let firstToken = true;
+        for await (const event of this.tracing.within(span, provider.stream(deployment, providerRequest, { signal: signal.signal, timeoutMs }))) {
+          if (event.type === "delta") {
+            state.committed = true;
+            if (firstToken && span.isRecording()) {
+              const seconds = (this.now() - started) / 1000;
+              span.setAttribute(GEN_AI.timeToFirstChunk, seconds);
+              span.addEvent(FIRST_TOKEN_EVENT, { [GEN_AI.timeToFirstChunk]: seconds });
+            }
+            firstToken = false;
+            output?.push(event.text);
+          } else if (span.isRecording()) {
+            span.setAttributes(responseAttributes(deployment.model, event.finishReason, event.usage));
+            if (output) span.setAttributes(outputAttributes(output.join(""), event.finishReason));
+          }
+          if (event.type === "done") report("OK", event.usage);
           yield event;
         }
         breaker.onSuccess();
         state.attempts.push({ provider: provider.name, deployment: deployment.model, reason: "OK", latencyMs: this.now() - started });
+        if (!reported) report("OK");
         return undefined;
       } catch (err) {
         error = signal.signal.aborted ? abortReason(signal.signal) : asLlmError(err);
+        if (!reported) report(error.reason);
+        this.tracing.fail(span, error);
       } finally {
         signal.dispose();
+        // A consumer that stopped reading (the client went away) ends here without an error.
+        if (!reported) {
+          report("CANCELLED");
+          span.setAttribute("llm.attempt.abandoned", true);
+        }
+        this.tracing.end(span);
       }
       state.attempts.push({ provider: provider.name, deployment: deployment.model, reason: error.reason, latencyMs: this.now() - started });
       if (BREAKER_REASONS.has(error.reason) && !options.signal.aborted) breaker.onFailure();
@@ -197,9 +286,15 @@ export class Router {
         return error;
       }
       this.deps.onEvent?.({ type: "retry", provider: provider.name, deployment: deployment.model, reason: error.reason, delayMs: delay });
-      await this.sleep(delay, options.signal).catch((err: unknown) => {
-        throw asLlmError(err).withAttempts(state.attempts);
-      });
+      await this.tracing
+        .inSpan(
+          "backoff",
+          { "llm.backoff.delay_ms": delay, "llm.backoff.retry_after": error.retryAfterMs !== undefined, "llm.retry.reason": error.reason, "llm.attempt": attempt },
+          () => this.sleep(delay, options.signal),
+        )
+        .catch((err: unknown) => {
+          throw asLlmError(err).withAttempts(state.attempts);
+        });
     }
   }
 
