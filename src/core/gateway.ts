@@ -11,6 +11,8 @@ import type { ProviderRequest } from "../providers/provider.js";
 import { costOf, type Catalogue, type CatalogueModel } from "../router/catalogue.js";
 import type { CircuitStateName } from "../router/circuit-breaker.js";
 import type { RouteState, Router } from "../router/router.js";
+import { CHAT, FIRST_TOKEN_EVENT, GEN_AI } from "../telemetry/gen-ai.js";
+import { Tracing } from "../telemetry/tracing.js";
 import { isModelAllowed } from "./model-access.js";
 import type { TokenCounter } from "./token-counter.js";
 import type {
@@ -42,6 +44,8 @@ export interface GatewayDeps {
   idempotency?: Idempotency;
   /** Called once per finished request, for the access log. */
   onFinish?: (summary: FinishSummary) => void;
+  /** Spans for admission, limits, cache lookup, single-flight wait and batch items; attributes on the call's span. */
+  tracing?: Tracing;
   now?: () => number;
 }
 
@@ -55,6 +59,16 @@ export interface FinishSummary {
   cached: boolean;
   latencyMs: number;
   attempts: number;
+  /** Whether `model` is a catalogue model id (bounded: fit for a metric label) rather than the name the client sent. */
+  catalogued: boolean;
+  usage: TokenUsage;
+  costUsdNanos: bigint;
+  timeToFirstTokenMs: number | null;
+  /** The response cache's answer, when it was asked. */
+  cacheLookup: "hit" | "miss" | null;
+  /** Answered by joining an identical call in flight. */
+  joinedFlight: boolean;
+  error?: LlmError;
 }
 
 export type BatchItemResult = { ok: true; result: GenerationResult } | { ok: false; error: LlmError; requestId: string };
@@ -78,6 +92,9 @@ interface CallRecord {
   cached: boolean;
   attempts: AttemptRecord[];
   firstTokenAt: number | null;
+  startedAt: number;
+  cacheLookup: "hit" | "miss" | null;
+  joinedFlight: boolean;
 }
 
 const USAGE_DEFAULT_RANGE_MS = 30 * 24 * 3600 * 1000;
@@ -95,9 +112,11 @@ export class Gateway {
   private readonly now: () => number;
   private readonly flights = new SingleFlight<Produced>();
   private readonly cacheDefaults: CacheDefaults;
+  private readonly tracing: Tracing;
 
   constructor(private readonly deps: GatewayDeps) {
     this.now = deps.now ?? Date.now;
+    this.tracing = deps.tracing ?? Tracing.disabled;
     this.cacheDefaults = deps.cacheDefaults ?? DEFAULT_CACHE;
   }
 
@@ -114,7 +133,7 @@ export class Gateway {
   /** One complete generation; identical cacheable calls in flight share one upstream call. */
   async generate(req: GenerationRequest, ctx: CallContext): Promise<GenerationResult> {
     let text = "";
-    let head: { model: string; provider: string } | undefined;
+    let head: { id: string; model: string; provider: string } | undefined;
     let result: GenerationResult | undefined;
     // Consumed to the end (not left at "completed"): the generator's own bookkeeping runs after that event.
     for await (const event of this.run(req, ctx, true)) {
@@ -122,7 +141,8 @@ export class Gateway {
       else if (event.type === "delta") text += event.text;
       else {
         result = {
-          id: ctx.requestId,
+          // The started event's id: a replayed idempotency key answers with the first call's id.
+          id: head?.id ?? ctx.requestId,
           model: head?.model ?? req.model,
           provider: head?.provider ?? "",
           text,
@@ -147,24 +167,37 @@ export class Gateway {
       cached: false,
       attempts: [],
       firstTokenAt: null,
+      startedAt,
+      cacheLookup: null,
+      joinedFlight: false,
     };
     let failure: LlmError | undefined;
     let completed = false;
     let ticket: Ticket | undefined;
     let lease: IdempotencyLease | undefined;
+    // Admission: validation, model access, token count, idempotency key, limits and budget.
+    const admission = this.tracing.startSpan("admission");
     try {
       validateRequest(req);
       const { model, inputTokens } = this.admit(req, ctx.principal);
       rec.model = model;
       rec.usage = { inputTokens, outputTokens: 0 };
+      admission.setAttributes({ [GEN_AI.requestModel]: model.id, "llm.input_tokens_estimate": inputTokens });
       const requestKey = cacheKey({ tenant: ctx.principal.tenant, model: model.id, request: req });
 
       if (req.idempotencyKey !== "" && this.deps.idempotency) {
-        const start = await this.deps.idempotency.begin(
-          { tenant: ctx.principal.tenant, idempotencyKey: req.idempotencyKey, requestKey },
-          { signal: ctx.signal, deadline: ctx.deadline },
+        const idempotency = this.deps.idempotency;
+        const start = await this.tracing.bind(admission, () =>
+          this.tracing.inSpan("idempotency", {}, () =>
+            idempotency.begin(
+              { tenant: ctx.principal.tenant, idempotencyKey: req.idempotencyKey, requestKey },
+              { signal: ctx.signal, deadline: ctx.deadline },
+            ),
+          ),
         );
         if (start.kind === "replay") {
+          admission.setAttribute("llm.idempotent_replay", true);
+          this.tracing.end(admission);
           yield* this.replayResult(start.result, rec);
           completed = true;
           return;
@@ -172,11 +205,17 @@ export class Gateway {
         lease = start.lease;
       }
 
-      ticket = await this.reserve(ctx.principal, model, req, inputTokens);
+      ticket = await this.tracing.bind(admission, () => this.reserve(ctx.principal, model, req, inputTokens));
+      this.tracing.end(admission);
       const policy = decideCache(req, this.cacheDefaults);
       const cache = this.deps.cache;
       if (policy.read && cache) {
-        const hit = await cache.get(requestKey);
+        const hit = await this.tracing.inSpan("cache.lookup", {}, async (span) => {
+          const found = await cache.get(requestKey);
+          span.setAttribute("llm.cache.hit", Boolean(found && found.model === model.id));
+          return found;
+        });
+        rec.cacheLookup = hit && hit.model === model.id ? "hit" : "miss";
         if (hit && hit.model === model.id) {
           yield* this.emit(hit, model, rec, ctx, true);
           completed = true;
@@ -187,10 +226,16 @@ export class Gateway {
 
       let produced: Produced;
       if (coalesce && policy.write) {
-        const flight = await this.flights.run(requestKey, (f) => this.collect(model, req, f), {
-          signal: ctx.signal,
-          deadline: ctx.deadline,
+        // The call that starts the flight runs the router inside this span; the others wait in theirs.
+        const flight = await this.tracing.inSpan("single_flight", {}, async (span) => {
+          const joined = await this.flights.run(requestKey, (f) => this.collect(model, req, f), {
+            signal: ctx.signal,
+            deadline: ctx.deadline,
+          });
+          span.setAttribute("llm.single_flight.joined", joined.shared);
+          return joined;
         });
+        rec.joinedFlight = flight.shared;
         produced = flight.value;
         if (!flight.shared) rec.attempts = produced.attempts;
         yield* this.emit(this.toCached(produced), produced.model, rec, ctx, flight.shared);
@@ -204,12 +249,19 @@ export class Gateway {
       await lease?.complete(this.resultOf(ctx, rec, produced.chunks.join(""), produced.finishReason));
     } catch (err) {
       failure = asLlmError(err);
+      this.tracing.end(admission, failure);
       throw failure;
     } finally {
+      this.tracing.end(admission);
       // A consumer that stops early (client gone) reaches here without an error.
       if (!completed && !failure) failure = new LlmError("CANCELLED", "the call was cancelled");
       if (!completed) await lease?.abandon();
-      if (failure && rec.model && !rec.cached) rec.cost = costOf(rec.model, rec.usage.inputTokens, rec.usage.outputTokens);
+      if (failure && rec.model && !rec.cached) {
+        // Only a call that reached an upstream can have spent anything: one refused at admission
+        // (rate limit, budget, idempotency conflict) or failed fast on open circuits costs nothing.
+        const reachedUpstream = [...rec.attempts, ...failure.attempts].some((a) => a.reason !== "CIRCUIT_OPEN");
+        rec.cost = reachedUpstream ? costOf(rec.model, rec.usage.inputTokens, rec.usage.outputTokens) : 0n;
+      }
       const spent = rec.cached ? { tokens: 0, costUsdNanos: 0n } : { tokens: rec.usage.inputTokens + rec.usage.outputTokens, costUsdNanos: rec.cost };
       await ticket?.settle(spent);
       this.finish(req, ctx, rec, startedAt, failure);
@@ -280,7 +332,14 @@ export class Gateway {
         startedSent = true;
         yield { type: "started", id: ctx.requestId, model: (rec.model ?? model).id, provider: rec.provider };
       }
-      rec.firstTokenAt ??= this.now();
+      if (rec.firstTokenAt === null) {
+        rec.firstTokenAt = this.now();
+        if (this.tracing.recording()) {
+          const seconds = (rec.firstTokenAt - rec.startedAt) / 1000;
+          this.tracing.annotate({ [GEN_AI.timeToFirstChunk]: seconds });
+          this.tracing.event(FIRST_TOKEN_EVENT, { [GEN_AI.timeToFirstChunk]: seconds });
+        }
+      }
       yield { type: "delta", text: step.value };
     }
     if (!startedSent) yield { type: "started", id: ctx.requestId, model: produced.model.id, provider: produced.provider };
@@ -360,9 +419,13 @@ export class Gateway {
     }
     if (subjects.length === 0) return undefined;
     const maxOutput = Math.min(req.maxOutputTokens ?? model.maxOutputTokens, model.maxOutputTokens);
-    const result = await limiter.admit(subjects, {
-      tokens: inputTokens + maxOutput,
-      costUsdNanos: costOf(model, inputTokens, maxOutput),
+    const result = await this.tracing.inSpan("limits", () => ({ "llm.limit.scopes": subjects.map((s) => s.scope) }), async (span) => {
+      const admitted = await limiter.admit(subjects, {
+        tokens: inputTokens + maxOutput,
+        costUsdNanos: costOf(model, inputTokens, maxOutput),
+      });
+      if (!admitted.ok) this.tracing.fail(span, admitted.error);
+      return admitted;
     });
     if (!result.ok) throw result.error;
     return result.ticket;
@@ -381,7 +444,10 @@ export class Gateway {
         const item = items[index] as GenerationRequest;
         const requestId = `${ctx.requestId}.${index}`;
         try {
-          results[index] = { ok: true, result: await this.generate(item, { ...ctx, requestId }) };
+          const result = await this.tracing.inSpan("batch_item", () => ({ "llm.batch.index": index, "llm.request_id": requestId }), () =>
+            this.generate(item, { ...ctx, requestId }),
+          );
+          results[index] = { ok: true, result };
         } catch (err) {
           results[index] = { ok: false, error: asLlmError(err), requestId };
         }
@@ -479,7 +545,7 @@ export class Gateway {
   private finish(req: GenerationRequest, ctx: CallContext, rec: CallRecord, startedAt: number, failure: LlmError | undefined): void {
     const finishedAt = this.now();
     const status = !failure ? "ok" : failure.reason === "CANCELLED" ? "cancelled" : "failed";
-    const model = rec.model?.id ?? req.model.slice(0, 128);
+    const model = rec.model?.id ?? this.deps.catalogue.resolve(req.model)?.id ?? req.model.slice(0, 128);
     this.deps.usageSink.record({
       id: randomUUID(),
       requestId: ctx.requestId,
@@ -500,6 +566,22 @@ export class Gateway {
       finishedAt: new Date(finishedAt),
       metadata: req.metadata,
     });
+    const costUsdNanos = rec.cached ? 0n : rec.cost;
+    const timeToFirstTokenMs = rec.firstTokenAt === null ? null : rec.firstTokenAt - startedAt;
+    // On the call's span (the RPC's, or a batch item's).
+    if (this.tracing.recording()) this.tracing.annotate({
+      [GEN_AI.operation]: CHAT,
+      [GEN_AI.requestModel]: req.model.slice(0, 128),
+      ...(rec.model ? { [GEN_AI.responseModel]: rec.model.id } : {}),
+      ...(rec.provider !== "" ? { [GEN_AI.provider]: rec.provider } : {}),
+      [GEN_AI.inputTokens]: rec.usage.inputTokens,
+      [GEN_AI.outputTokens]: rec.usage.outputTokens,
+      "llm.status": status,
+      "llm.cached": rec.cached,
+      "llm.attempts": rec.attempts.length,
+      "llm.cost_usd_nanos": Number(costUsdNanos),
+      ...(failure ? { "llm.error.reason": failure.reason } : {}),
+    });
     this.deps.onFinish?.({
       requestId: ctx.requestId,
       principal: ctx.principal,
@@ -510,6 +592,13 @@ export class Gateway {
       cached: rec.cached,
       latencyMs: finishedAt - startedAt,
       attempts: rec.attempts.length,
+      catalogued: this.deps.catalogue.resolve(model) !== undefined,
+      usage: { ...rec.usage },
+      costUsdNanos,
+      timeToFirstTokenMs,
+      cacheLookup: rec.cacheLookup,
+      joinedFlight: rec.joinedFlight,
+      ...(failure ? { error: failure } : {}),
     });
   }
 }

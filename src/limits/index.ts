@@ -25,7 +25,11 @@ export interface CreateLimiterOptions {
   onRedisError?: (err: unknown) => void;
   /** Prefix of the Redis keys. Default "llm:limits". */
   keyPrefix?: string;
-  /** How long an admission waits for Redis before falling back. Default 100 ms. */
+  /**
+   * How long an admission waits for Redis before falling back. Default 1000 ms: a Redis that is down fails at
+   * once (no offline queue), so this only bounds a silent one, and a shorter wait falls back spuriously on a
+   * CPU-starved host in the middle of a burst, when the global limit matters most.
+   */
   timeoutMs?: number;
   /** How often Redis is probed while degraded. Default 1 s. */
   probeIntervalMs?: number;

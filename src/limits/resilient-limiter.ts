@@ -18,7 +18,7 @@ export interface ResilientLimiterOptions {
   replicaCount: number;
   /** Told when the fallback starts (true, with the error that caused it) and ends (false). Must not throw. */
   onDegraded: (active: boolean, err?: unknown) => void;
-  /** How long an admission waits for the shared limiter before falling back. Default 100 ms. */
+  /** How long an admission waits for the shared limiter before falling back. Default 1000 ms (see createLimiter). */
   timeoutMs?: number;
   /** How often the shared limiter is probed while degraded. Default 1 s. */
   probeIntervalMs?: number;
@@ -55,7 +55,7 @@ export class ResilientLimiter implements Limiter {
     this.local = options.local;
     this.replicaCount = Math.max(1, Math.floor(options.replicaCount));
     this.onDegraded = options.onDegraded;
-    this.timeoutMs = options.timeoutMs ?? 100;
+    this.timeoutMs = options.timeoutMs ?? 1_000;
     this.probeIntervalMs = options.probeIntervalMs ?? 1_000;
     this.dispose = options.dispose ?? (() => Promise.resolve());
   }
