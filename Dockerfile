@@ -3,7 +3,7 @@
 #   docker run -p 8080:8080 -v llm-data:/data llm-service
 # The development API key is printed to stderr on first start (docker logs <container>).
 
-# --- build: install everything, compile TypeScript, drop dev dependencies --------------
+# --- build: install everything, compile TypeScript, build the /playground page, drop dev dependencies
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -11,7 +11,10 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY gen ./gen
 COPY src ./src
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+# The playground (Vite) and the TypeScript SDK source it is built with; the page lands in dist/web.
+COPY web ./web
+COPY sdk/ts/src ./sdk/ts/src
+RUN npm run build:server && npm run build:web && npm prune --omit=dev --no-audit --no-fund
 
 # --- runtime ---------------------------------------------------------------------------
 FROM node:24-slim
@@ -29,8 +32,9 @@ VOLUME ["/data"]
 # The image's non-root user (uid 1000).
 USER node
 EXPOSE 8080
-# grpc.health.v1 over the Connect protocol (JSON over HTTP/1.1): exits 0 only when SERVING.
+# The gRPC health protocol (grpc.health.v1.Health/Check over h2c, or TLS when TLS_CERT_FILE is set) on
+# this container's own PORT: exits 0 only when SERVING, so a draining replica turns unhealthy.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/grpc.health.v1.Health/Check', {method: 'POST', headers: {'content-type': 'application/json'}, body: '{}'}).then((r) => r.json()).then((b) => process.exit(b.status === 'SERVING' ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "dist/src/cli/healthcheck.js"]
 # exec form: node is PID 1 and gets SIGTERM directly (graceful drain, SHUTDOWN_GRACE_MS).
 CMD ["node", "dist/src/main.js"]

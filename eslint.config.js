@@ -5,7 +5,7 @@ import tseslint from "typescript-eslint";
 
 export default tseslint.config(
   {
-    ignores: ["dist/", "gen/", "node_modules/", ".data/", ".tmp/", "coverage/", "test-results/"],
+    ignores: ["**/dist/", "gen/", "node_modules/", ".data/", ".tmp/", "coverage/", "test-results/"],
   },
   ...tseslint.configs.recommended,
   {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run check`: typecheck (src and test), eslint, buf lint, buf breaking against the
-# main branch (when it has a proto/ directory) and generated-code freshness (gen/ must
-# be exactly what `npm run generate` writes). Stops at the first failing step.
+# main branch (when it has a proto/ directory) and generated-code freshness (gen/ts, gen/go/llm
+# and gen/python/src must be exactly what `npm run generate` writes). Stops at the first failing step.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,8 +12,9 @@ export PATH="$ROOT/node_modules/.bin:$PATH"
 step() { printf '\n==> check: %s\n' "$*" >&2; }
 fail() { printf 'check: FAILED: %s\n' "$*" >&2; exit 1; }
 
-step "typecheck (tsc -p tsconfig.json --noEmit)"
+step "typecheck (tsc: src, test, sdk, examples; web/ for the browser)"
 tsc -p tsconfig.json --noEmit || fail "TypeScript errors (above)"
+tsc -p web/tsconfig.json --noEmit || fail "TypeScript errors in web/ (above)"
 
 step "eslint"
 eslint . || fail "lint errors (above)"
@@ -44,19 +45,22 @@ else
   echo "check: skipped: not a git checkout" >&2
 fi
 
-step "generated code is fresh (buf generate into a temp dir, compare with gen/)"
+step "generated code is fresh (scripts/generate.sh into a temp dir, compare with gen/: ts, go, python)"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-buf generate --output "$tmp" || fail "buf generate failed (above)"
-if ! diff -r "$tmp/gen" gen >"$tmp/gen.diff" 2>&1; then
-  head -n 60 "$tmp/gen.diff" >&2
-  fail "gen/ is stale: run \`npm run generate\` and commit gen/"
-fi
+# generate.sh installs the pinned Go and Python generators first if needed (scripts/sdk-tools.sh).
+bash scripts/generate.sh --output "$tmp" || fail "scripts/generate.sh failed (above)"
+for dir in $(bash scripts/generate.sh --list); do
+  if ! diff -r "$tmp/$dir" "$dir" >"$tmp/gen.diff" 2>&1; then
+    head -n 60 "$tmp/gen.diff" >&2
+    fail "$dir is stale: run \`npm run generate\` and commit gen/"
+  fi
+done
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   untracked="$(git ls-files --others --exclude-standard -- gen)"
   if [ -n "$untracked" ]; then
     printf '%s\n' "$untracked" >&2
-    fail "generated files under gen/ are not committed: git add gen/"
+    fail "files under gen/ are not committed: git add gen/"
   fi
 fi
 

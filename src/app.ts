@@ -22,8 +22,14 @@ import { HealthState, healthRoutes, ServingStatus } from "./server/health.js";
 import { InFlight } from "./server/in-flight.js";
 import { authInterceptor, drainInterceptor, requestIdInterceptor } from "./server/interceptors.js";
 import { reflectionRoutes } from "./server/reflection.js";
+import { defaultPlaygroundDir, staticAssets } from "./server/static-assets.js";
 import { listen, type Transport } from "./server/transport.js";
 import { throttledWarn, type Logger } from "./telemetry/logger.js";
+import { ledgerTracing } from "./telemetry/ledger-tracing.js";
+import { OTHER } from "./telemetry/metrics.js";
+import { isMetricsRequest, serveMetrics, startMetricsServer, type MetricsServer } from "./telemetry/metrics-http.js";
+import { telemetryInterceptor } from "./telemetry/rpc-interceptor.js";
+import { createTelemetry, type Telemetry } from "./telemetry/telemetry.js";
 import { Idempotency } from "./cache/idempotency.js";
 import { responseCacheOn } from "./cache/keyv-cache.js";
 import { createKvStore } from "./cache/kv-store.js";
@@ -35,6 +41,10 @@ export interface App {
   readonly keys: ApiKeyStore;
   readonly ledger: UsageLedger;
   readonly health: HealthState;
+  /** Tracing and the Prometheus registry; shut down (spans flushed) by shutdown(). */
+  readonly telemetry: Telemetry;
+  /** The METRICS_PORT server's bound port, when metrics have a port of their own. */
+  readonly metricsPort: number | undefined;
   /** SIGTERM behaviour: NOT_SERVING, refuse new calls, let in-flight ones finish within the grace, flush, close. */
   shutdown(): Promise<void>;
 }
@@ -43,6 +53,8 @@ export interface AppOptions {
   logger: Logger;
   /** Called with a freshly minted development key on first start with no keys. */
   onDevelopmentKey?: (secret: string) => void;
+  /** Made from config.telemetry when absent. The app owns it from here: shutdown() shuts it down. */
+  telemetry?: Telemetry;
 }
 
 export async function startApp(config: Config, options: AppOptions): Promise<App> {
@@ -54,51 +66,94 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   logger.info("ledger database ready", { kind: database.kind });
 
   const warnOften = throttledWarn(logger);
+  const telemetry =
+    options.telemetry ??
+    createTelemetry(config.telemetry, { onExportError: (err) => warnOften("trace export failed; spans dropped", { error: err.message }) });
+  const { tracing, metrics } = telemetry;
+  /** Request id, trace id and span id of the call being served, for log lines. */
+  const callFields = () => tracing.logFields();
   const keys = new ApiKeyStore({ db: database.db });
   if ((await keys.count()) === 0 && options.onDevelopmentKey) {
     const created = await keys.create({ name: "development", tenant: "default", role: "admin" });
     options.onDevelopmentKey(created.secret);
   }
 
+  // Each INSERT of the ledger is a span of its own ("INSERT generations"), seen through a Kysely plugin.
+  const ledgerSpans = ledgerTracing(tracing, { dbSystem: "postgresql" });
   const ledger = new UsageLedger({
-    db: database.db,
+    db: database.db.withPlugin(ledgerSpans),
     flushIntervalMs: config.ledgerFlushMs,
     // Past a bounded queue, records wait in an append-only spool file that is replayed on recovery and on start.
     spoolDir: join(config.dataDir, "spool"),
     onSpill: (count) => warnOften("ledger database unreachable: usage records spooled to disk", { count }),
-    onError: (err) =>
-      err instanceof UsageRecordsDroppedError
-        ? logger.error("usage records dropped", { dropped: err.dropped, error: err.message })
-        : warnOften("usage ledger write failed; records kept for retry", { error: err.message }),
+    onError: (err) => {
+      ledgerSpans.failOpen(err);
+      if (err instanceof UsageRecordsDroppedError) logger.error("usage records dropped", { dropped: err.dropped, error: err.message });
+      else warnOften("usage ledger write failed; records kept for retry", { error: err.message });
+    },
   });
   await ledger.start();
+  metrics.observeLedger(ledger);
   const limiter = await createLimiter({
     ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
     replicaCount: config.replicaCount,
-    onDegraded: (active, err) =>
-      active
+    onDegraded: (active, err) => {
+      metrics.redisFallbackActive(active);
+      return active
         ? logger.warn("Redis unreachable: rate limits fall back to in-process limits divided by REPLICA_COUNT", {
             replicaCount: config.replicaCount,
             error: err instanceof Error ? err.message : String(err),
           })
-        : logger.info("Redis answers again: rate limits are shared across replicas again"),
+        : logger.info("Redis answers again: rate limits are shared across replicas again");
+    },
     onRedisError: (err) => warnOften("Redis connection error (limits)", { error: err instanceof Error ? err.message : String(err) }),
   });
-  const storeError = (err: Error) => warnOften("cache store error; treated as a miss", { error: err.message });
+  const storeError = (err: Error) => {
+    metrics.storeError();
+    warnOften("cache store error; treated as a miss", { error: err.message });
+  };
   const kv = createKvStore({ ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}), maxEntries: config.cache.maxEntries, onError: storeError });
   const cache = responseCacheOn(kv, storeError);
   // In memory, idempotency records get a store of their own so cache pressure cannot evict them early.
   const idempotencyStore = config.redisUrl ? kv : createKvStore({ maxEntries: 100_000, onError: storeError });
   const idempotency = new Idempotency({ store: idempotencyStore, windowMs: config.idempotencyWindowMs, onError: storeError });
   const catalogue = new Catalogue(config.catalogue);
-  const http = createHttpFetch();
+  // Upstream calls carry the active trace context (the provider attempt's span) as traceparent.
+  const http = createHttpFetch({ injectHeaders: (headers) => tracing.inject(headers) });
   const providers = createProviders(config, { fetch: http.fetch });
   const router = new Router(catalogue, providers, {
+    tracing,
     onEvent: (e) => {
-      if (e.type === "circuit") logger.warn("circuit breaker changed state", e);
-      else if (e.type === "retry") logger.warn("retrying upstream call", e);
-      else logger.warn("falling back to the next deployment", e);
+      if (e.type === "circuit") {
+        metrics.circuitChanged(e.provider, e.deployment, e.to);
+        logger.warn("circuit breaker changed state", { ...callFields(), ...e });
+      } else if (e.type === "retry") {
+        metrics.retry(e.provider, e.deployment, e.reason);
+        logger.warn("retrying upstream call", { ...callFields(), ...e });
+      } else {
+        metrics.fallback(e.from, e.reason);
+        logger.warn("falling back to the next deployment", { ...callFields(), ...e });
+      }
     },
+    onAttempt: (a) =>
+      metrics.attempt({
+        provider: a.provider,
+        deployment: a.deployment,
+        reason: a.reason,
+        durationSeconds: a.latencyMs / 1000,
+        ...(a.usage ? { usage: a.usage } : {}),
+      }),
+  });
+  metrics.observeCircuits(function* () {
+    const seen = new Set<string>();
+    for (const model of catalogue.models) {
+      for (const d of model.deployments) {
+        const key = `${d.provider}/${d.model}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        yield { provider: d.provider, deployment: d.model, state: router.circuitState(d) };
+      }
+    }
   });
   const gateway = new Gateway({
     catalogue,
@@ -110,8 +165,28 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     cache,
     cacheDefaults: { defaultTtlMs: config.cache.defaultTtlMs, maxTtlMs: config.cache.maxTtlMs },
     idempotency,
-    onFinish: (s) =>
+    tracing,
+    onFinish: (s) => {
+      const limit = s.error?.metadata["limit"];
+      const subject = s.error?.metadata["subject"];
+      metrics.call({
+        model: s.catalogued ? s.model : OTHER,
+        provider: s.provider,
+        tenant: s.principal.tenant,
+        status: s.status,
+        reason: s.reason,
+        cached: s.cached,
+        usage: s.usage,
+        costUsdNanos: s.costUsdNanos,
+        latencySeconds: s.latencyMs / 1000,
+        timeToFirstTokenSeconds: s.timeToFirstTokenMs === null ? null : s.timeToFirstTokenMs / 1000,
+        cacheLookup: s.cacheLookup,
+        joinedFlight: s.joinedFlight,
+        ...(limit !== undefined ? { refusal: { limit, scope: subject?.split(":", 1)[0] ?? "" } } : {}),
+      });
+      // The access line: one per call (per item of a batch). Never prompt or completion text.
       logger.info("call", {
+        ...callFields(),
         requestId: s.requestId,
         tenant: s.principal.tenant,
         keyId: s.principal.keyId,
@@ -121,8 +196,13 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         reason: s.reason,
         cached: s.cached,
         latencyMs: s.latencyMs,
+        ...(s.timeToFirstTokenMs !== null ? { ttftMs: s.timeToFirstTokenMs } : {}),
         attempts: s.attempts,
-      }),
+        inputTokens: s.usage.inputTokens,
+        outputTokens: s.usage.outputTokens,
+        costUsdNanos: s.costUsdNanos.toString(),
+      });
+    },
   });
   if (config.catalogueSource === "built-in sim catalogue") {
     const keyed = (["openai", "anthropic", "ollama"] as const).filter((p) => Object.keys(config.providers[p]).length > 0);
@@ -146,16 +226,23 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   };
   const adapter = connectNodeAdapter({
     routes,
-    interceptors: [requestIdInterceptor, drainInterceptor(drain), authInterceptor(keys, logger)],
+    // The telemetry interceptor sits outside drain and auth, so refused calls are counted and traced too.
+    interceptors: [requestIdInterceptor, telemetryInterceptor(tracing, metrics), drainInterceptor(drain), authInterceptor(keys, logger, tracing)],
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxDeadlineMs,
   });
   const cors = new Set(config.corsOrigins);
+  // The web playground (built by `npm run build` into dist/web): GET /playground*, same origin as the API.
+  const playground = staticAssets({ prefix: "/playground", dir: defaultPlaygroundDir() });
+  // GET /metrics: on its own port with METRICS_PORT, on the main port (before the Connect adapter) otherwise.
+  const metricsPort = config.telemetry.metricsPort;
   const transport = await listen({
     host: config.host,
     port: config.port,
     ...(config.tls ? { tls: config.tls } : {}),
     handler: (req, res) => {
+      if (metricsPort === undefined && isMetricsRequest(req)) return serveMetrics(metrics, req, res);
+      if (playground(req, res)) return;
       if (cors.size > 0 && applyCors(cors, req, res)) return;
       // A call is in flight until its response is fully written ("close"), which comes after the
       // handler's last message: a drain that stopped waiting earlier would cut off the trailers.
@@ -167,10 +254,21 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       adapter(req, res);
     },
   });
+  let metricsServer: MetricsServer | undefined;
+  if (metricsPort !== undefined) {
+    try {
+      metricsServer = await startMetricsServer(config.host, metricsPort, metrics);
+    } catch (err) {
+      await transport.destroy();
+      throw err;
+    }
+  }
   logger.info("listening", {
     address: `${config.host}:${transport.port}`,
     protocols: ["connect", "grpc", "grpc-web"],
     tls: config.tls !== undefined,
+    metrics: metricsServer ? `${config.host}:${metricsServer.port}/metrics` : "/metrics",
+    traces: config.telemetry.otlp ? config.telemetry.otlp.url : "off",
   });
 
   let shuttingDown: Promise<void> | undefined;
@@ -180,6 +278,8 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     keys,
     ledger,
     health,
+    telemetry,
+    metricsPort: metricsServer?.port,
     shutdown() {
       shuttingDown ??= (async () => {
         logger.info("draining", { inFlight: inFlight.size, graceMs: config.shutdownGraceMs });
@@ -195,6 +295,9 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         await limiter.close();
         await kv.close();
         if (idempotencyStore !== kv) await idempotencyStore.close();
+        await metricsServer?.close();
+        // Last, so the spans of the drain and the final ledger writes go out too.
+        await telemetry.shutdown().catch((err: unknown) => logger.warn("trace export on shutdown failed", { error: String(err) }));
         logger.info("stopped");
       })();
       return shuttingDown;

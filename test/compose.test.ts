@@ -2,10 +2,11 @@
  * No Docker engine runs here, so the deployment files are checked statically: they parse,
  * name the expected services, and set only environment variables src/config.ts reads.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { ENV_KEYS } from "../src/config.js";
+import { ENV_KEYS, loadConfig } from "../src/config.js";
+import { GatewayMetrics } from "../src/telemetry/metrics.js";
 
 const root = new URL("../", import.meta.url);
 const read = (name: string) => readFileSync(new URL(name, root), "utf8");
@@ -93,9 +94,113 @@ describe("Dockerfile", () => {
   });
 });
 
+describe("Dockerfile healthcheck and playground", () => {
+  it("checks health with the gRPC health protocol, through the probe the build compiles", () => {
+    const healthcheck = /^HEALTHCHECK\s[^\n]*\\\n\s*CMD \["node", "([^"]+)"\]/m.exec(dockerfile);
+    expect(healthcheck?.[1]).toBe("dist/src/cli/healthcheck.js");
+    // dist/src/cli/healthcheck.js is tsc's output of src/cli/healthcheck.ts, which calls grpc.health.v1.Health/Check.
+    const source = read("src/cli/healthcheck.ts");
+    expect(source).toMatch(/createGrpcTransport/);
+    expect(source).toMatch(/from "..\/..\/gen\/ts\/grpc\/health\/v1\/health_pb.js"/);
+  });
+
+  it("builds the /playground page into the image (dist/web is copied with dist)", () => {
+    expect(dockerfile).toMatch(/^COPY web \.\/web$/m);
+    expect(dockerfile).toMatch(/^RUN npm run build:server && npm run build:web\b/m);
+    expect(dockerfile).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+  });
+});
+
 describe("dockerfileEnvNames", () => {
   it("reads key=value pairs, continuations and the legacy form", () => {
     const text = ["FROM node:24-slim", "ENV A=1 \\", "    B=two", "env C three words", 'ENV D="x y" E=z'].join("\n");
     expect(dockerfileEnvNames(text)).toEqual(["A", "B", "C", "D", "E"]);
+  });
+});
+
+describe("the observability stack in docker-compose.yml", () => {
+  const env = (services["llm-service"]?.environment ?? {}) as Record<string, string>;
+  const mounts = (name: string): [string, string][] =>
+    ((services[name] as { volumes?: string[] } | undefined)?.volumes ?? [])
+      .filter((v) => v.startsWith("./"))
+      .map((v) => v.split(":").slice(0, 2) as [string, string]);
+
+  it("adds Jaeger (OTLP), Prometheus and Grafana", () => {
+    expect(Object.keys(services)).toEqual(expect.arrayContaining(["jaeger", "prometheus", "grafana"]));
+    expect(services["jaeger"]?.image).toMatch(/^jaegertracing\/jaeger:2\./);
+    expect(services["prometheus"]?.image).toMatch(/^prom\/prometheus:v3\./);
+    expect(services["grafana"]?.image).toMatch(/^grafana\/grafana:\d/);
+  });
+
+  it("sends the service's traces to Jaeger's OTLP/HTTP port, as the config reads it", () => {
+    const resolved = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{[^}]*\}/g, "")]));
+    const config = loadConfig({ ...resolved, DATABASE_URL: undefined, REDIS_URL: undefined });
+    expect(config.telemetry.otlp?.url).toBe("http://jaeger:4318/v1/traces");
+    expect(config.telemetry.serviceName).toBe("llm-service");
+  });
+
+  it("mounts files that exist", () => {
+    const all = [...mounts("prometheus"), ...mounts("grafana")];
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    for (const [host] of all) expect(existsSync(new URL(host, root)), host).toBe(true);
+  });
+
+  it("has Prometheus scrape /metrics on the service's port", () => {
+    const prometheus = parseYaml(read("observability/prometheus.yml")) as {
+      scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[] }[] }[];
+    };
+    const job = prometheus.scrape_configs.find((j) => j.job_name === "llm-service");
+    expect(job?.metrics_path ?? "/metrics").toBe("/metrics");
+    expect(job?.static_configs.flatMap((s) => s.targets)).toEqual([`llm-service:${env["PORT"]}`]);
+  });
+
+  describe("the Grafana dashboard", () => {
+    interface Panel {
+      type: string;
+      title: string;
+      datasource?: { uid: string };
+      targets?: { expr: string; datasource?: { uid: string } }[];
+    }
+    const dashboard = JSON.parse(read("observability/grafana/dashboards/llm-service.json")) as { uid: string; panels: Panel[] };
+    const datasources = parseYaml(read("observability/grafana/provisioning/datasources/datasources.yaml")) as {
+      datasources: { uid: string; type: string; url: string }[];
+    };
+    const queries = dashboard.panels.flatMap((p) => p.targets ?? []);
+
+    it("queries only provisioned data sources", () => {
+      const uids = new Set(datasources.datasources.map((d) => d.uid));
+      expect(uids).toEqual(new Set(["prometheus", "jaeger"]));
+      for (const p of dashboard.panels.filter((p) => p.type !== "row")) expect(uids.has(p.datasource?.uid ?? ""), p.title).toBe(true);
+      for (const q of queries) expect(q.datasource?.uid).toBe("prometheus");
+    });
+
+    it("shows what the issue asks for", () => {
+      const exprs = queries.map((q) => q.expr).join("\n");
+      for (const metric of [
+        "rpc_server_call_duration_seconds_count", // request rate and errors by code
+        "rpc_server_call_duration_seconds_bucket", // latency percentiles
+        "gen_ai_server_time_to_first_token_seconds_bucket",
+        "llm_gateway_tokens_total",
+        "llm_gateway_cost_usd_total",
+        "llm_gateway_cache_lookups_total",
+        "llm_gateway_circuit_state",
+        "llm_ledger_queue_depth",
+      ]) {
+        expect(exprs).toContain(metric);
+      }
+    });
+
+    it("refers only to metrics the service exports", () => {
+      const metrics = new GatewayMetrics({ processMetrics: false });
+      metrics.observeLedger({ pending: 0, spooled: 0, written: 0, dropped: 0 });
+      metrics.observeCircuits(() => []);
+      const exported = new Set(metrics.registry.getMetricsAsArray().map((m) => m.name));
+      // Metric names: the identifiers left once grouping clauses and label matchers are gone.
+      const names = (expr: string) =>
+        [...expr.replace(/\b(?:by|without)\s*\([^)]*\)/g, "").replace(/\{[^}]*\}/g, "").matchAll(/\b(?:rpc|gen_ai|llm)_[a-z0-9_]+/g)].map((m) => m[0]);
+      const referenced = new Set(queries.flatMap((q) => names(q.expr)));
+      expect(referenced.size).toBeGreaterThan(10);
+      for (const name of referenced) expect(exported.has(name.replace(/_(bucket|sum|count)$/, "")), name).toBe(true);
+    });
   });
 });
