@@ -22,6 +22,7 @@ import type { UsageRecord } from "../../src/core/types.js";
 import { UsageLedger, UsageRecordsDroppedError, type UsageLedgerOptions } from "../../src/ledger/usage-ledger.js";
 import { UsageSpool, encodeSpooledRecord } from "../../src/ledger/usage-spool.js";
 import { describeEachDatabase } from "../helpers/postgres.js";
+import { usageRecord } from "../helpers/usage-record.js";
 
 /** Counts INSERTed rows and, when asked, fails INSERTs before they run, or holds them after they ran. */
 class OutagePlugin implements KyselyPlugin {
@@ -47,31 +48,6 @@ class OutagePlugin implements KyselyPlugin {
     if (this.#inserts.delete(queryId) && this.hold !== undefined) await this.hold;
     return result;
   }
-}
-
-function usageRecord(tenant: string, overrides: Partial<UsageRecord> = {}): UsageRecord {
-  const startedAt = new Date("2026-03-01T12:00:00.000Z");
-  return {
-    id: randomUUID(),
-    requestId: randomUUID(),
-    keyId: "key-1",
-    tenant,
-    model: "sim-small",
-    provider: "sim",
-    status: "ok",
-    errorReason: null,
-    inputTokens: 10,
-    outputTokens: 20,
-    costUsdNanos: 1_500n,
-    cached: false,
-    attempts: [{ provider: "sim", deployment: "sim-small", reason: "OK", latencyMs: 12 }],
-    latencyMs: 15,
-    timeToFirstTokenMs: 5,
-    startedAt,
-    finishedAt: new Date(startedAt.getTime() + 15),
-    metadata: { team: "search" },
-    ...overrides,
-  };
 }
 
 /** A promise with its resolve function, to wait on an event. */

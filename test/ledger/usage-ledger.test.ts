@@ -12,6 +12,7 @@ import { afterEach, expect, it, vi } from "vitest";
 import type { UsageRecord } from "../../src/core/types.js";
 import { UsageLedger, UsageRecordsDroppedError, type UsageLedgerOptions } from "../../src/ledger/usage-ledger.js";
 import { describeEachDatabase } from "../helpers/postgres.js";
+import { usageRecord } from "../helpers/usage-record.js";
 
 /** Counts INSERT statements (and their row counts) and, when asked, fails them like a dead database would. */
 class ProbePlugin implements KyselyPlugin {
@@ -29,31 +30,6 @@ class ProbePlugin implements KyselyPlugin {
   async transformResult({ result }: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
     return result;
   }
-}
-
-function usageRecord(tenant: string, overrides: Partial<UsageRecord> = {}): UsageRecord {
-  const startedAt = new Date("2026-03-01T12:00:00.000Z");
-  return {
-    id: randomUUID(),
-    requestId: randomUUID(),
-    keyId: "key-1",
-    tenant,
-    model: "sim-small",
-    provider: "sim",
-    status: "ok",
-    errorReason: null,
-    inputTokens: 10,
-    outputTokens: 20,
-    costUsdNanos: 1_500n,
-    cached: false,
-    attempts: [{ provider: "sim", deployment: "sim-small", reason: "OK", latencyMs: 12 }],
-    latencyMs: 15,
-    timeToFirstTokenMs: 5,
-    startedAt,
-    finishedAt: new Date(startedAt.getTime() + 15),
-    metadata: { team: "search" },
-    ...overrides,
-  };
 }
 
 describeEachDatabase("UsageLedger", (database) => {
