@@ -112,10 +112,21 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     metrics.storeError();
     warnOften("cache store error; treated as a miss", { error: err.message });
   };
-  const kv = createKvStore({ ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}), maxEntries: config.cache.maxEntries, onError: storeError });
+  // A Redis cache lookup that times out is only a miss; 250 ms still beats the upstream call it saves.
+  const kv = createKvStore({
+    ...(config.redisUrl ? { redisUrl: config.redisUrl, opTimeoutMs: 250 } : {}),
+    maxEntries: config.cache.maxEntries,
+    onError: storeError,
+  });
   const cache = responseCacheOn(kv, storeError);
   // In memory, idempotency records get a store of their own so cache pressure cannot evict them early.
-  const idempotencyStore = config.redisUrl ? kv : createKvStore({ maxEntries: 100_000, onError: storeError });
+  // Idempotency gets a store of its own: in memory so cache pressure cannot evict its records, on Redis with a
+  // patient timeout, because a lookup that times out runs the call again (a duplicate upstream call).
+  const idempotencyStore = createKvStore({
+    ...(config.redisUrl ? { redisUrl: config.redisUrl, opTimeoutMs: 1_000 } : {}),
+    maxEntries: 100_000,
+    onError: storeError,
+  });
   const idempotency = new Idempotency({ store: idempotencyStore, windowMs: config.idempotencyWindowMs, onError: storeError });
   const catalogue = new Catalogue(config.catalogue);
   // Upstream calls carry the active trace context (the provider attempt's span) as traceparent.
@@ -294,7 +305,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         http.close();
         await limiter.close();
         await kv.close();
-        if (idempotencyStore !== kv) await idempotencyStore.close();
+        await idempotencyStore.close();
         await metricsServer?.close();
         // Last, so the spans of the drain and the final ledger writes go out too.
         await telemetry.shutdown().catch((err: unknown) => logger.warn("trace export on shutdown failed", { error: String(err) }));
