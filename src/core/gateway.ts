@@ -183,14 +183,16 @@ export class Gateway {
       rec.model = model;
       rec.usage = { inputTokens, outputTokens: 0 };
       admission.setAttributes({ [GEN_AI.requestModel]: model.id, "llm.input_tokens_estimate": inputTokens });
-      const requestKey = cacheKey({ tenant: ctx.principal.tenant, model: model.id, request: req });
+      // Hashed only when something needs it (an idempotency key, a cacheable request): most calls do not.
+      let hashed: string | undefined;
+      const requestKey = () => (hashed ??= cacheKey({ tenant: ctx.principal.tenant, model: model.id, request: req }));
 
       if (req.idempotencyKey !== "" && this.deps.idempotency) {
         const idempotency = this.deps.idempotency;
         const start = await this.tracing.bind(admission, () =>
           this.tracing.inSpan("idempotency", {}, () =>
             idempotency.begin(
-              { tenant: ctx.principal.tenant, idempotencyKey: req.idempotencyKey, requestKey },
+              { tenant: ctx.principal.tenant, idempotencyKey: req.idempotencyKey, requestKey: requestKey() },
               { signal: ctx.signal, deadline: ctx.deadline },
             ),
           ),
@@ -211,7 +213,7 @@ export class Gateway {
       const cache = this.deps.cache;
       if (policy.read && cache) {
         const hit = await this.tracing.inSpan("cache.lookup", {}, async (span) => {
-          const found = await cache.get(requestKey);
+          const found = await cache.get(requestKey());
           span.setAttribute("llm.cache.hit", Boolean(found && found.model === model.id));
           return found;
         });
@@ -228,7 +230,7 @@ export class Gateway {
       if (coalesce && policy.write) {
         // The call that starts the flight runs the router inside this span; the others wait in theirs.
         const flight = await this.tracing.inSpan("single_flight", {}, async (span) => {
-          const joined = await this.flights.run(requestKey, (f) => this.collect(model, req, f), {
+          const joined = await this.flights.run(requestKey(), (f) => this.collect(model, req, f), {
             signal: ctx.signal,
             deadline: ctx.deadline,
           });
@@ -244,7 +246,7 @@ export class Gateway {
       }
       completed = true;
       if (policy.write && cache && !rec.cached) {
-        void cache.set(requestKey, this.toCached(produced), policy.ttlMs);
+        void cache.set(requestKey(), this.toCached(produced), policy.ttlMs);
       }
       await lease?.complete(this.resultOf(ctx, rec, produced.chunks.join(""), produced.finishReason));
     } catch (err) {
