@@ -1,0 +1,528 @@
+/**
+ * `npm run bench`: the gateway side by side with a direct call to the upstream, a raw node:http2
+ * gRPC echo (the ceiling) and, with BENCH_PEERS=portkey, Portkey's gateway, all on loopback in
+ * one run. Prints one table and writes the numbers to bench/results/<timestamp>.json.
+ * Env: BENCH_QUICK=1 (small counts, ~1 minute), BENCH_PIN=0 (no taskset), BENCH_PEERS=portkey.
+ * See bench/README.md for what each row means.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { h2load, killRunningLoads, useH2load, type LoadResult, type LoadSpec } from "./h2load.ts";
+import { delta, readCounters, type CounterDelta } from "./metrics.ts";
+import { startOtlpReceiver, type OtlpReceiver } from "./otlp-receiver.ts";
+import { log, pinning, Procs, RssSampler, rssKiB, sleep } from "./procs.ts";
+import { grpcFrame, pb } from "./proto.ts";
+import {
+  GATEWAY_CPU,
+  LOAD_CPU,
+  mintKey,
+  redis,
+  ROOT,
+  startEcho,
+  startGateway,
+  startPortkey,
+  startSimulator,
+  writeCatalogue,
+  type Gateway,
+  type Peer,
+  type RedisHandle,
+} from "./setup.ts";
+import { grpcStreams, sseStreams, type StreamRun } from "./stream-client.ts";
+import { fmt, fmtSigned, mib, quantile, table } from "./stats.ts";
+
+const QUICK = process.env.BENCH_QUICK === "1";
+const PEERS = new Set((process.env.BENCH_PEERS ?? "").split(",").map((s) => s.trim()).filter((s) => s !== ""));
+
+const P = QUICK
+  ? { c1Requests: 200, c1Warmup: 50, tputSeconds: 2, warmUpSeconds: 1, ladder: [250, 1000], ladderSeconds: 2, streams: [50, 200], cacheHits: 200, settleMs: 5000 }
+  : { c1Requests: 3000, c1Warmup: 300, tputSeconds: 8, warmUpSeconds: 1, ladder: [500, 1000, 2000, 3000, 4000], ladderSeconds: 5, streams: [100, 1000], cacheHits: 2000, settleMs: 5000 };
+const CONCURRENCY = 32;
+/** Open loop over h2: clients × streams each may be outstanding; over HTTP/1.1 one per client. */
+const LADDER_CLIENTS_H2 = 20;
+const LADDER_STREAMS_H2 = 16;
+const LADDER_CLIENTS_H1 = 64;
+const PACED_TOKENS = 64;
+const PACED_INTER_TOKEN_MS = 20;
+/** A stream stalled when two consecutive text messages are further apart than this. */
+const STALL_MS = 200;
+const STREAM_TIMEOUT_MS = QUICK ? 20_000 : 45_000;
+const GENERATE = "llm.v1.LlmService/Generate";
+const PROMPT = "Say hello to the benchmark.";
+
+interface Row {
+  measurement: string;
+  target: string;
+  rps?: number;
+  p50?: number;
+  p99?: number;
+  p999?: number;
+  errors?: number | string;
+  note?: string;
+  /** p50/p99/p99.9 are differences (printed with a sign). */
+  added?: boolean;
+}
+
+const rows: Row[] = [];
+const json: Record<string, unknown> = {};
+const procs = new Procs();
+const sampler = new RssSampler();
+let workDir = "";
+let otlp: OtlpReceiver | undefined;
+let redisHandle: RedisHandle | undefined;
+let cleaning: Promise<void> | undefined;
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    sampler.stop();
+    killRunningLoads();
+    await procs.stopAll();
+    await otlp?.close();
+    await redisHandle?.stop();
+    if (workDir && process.env.BENCH_KEEP !== "1") rmSync(workDir, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping every child process`);
+    void cleanup().finally(() => process.exit(code));
+  });
+}
+process.on("exit", () => procs.killAllNow());
+
+// ---- request bodies ------------------------------------------------------------------------
+
+function generateBody(cache?: { mode: number }, content = PROMPT): Buffer {
+  const req = create(pb.GenerateRequestSchema, {
+    model: "bench/echo",
+    messages: [{ role: pb.Role.USER, content }],
+    maxOutputTokens: 16,
+  });
+  if (cache) req.cache = create(pb.CachePolicySchema, { mode: cache.mode });
+  return grpcFrame(toBinary(pb.GenerateRequestSchema, req));
+}
+
+function writeBodies(dir: string): Record<"grpc" | "grpcOn" | "grpcHit" | "connect" | "openai", string> {
+  const files = {
+    grpc: join(dir, "generate.grpc"),
+    grpcOn: join(dir, "generate-refresh.grpc"),
+    grpcHit: join(dir, "generate-force.grpc"),
+    connect: join(dir, "generate.json"),
+    openai: join(dir, "chat.json"),
+  };
+  writeFileSync(files.grpc, generateBody());
+  writeFileSync(files.grpcOn, generateBody({ mode: pb.CacheMode.REFRESH }));
+  writeFileSync(files.grpcHit, generateBody({ mode: pb.CacheMode.FORCE }, "Answer this once, then from the cache."));
+  writeFileSync(files.connect, JSON.stringify({ model: "bench/echo", messages: [{ role: "ROLE_USER", content: PROMPT }], maxOutputTokens: 16 }));
+  writeFileSync(files.openai, JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: PROMPT }], max_tokens: 16 }));
+  return files;
+}
+
+// ---- measuring -----------------------------------------------------------------------------
+
+interface Target {
+  name: string;
+  url: string;
+  bodyFile: string;
+  headers: Record<string, string>;
+  h1: boolean;
+  /** For gRPC through a gateway: where to read the outcome counters. */
+  gateway?: Gateway;
+}
+
+interface Measured extends LoadResult {
+  /** HTTP errors plus non-OK gRPC codes (from the gateway's /metrics). */
+  errors: number;
+  grpc?: CounterDelta;
+}
+
+type Shape = Pick<LoadSpec, "clients" | "streams" | "requests" | "durationS" | "warmUpS" | "rpsPerClient">;
+
+async function measure(t: Target, shape: Shape): Promise<Measured> {
+  const counted = t.gateway && !t.h1 ? t.gateway : undefined;
+  const before = counted ? await readCounters(counted.port, GENERATE) : undefined;
+  const timeoutMs =
+    shape.durationS !== undefined ? (shape.durationS + (shape.warmUpS ?? 0) + 60) * 1000 : Math.min(600_000, 60_000 + (shape.requests ?? 0) * 100);
+  const r = await h2load({ url: t.url, bodyFile: t.bodyFile, headers: t.headers, h1: t.h1, cpu: LOAD_CPU, workDir, timeoutMs, ...shape });
+  const out: Measured = { ...r, errors: r.httpErrors };
+  if (counted && before) {
+    out.grpc = delta(before, await readCounters(counted.port, GENERATE));
+    out.errors += out.grpc.errors;
+  }
+  const grpcNote = out.grpc?.codes ? ` gRPC ${out.grpc.codes}` : "";
+  log(`  ${t.name}: ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.latency.p50)} ms, p99 ${fmt(r.latency.p99)} ms, errors ${out.errors}${grpcNote}`);
+  return out;
+}
+
+function errorsCell(m: Measured): string {
+  return m.grpc?.codes ? `${m.errors} (${m.grpc.codes})` : String(m.errors);
+}
+
+function row(measurement: string, target: string, m: Measured, note?: string): void {
+  rows.push({ measurement, target, rps: m.rps, p50: m.latency.p50, p99: m.latency.p99, p999: m.latency.p999, errors: errorsCell(m), ...(note ? { note } : {}) });
+}
+
+function brief(m: Measured): Record<string, number | string> {
+  return { rps: m.rps, p50: m.latency.p50, p99: m.latency.p99, p999: m.latency.p999, max: m.latency.max, done: m.done, errors: m.errors, grpcCodes: m.grpc?.codes ?? "" };
+}
+
+interface StreamStats {
+  count: number;
+  errors: number;
+  complete: number;
+  stallFree: number;
+  ttft: number[];
+  gaps: number[];
+  messagesPerStream: number;
+  wallMs: number;
+  firstError?: string;
+}
+
+function streamStats(run: StreamRun): StreamStats {
+  const ttft: number[] = [];
+  const gaps: number[] = [];
+  let complete = 0;
+  let stallFree = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  for (const t of run.traces) {
+    if (!t.ok) {
+      errors++;
+      firstError ??= t.error;
+    }
+    if (t.tokenMs.length > 0) ttft.push(t.tokenMs[0]! - t.startMs);
+    let maxGap = 0;
+    for (let i = 1; i < t.tokenMs.length; i++) {
+      const g = t.tokenMs[i]! - t.tokenMs[i - 1]!;
+      gaps.push(g);
+      maxGap = Math.max(maxGap, g);
+    }
+    const full = t.ok && (t.reportedTokens ?? t.tokenMs.length) === PACED_TOKENS;
+    if (full) complete++;
+    if (full && maxGap <= STALL_MS) stallFree++;
+  }
+  ttft.sort((a, b) => a - b);
+  gaps.sort((a, b) => a - b);
+  const perStream = run.traces.map((t) => t.tokenMs.length).sort((a, b) => a - b);
+  return {
+    count: run.traces.length,
+    errors,
+    complete,
+    stallFree,
+    ttft,
+    gaps,
+    messagesPerStream: quantile(perStream, 0.5),
+    wallMs: run.wallMs,
+    ...(firstError ? { firstError } : {}),
+  };
+}
+
+function streamSummary(s: StreamStats): Record<string, number | string> {
+  return {
+    count: s.count,
+    errors: s.errors,
+    complete: s.complete,
+    stallFree: s.stallFree,
+    ttftP50: quantile(s.ttft, 0.5),
+    ttftP99: quantile(s.ttft, 0.99),
+    gapP50: quantile(s.gaps, 0.5),
+    gapP99: quantile(s.gaps, 0.99),
+    gapMax: s.gaps.at(-1) ?? Number.NaN,
+    textMessagesPerStreamP50: s.messagesPerStream,
+    wallMs: s.wallMs,
+    firstError: s.firstError ?? "",
+  };
+}
+
+// ---- the run -------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const started = new Date();
+  workDir = mkdtempSync(join(tmpdir(), "llm-bench-"));
+  const cores = cpus().length;
+  if (pinning) execFileSync("taskset", ["-p", "-c", String(LOAD_CPU), String(process.pid)], { stdio: "ignore" });
+  const pinNote = pinning
+    ? `pinned with taskset: gateways${PEERS.size ? " and peers" : ""} on CPU ${GATEWAY_CPU}; simulators, echo server, h2load and this process (stream client, OTLP receiver) on CPU ${LOAD_CPU}`
+    : "not pinned (BENCH_PIN=0 or no taskset)";
+  log(`${QUICK ? "quick" : "full"} run on ${cores} cores, node ${process.version}; ${pinNote}; work dir ${workDir}`);
+
+  const h2loadBin = execFileSync("bash", [join(ROOT, "scripts/h2load.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim().split("\n").at(-1)!;
+  useH2load(h2loadBin);
+  const h2loadVersion = execFileSync(h2loadBin, ["--version"], { encoding: "utf8" }).split("\n")[0]!;
+
+  // Upstreams and the ceiling.
+  const sim = await startSimulator(procs, "simulator", ["--output-tokens", "16"]);
+  const paced = await startSimulator(procs, "paced simulator", ["--output-tokens", String(PACED_TOKENS), "--inter-token-ms", String(PACED_INTER_TOKEN_MS)]);
+  const echo = await startEcho(procs);
+  log(`simulator :${sim.port} (16 tokens, 0 ms), paced simulator :${paced.port} (${PACED_TOKENS} tokens @ ${PACED_INTER_TOKEN_MS} ms), echo :${echo.port}`);
+  const catalogue = writeCatalogue(workDir, sim.port, paced.port);
+  const bodies = writeBodies(workDir);
+
+  otlp = await startOtlpReceiver();
+  redisHandle = await redis(workDir);
+  const onEnv = (withRedis: boolean): Record<string, string> => ({
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlp!.port}`,
+    OTEL_TRACES_SAMPLER: "always_on",
+    ...(withRedis && redisHandle ? { REDIS_URL: redisHandle.url } : {}),
+  });
+
+  // Gateways: the bare one starts while the keys of the others are minted (PGlite is single-process).
+  log("starting gateways (PGlite start-up takes a few seconds each)");
+  const dirs = { bare: join(workDir, "data-bare"), on: join(workDir, "data-on"), onMem: join(workDir, "data-on-mem") };
+  const [bare, onKey, onMemKey] = await Promise.all([
+    startGateway(procs, { name: "gateway bare", workDir, catalogue, dataDir: dirs.bare }),
+    mintKey(dirs.on),
+    redisHandle ? mintKey(dirs.onMem) : Promise.resolve(undefined),
+  ]);
+  const onName = redisHandle ? "gateway on (Redis)" : "gateway on (in-memory)";
+  const [on, onMem] = await Promise.all([
+    startGateway(procs, { name: onName, workDir, catalogue, dataDir: dirs.on, apiKey: onKey, env: onEnv(true) }),
+    onMemKey ? startGateway(procs, { name: "gateway on (in-memory)", workDir, catalogue, dataDir: dirs.onMem, apiKey: onMemKey, env: onEnv(false) }) : Promise.resolve(undefined),
+  ]);
+  const gateways = [bare, on, ...(onMem ? [onMem] : [])];
+
+  let portkey: Peer | undefined;
+  let portkeyStatus = "not requested (BENCH_PEERS=portkey)";
+  if (PEERS.has("portkey")) {
+    const p = await startPortkey(procs, workDir);
+    if (typeof p === "string") {
+      portkeyStatus = `unavailable: ${p}`;
+      log(`Portkey ${portkeyStatus}`);
+    } else {
+      portkey = p;
+      portkeyStatus = p.name;
+    }
+  }
+
+  await sleep(1000);
+  const idle = new Map<number, number | undefined>();
+  const watched = [...gateways.map((g) => g.child.pid), ...(portkey ? [portkey.child.pid] : [])];
+  for (const pid of watched) idle.set(pid, rssKiB(pid));
+  sampler.watch(watched);
+
+  const grpcHeaders = (g: Gateway): Record<string, string> => ({ "content-type": "application/grpc", te: "trailers", authorization: `Bearer ${g.apiKey}` });
+  const openaiHeaders = { "content-type": "application/json", authorization: "Bearer sk-bench" };
+  const grpcUrl = (port: number): string => `http://127.0.0.1:${port}/${GENERATE}`;
+  const direct: Target = { name: "direct (simulator, HTTP/1.1)", url: `http://127.0.0.1:${sim.port}/v1/chat/completions`, bodyFile: bodies.openai, headers: openaiHeaders, h1: true };
+  const echoT: Target = { name: "raw h2 gRPC echo (ceiling)", url: grpcUrl(echo.port), bodyFile: bodies.grpc, headers: { "content-type": "application/grpc", te: "trailers" }, h1: false };
+  const bareGrpc: Target = { name: "gateway bare, gRPC", url: grpcUrl(bare.port), bodyFile: bodies.grpc, headers: grpcHeaders(bare), h1: false, gateway: bare };
+  const bareConnect: Target = {
+    name: "gateway bare, Connect (HTTP/1.1 JSON)",
+    url: grpcUrl(bare.port),
+    bodyFile: bodies.connect,
+    headers: { "content-type": "application/json", "connect-protocol-version": "1", authorization: `Bearer ${bare.apiKey}` },
+    h1: true,
+    gateway: bare,
+  };
+  const onGrpc: Target = { name: `${on.name}, gRPC`, url: grpcUrl(on.port), bodyFile: bodies.grpcOn, headers: grpcHeaders(on), h1: false, gateway: on };
+  const onMemGrpc: Target | undefined = onMem
+    ? { name: `${onMem.name}, gRPC`, url: grpcUrl(onMem.port), bodyFile: bodies.grpcOn, headers: grpcHeaders(onMem), h1: false, gateway: onMem }
+    : undefined;
+  const portkeyT: Target | undefined = portkey
+    ? {
+        name: `${portkey.name} (HTTP/1.1)`,
+        url: `http://127.0.0.1:${portkey.port}/v1/chat/completions`,
+        bodyFile: bodies.openai,
+        headers: { ...openaiHeaders, "x-portkey-provider": "openai", "x-portkey-custom-host": `http://127.0.0.1:${sim.port}/v1` },
+        h1: true,
+      }
+    : undefined;
+
+  // 1. Added latency at concurrency 1.
+  log(`added latency at c=1: ${P.c1Warmup} warm-up + ${P.c1Requests} requests each`);
+  const c1 = async (t: Target): Promise<Measured> => {
+    await h2load({ url: t.url, bodyFile: t.bodyFile, headers: t.headers, h1: t.h1, cpu: LOAD_CPU, workDir, timeoutMs: 120_000, clients: 1, requests: P.c1Warmup });
+    return measure(t, { clients: 1, requests: P.c1Requests });
+  };
+  const c1Direct = await c1(direct);
+  const c1Grpc = await c1(bareGrpc);
+  const c1Connect = await c1(bareConnect);
+  const c1Portkey = portkeyT ? await c1(portkeyT) : undefined;
+  json.c1 = { direct: brief(c1Direct), gatewayGrpc: brief(c1Grpc), gatewayConnect: brief(c1Connect), ...(c1Portkey ? { portkey: brief(c1Portkey) } : {}) };
+  row("unary c=1", direct.name, c1Direct);
+  const added = (t: string, m: Measured): void => {
+    rows.push({
+      measurement: "added latency c=1",
+      target: t,
+      rps: m.rps,
+      p50: m.latency.p50 - c1Direct.latency.p50,
+      p99: m.latency.p99 - c1Direct.latency.p99,
+      p999: m.latency.p999 - c1Direct.latency.p999,
+      errors: errorsCell(m),
+      note: `own p50 ${fmt(m.latency.p50)} / p99 ${fmt(m.latency.p99)} ms`,
+      added: true,
+    });
+  };
+  added(bareGrpc.name, c1Grpc);
+  added(bareConnect.name, c1Connect);
+  if (c1Portkey && portkeyT) added(portkeyT.name, c1Portkey);
+
+  // 2. Throughput at fixed concurrency.
+  log(`throughput at c=${CONCURRENCY}: ${P.tputSeconds} s each after ${P.warmUpSeconds} s warm-up`);
+  const tput = async (t: Target): Promise<Measured> => measure(t, { clients: CONCURRENCY, streams: 1, durationS: P.tputSeconds, warmUpS: P.warmUpSeconds });
+  const targets = [direct, echoT, bareGrpc, onGrpc, ...(onMemGrpc ? [onMemGrpc] : []), ...(portkeyT ? [portkeyT] : [])];
+  const tputResults = new Map<Target, Measured>();
+  for (const t of targets) tputResults.set(t, await tput(t));
+  const tBare = tputResults.get(bareGrpc)!;
+  const tOn = tputResults.get(onGrpc)!;
+  const costPct = (1 - tOn.rps / tBare.rps) * 100;
+  for (const t of targets) {
+    const m = tputResults.get(t)!;
+    let note: string | undefined;
+    if (t === onGrpc || t === onMemGrpc) {
+      note = `cost ${fmt((1 - m.rps / tBare.rps) * 100, 1)}% vs bare; cache REFRESH, ${m.grpc?.flightJoins ?? 0} joined flights`;
+    }
+    row(`throughput c=${CONCURRENCY}`, t.name, m, note);
+  }
+  json.throughput = Object.fromEntries(targets.map((t) => [t.name, brief(tputResults.get(t)!)]));
+  json.everythingOnCostPercent = costPct;
+
+  // 3. Open-loop ladder.
+  const ladder = async (t: Target): Promise<Record<string, unknown>[]> => {
+    const out: Record<string, unknown>[] = [];
+    const clients = t.h1 ? LADDER_CLIENTS_H1 : LADDER_CLIENTS_H2;
+    for (const rate of P.ladder) {
+      const m = await measure(t, { clients, streams: t.h1 ? 1 : LADDER_STREAMS_H2, durationS: P.ladderSeconds, rpsPerClient: rate / clients });
+      row(`open loop ${rate}/s`, t.name, m, `achieved ${fmt((m.rps / rate) * 100, 0)}% of offered`);
+      out.push({ offered: rate, ...brief(m) });
+    }
+    return out;
+  };
+  log(`open-loop ladder ${P.ladder.join(", ")} req/s, ${P.ladderSeconds} s each`);
+  json.ladder = { [bareGrpc.name]: await ladder(bareGrpc), ...(portkeyT ? { [portkeyT.name]: await ladder(portkeyT) } : {}) };
+
+  // 4. Streaming: many concurrent streams to the paced model.
+  const streamJson: Record<string, unknown>[] = [];
+  let perStreamKiB: number | undefined;
+  for (const n of P.streams) {
+    log(`streaming: ${n} concurrent streams, ${PACED_TOKENS} tokens @ ${PACED_INTER_TOKEN_MS} ms (direct SSE, then gateway gRPC)`);
+    const d = streamStats(await sseStreams({ port: paced.port, model: "gpt-4o-mini", maxTokens: PACED_TOKENS, count: n, timeoutMs: STREAM_TIMEOUT_MS }));
+    await sleep(500);
+    const rssBefore = rssKiB(bare.child.pid);
+    let rssOpen: number | undefined;
+    const g = streamStats(
+      await grpcStreams({
+        port: bare.port,
+        apiKey: bare.apiKey,
+        model: "bench/paced",
+        maxOutputTokens: PACED_TOKENS,
+        count: n,
+        streamsPerSession: 100,
+        timeoutMs: STREAM_TIMEOUT_MS,
+        onAllOpen: () => (rssOpen = rssKiB(bare.child.pid)),
+      }),
+    );
+    const perStream = rssOpen !== undefined && rssBefore !== undefined ? (rssOpen - rssBefore) / n : undefined;
+    if (n === Math.max(...P.streams)) perStreamKiB = perStream;
+    log(`  direct: ttft p50 ${fmt(quantile(d.ttft, 0.5))} ms, errors ${d.errors}; gateway: ttft p50 ${fmt(quantile(g.ttft, 0.5))} ms, stall-free ${g.stallFree}/${n}, errors ${g.errors}${g.firstError ? ` (${g.firstError})` : ""}`);
+    const ttftRow = (label: string, s: StreamStats, a: StreamStats | undefined): void => {
+      rows.push({
+        measurement: `${n} streams TTFT${a ? " added" : ""}`,
+        target: label,
+        p50: quantile(s.ttft, 0.5) - (a ? quantile(a.ttft, 0.5) : 0),
+        p99: quantile(s.ttft, 0.99) - (a ? quantile(a.ttft, 0.99) : 0),
+        p999: quantile(s.ttft, 0.999) - (a ? quantile(a.ttft, 0.999) : 0),
+        errors: s.errors,
+        note: `stall-free ${s.stallFree}/${s.count}, complete ${s.complete}; ${s.messagesPerStream} text msgs/stream; wall ${fmt(s.wallMs / 1000, 1)} s`,
+        added: a !== undefined,
+      });
+    };
+    ttftRow("direct (paced simulator, SSE)", d, undefined);
+    ttftRow("gateway bare, gRPC StreamGenerate", g, d);
+    rows.push({
+      measurement: `${n} streams gap added`,
+      target: "gateway bare, gRPC StreamGenerate",
+      p50: quantile(g.gaps, 0.5) - quantile(d.gaps, 0.5),
+      p99: quantile(g.gaps, 0.99) - quantile(d.gaps, 0.99),
+      p999: quantile(g.gaps, 0.999) - quantile(d.gaps, 0.999),
+      errors: g.errors,
+      note: `gaps p50/p99 direct ${fmt(quantile(d.gaps, 0.5), 1)}/${fmt(quantile(d.gaps, 0.99), 1)}, gateway ${fmt(quantile(g.gaps, 0.5), 1)}/${fmt(quantile(g.gaps, 0.99), 1)} ms; RSS ${perStream === undefined ? "–" : fmt(perStream, 1)} KiB/stream`,
+      added: true,
+    });
+    streamJson.push({ streams: n, direct: streamSummary(d), gateway: streamSummary(g), gatewayRssKiBBefore: rssBefore, gatewayRssKiBOpen: rssOpen, rssKiBPerStream: perStream });
+    await sleep(500);
+  }
+  json.streaming = streamJson;
+
+  // 5. Cache hits at c=1.
+  const cacheRun = async (g: Gateway | undefined, label: string): Promise<void> => {
+    if (!g) {
+      rows.push({ measurement: "cache hit c=1", target: label, note: "n/a (no Redis)" });
+      return;
+    }
+    const t: Target = { name: g.name, url: grpcUrl(g.port), bodyFile: bodies.grpcHit, headers: grpcHeaders(g), h1: false, gateway: g };
+    await h2load({ url: t.url, bodyFile: t.bodyFile, headers: t.headers, cpu: LOAD_CPU, workDir, timeoutMs: 60_000, clients: 1, requests: 1 });
+    await sleep(300);
+    const m = await measure(t, { clients: 1, requests: P.cacheHits });
+    row("cache hit c=1", label, m, `${m.grpc?.cacheHits ?? 0}/${m.done} hits; direct p50 ${fmt(c1Direct.latency.p50)} ms`);
+    (json.cacheHits as Record<string, unknown>)[label] = { ...brief(m), hits: m.grpc?.cacheHits ?? 0 };
+  };
+  json.cacheHits = {};
+  log(`cache hits at c=1: ${P.cacheHits} requests after one that stores`);
+  await cacheRun(onMem ?? (redisHandle ? undefined : on), "gateway on, in-memory cache");
+  await cacheRun(redisHandle ? on : undefined, "gateway on, Redis cache");
+
+  // 6. Memory after the load.
+  sampler.stop();
+  log(`waiting ${P.settleMs / 1000} s for the gateways to settle, then reading RSS`);
+  await sleep(P.settleMs);
+  const rssJson: Record<string, unknown> = {};
+  const memRow = (name: string, pid: number, extra?: string): void => {
+    const after = rssKiB(pid);
+    const i = idle.get(pid);
+    const peak = sampler.peak(pid);
+    rows.push({ measurement: "RSS MiB", target: name, note: `idle ${mib(i)}, peak ${mib(peak)}, after ${mib(after)}${extra ?? ""}` });
+    rssJson[name] = { idleKiB: i, peakKiB: peak, afterKiB: after };
+  };
+  memRow(bare.name, bare.child.pid, `; ${perStreamKiB === undefined ? "–" : fmt(perStreamKiB, 1)} KiB per open stream (${Math.max(...P.streams)} streams)`);
+  memRow(on.name, on.child.pid);
+  if (onMem) memRow(onMem.name, onMem.child.pid);
+  if (portkey) memRow(portkey.name, portkey.child.pid);
+  (rssJson[bare.name] as Record<string, unknown>).perOpenStreamKiB = perStreamKiB;
+  json.rss = rssJson;
+  json.otlp = { spans: otlp.spans(), exportRequests: otlp.requests() };
+  rows.push({ measurement: "OTLP", target: "receiver (gateway on)", note: `${otlp.spans()} spans in ${otlp.requests()} export requests` });
+
+  // Report.
+  const header = ["measurement", "target", "RPS", "p50 ms", "p99 ms", "p99.9 ms", "errors", "notes"];
+  const cells = rows.map((r) => [
+    r.measurement,
+    r.target,
+    r.rps === undefined ? "" : fmt(r.rps, 0),
+    r.p50 === undefined ? "" : r.added ? fmtSigned(r.p50) : fmt(r.p50),
+    r.p99 === undefined ? "" : r.added ? fmtSigned(r.p99) : fmt(r.p99),
+    r.p999 === undefined ? "" : r.added ? fmtSigned(r.p999) : fmt(r.p999),
+    r.errors === undefined ? "" : String(r.errors),
+    r.note ?? "",
+  ]);
+  const context = [
+    `llm-service benchmark, ${QUICK ? "quick (BENCH_QUICK=1)" : "full"} run, ${started.toISOString()}`,
+    `${cores} cores, node ${process.version}, ${h2loadVersion}; ${pinNote}`,
+    `upstream: simulator 16 tokens 0 ms; paced ${PACED_TOKENS} tokens @ ${PACED_INTER_TOKEN_MS} ms. Redis: ${redisHandle ? redisHandle.url : "n/a"}. Portkey: ${portkeyStatus}`,
+    `everything-on cost: ${fmt(costPct, 1)}% of bare gRPC throughput (1 - on/bare). "added" = gateway - direct. Stall-free: completed with ${PACED_TOKENS} tokens and no gap > ${STALL_MS} ms.`,
+  ];
+  process.stdout.write(`\n${context.join("\n")}\n\n${table(header, cells)}\n`);
+
+  json.meta = { started: started.toISOString(), quick: QUICK, cores, node: process.version, h2load: h2loadVersion, pinned: pinning, pinNote, redis: redisHandle?.url ?? null, portkey: portkeyStatus, params: P, concurrency: CONCURRENCY, stallMs: STALL_MS };
+  json.table = rows;
+  const resultsDir = join(ROOT, "bench/results");
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${started.toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, `${JSON.stringify(json, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2)}\n`);
+  log(`wrote ${file}`);
+}
+
+main()
+  .then(async () => {
+    await cleanup();
+    log("done; every child process stopped");
+  })
+  .catch(async (err: unknown) => {
+    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    await cleanup();
+    process.exit(1);
+  });
