@@ -34,6 +34,7 @@ import { Idempotency } from "./cache/idempotency.js";
 import { responseCacheOn } from "./cache/keyv-cache.js";
 import { createKvStore } from "./cache/kv-store.js";
 import { createLimiter } from "./limits/index.js";
+import { createFastPath } from "./server/fast-path.js";
 
 export interface App {
   readonly transport: Transport;
@@ -226,8 +227,9 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const health = new HealthState([LlmService.typeName, Health.typeName]);
   const inFlight = new InFlight();
   const drain = { draining: false };
+  const service = llmService(gateway, config);
   const routes = (router: ConnectRouter) => {
-    router.service(LlmService, llmService(gateway, config));
+    router.service(LlmService, service);
     healthRoutes(health)(router);
     // error_details.proto too, so reflection clients (grpcurl) can decode the ErrorInfo etc. in error details.
     reflectionRoutes(
@@ -235,13 +237,19 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       [LlmService.typeName, Health.typeName],
     )(router);
   };
+  // The telemetry interceptor sits outside drain and auth, so refused calls are counted and traced too.
+  const interceptors = [requestIdInterceptor, telemetryInterceptor(tracing, metrics), drainInterceptor(drain), authInterceptor(keys, logger, tracing)];
   const adapter = connectNodeAdapter({
     routes,
-    // The telemetry interceptor sits outside drain and auth, so refused calls are counted and traced too.
-    interceptors: [requestIdInterceptor, telemetryInterceptor(tracing, metrics), drainInterceptor(drain), authInterceptor(keys, logger, tracing)],
+    interceptors,
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxDeadlineMs,
   });
+  // gRPC and Connect unary calls to LlmService skip connect-node's plumbing (same interceptors and
+  // handlers, same wire output); everything else, and every call with RPC_FAST_PATH=false, goes to connect-node.
+  const fastPath = config.rpcFastPath
+    ? createFastPath({ service: LlmService, impl: service, interceptors, readMaxBytes: config.maxRequestBytes, maxTimeoutMs: config.maxDeadlineMs })
+    : () => false;
   const cors = new Set(config.corsOrigins);
   // The web playground (built by `npm run build` into dist/web): GET /playground*, same origin as the API.
   const playground = staticAssets({ prefix: "/playground", dir: defaultPlaygroundDir() });
@@ -262,7 +270,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         inFlight.enter();
         res.once("close", () => inFlight.leave());
       }
-      adapter(req, res);
+      if (!fastPath(req, res)) adapter(req, res);
     },
   });
   let metricsServer: MetricsServer | undefined;

@@ -134,6 +134,7 @@ const EnvSchema = z.object({
   DEFAULT_DEADLINE_MS: int(1, 3_600_000).default(60_000),
   MAX_DEADLINE_MS: int(1, 24 * 3_600_000).default(600_000),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  RPC_FAST_PATH: bool.default(true),
   DATA_DIR: z.string().min(1).default("./.data"),
   DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional()),
   REDIS_URL: optionalString.pipe(z.string().regex(/^rediss?:\/\//, "must be a redis:// URL").optional()),
@@ -189,6 +190,8 @@ export interface Config {
   maxRequestBytes: number;
   defaultDeadlineMs: number;
   maxDeadlineMs: number;
+  /** Serve gRPC and Connect unary LlmService calls on the direct path (src/server/fast-path.ts); false: connect-node serves everything. */
+  rpcFastPath: boolean;
   shutdownGraceMs: number;
   dataDir: string;
   databaseUrl?: string;
@@ -343,6 +346,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     maxRequestBytes: e.MAX_REQUEST_BYTES,
     defaultDeadlineMs: e.DEFAULT_DEADLINE_MS,
     maxDeadlineMs: e.MAX_DEADLINE_MS,
+    rpcFastPath: e.RPC_FAST_PATH,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     dataDir: e.DATA_DIR,
     ...(e.DATABASE_URL ? { databaseUrl: e.DATABASE_URL } : {}),

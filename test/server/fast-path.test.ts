@@ -1,0 +1,249 @@
+/**
+ * The direct RPC path (src/server/fast-path.ts): what it takes and what it leaves to connect-node,
+ * deadlines and cancellation reaching the handler, and — against the whole service — the same
+ * bytes on the wire as connect-node for successes, errors and protocol faults.
+ */
+import http from "node:http";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { GenerateRequestSchema, LlmService, Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
+import { createFastPath } from "../../src/server/fast-path.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  trailers: Record<string, string>;
+  body: Buffer;
+}
+
+function plain(headers: http2.IncomingHttpHeaders | http.IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (k === "date" || k === ":status" || v === undefined) continue;
+    out[k] = Array.isArray(v) ? v.join(", ") : String(v);
+  }
+  return out;
+}
+
+/** One HTTP/2 request; resolves with headers, trailers and the whole body. */
+function h2Request(port: number, path: string, headers: Record<string, string>, body: Uint8Array): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on("error", reject);
+    const stream = session.request({ ":method": "POST", ":path": path, ...headers });
+    let status = 0;
+    let head: Record<string, string> = {};
+    let trailers: Record<string, string> = {};
+    const chunks: Buffer[] = [];
+    stream.on("response", (h) => {
+      status = Number(h[":status"]);
+      head = plain(h);
+    });
+    stream.on("trailers", (t) => (trailers = plain(t)));
+    stream.on("data", (c: Buffer) => chunks.push(c));
+    stream.on("end", () => {
+      session.close();
+      resolve({ status, headers: head, trailers, body: Buffer.concat(chunks) });
+    });
+    stream.on("error", reject);
+    stream.end(body);
+  });
+}
+
+function h1Request(port: number, path: string, headers: Record<string, string>, body: Uint8Array): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method: "POST", path, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const h = plain(res.headers);
+        delete h["connection"];
+        delete h["keep-alive"];
+        resolve({ status: res.statusCode ?? 0, headers: h, trailers: {}, body: Buffer.concat(chunks) });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+function envelope(data: Uint8Array, flags = 0): Buffer {
+  const out = Buffer.alloc(5 + data.byteLength);
+  out[0] = flags;
+  out.writeUInt32BE(data.byteLength, 1);
+  out.set(data, 5);
+  return out;
+}
+
+const request = (model: string, content = "fast path parity") =>
+  toBinary(GenerateRequestSchema, create(GenerateRequestSchema, { model, messages: [{ role: Role.USER, content }] }));
+
+describe("the fast path against connect-node, same service, same bytes", () => {
+  let fast: TestServer;
+  let slow: TestServer;
+
+  beforeAll(async () => {
+    [fast, slow] = await Promise.all([
+      startTestServer({ MAX_REQUEST_BYTES: "4096", MAX_DEADLINE_MS: "60000" }),
+      startTestServer({ MAX_REQUEST_BYTES: "4096", MAX_DEADLINE_MS: "60000", RPC_FAST_PATH: "false" }),
+    ]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([fast?.close(), slow?.close()]);
+  });
+
+  type Case = { name: string; h1?: boolean; path: string; headers: Record<string, string>; body: Uint8Array; auth?: boolean };
+  const grpc = { "content-type": "application/grpc", te: "trailers" };
+  const cases: Case[] = [
+    { name: "gRPC unary success", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(request("sim/echo")) },
+    { name: "gRPC unary success (+proto)", path: "/llm.v1.LlmService/Generate", headers: { ...grpc, "content-type": "application/grpc+proto" }, body: envelope(request("sim/echo")) },
+    { name: "gRPC unary NOT_FOUND with details", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(request("no/such-model")) },
+    { name: "gRPC unary without a key", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(request("sim/echo")), auth: false },
+    { name: "gRPC malformed grpc-timeout", path: "/llm.v1.LlmService/Generate", headers: { ...grpc, "grpc-timeout": "soon" }, body: envelope(request("sim/echo")) },
+    { name: "gRPC grpc-timeout over the maximum", path: "/llm.v1.LlmService/Generate", headers: { ...grpc, "grpc-timeout": "2M" }, body: envelope(request("sim/echo")) },
+    { name: "gRPC undecodable message", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(Buffer.from([0x0a, 0xff, 0x01])) },
+    { name: "gRPC empty body", path: "/llm.v1.LlmService/Generate", headers: grpc, body: new Uint8Array(0) },
+    { name: "gRPC oversize message", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(request("sim/echo", "x".repeat(8000))) },
+    { name: "gRPC compressed flag without grpc-encoding", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(request("sim/echo"), 1) },
+    { name: "gRPC server stream success", path: "/llm.v1.LlmService/StreamGenerate", headers: grpc, body: envelope(request("sim/echo", "one two three four")) },
+    { name: "gRPC server stream NOT_FOUND", path: "/llm.v1.LlmService/StreamGenerate", headers: grpc, body: envelope(request("no/such-model")) },
+    { name: "gRPC ListModels", path: "/llm.v1.LlmService/ListModels", headers: grpc, body: envelope(new Uint8Array(0)) },
+    ...[false, true].flatMap((h1): Case[] => [
+      {
+        name: `Connect JSON success${h1 ? " (HTTP/1.1)" : ""}`,
+        h1,
+        path: "/llm.v1.LlmService/Generate",
+        headers: { "content-type": "application/json" },
+        body: Buffer.from(JSON.stringify({ model: "sim/echo", messages: [{ role: "ROLE_USER", content: "parity" }] })),
+      },
+      {
+        name: `Connect proto success${h1 ? " (HTTP/1.1)" : ""}`,
+        h1,
+        path: "/llm.v1.LlmService/Generate",
+        headers: { "content-type": "application/proto", "connect-protocol-version": "1" },
+        body: request("sim/echo"),
+      },
+      {
+        name: `Connect JSON NOT_FOUND${h1 ? " (HTTP/1.1)" : ""}`,
+        h1,
+        path: "/llm.v1.LlmService/Generate",
+        headers: { "content-type": "application/json" },
+        body: Buffer.from(JSON.stringify({ model: "nope", messages: [{ role: "ROLE_USER", content: "parity" }] })),
+      },
+      {
+        name: `Connect oversize request${h1 ? " (HTTP/1.1)" : ""}`,
+        h1,
+        path: "/llm.v1.LlmService/Generate",
+        headers: { "content-type": "application/json" },
+        body: Buffer.from(JSON.stringify({ model: "sim/echo", messages: [{ role: "ROLE_USER", content: "y".repeat(9000) }] })),
+      },
+      { name: `Connect invalid JSON${h1 ? " (HTTP/1.1)" : ""}`, h1, path: "/llm.v1.LlmService/Generate", headers: { "content-type": "application/json" }, body: Buffer.from("{not json") },
+      {
+        name: `Connect malformed connect-timeout-ms${h1 ? " (HTTP/1.1)" : ""}`,
+        h1,
+        path: "/llm.v1.LlmService/Generate",
+        headers: { "content-type": "application/json", "connect-timeout-ms": "-5" },
+        body: Buffer.from(JSON.stringify({ model: "sim/echo", messages: [{ role: "ROLE_USER", content: "parity" }] })),
+      },
+    ]),
+  ];
+
+  it.each(cases)("$name", async (c) => {
+    const send = async (server: TestServer) => {
+      const headers = { ...c.headers, "x-request-id": "parity-request-1", ...(c.auth === false ? {} : { authorization: `Bearer ${server.key}` }) };
+      return c.h1 ? h1Request(server.port, c.path, headers, c.body) : h2Request(server.port, c.path, headers, c.body);
+    };
+    const [a, b] = [await send(fast), await send(slow)];
+    expect({ ...a, body: a.body.toString("base64") }).toEqual({ ...b, body: b.body.toString("base64") });
+    expect(a.status).toBeGreaterThan(0);
+  });
+});
+
+describe("createFastPath: what it takes, deadlines and cancellation", () => {
+  const seen: { reason?: unknown; timeoutMs?: number | undefined }[] = [];
+  const impl = {
+    async generate(_req: unknown, ctx: HandlerContext) {
+      seen.push({ timeoutMs: ctx.timeoutMs() });
+      await new Promise<void>((resolve) => {
+        if (ctx.signal.aborted) resolve();
+        ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      seen[seen.length - 1]!.reason = ctx.signal.reason;
+      throw ctx.signal.reason;
+    },
+    async *streamGenerate() {
+      for (let i = 0; i < 500; i++) yield { event: { case: "delta" as const, value: { text: `token ${i} `.repeat(50) } } };
+    },
+  } as unknown as ServiceImpl<typeof LlmService>;
+  const fast = createFastPath({ service: LlmService, impl, interceptors: [], readMaxBytes: 1 << 20, maxTimeoutMs: 60_000 });
+  let server: http2.Http2Server;
+  let port = 0;
+
+  beforeAll(async () => {
+    server = http2.createServer((req, res) => {
+      if (fast(req, res)) return;
+      res.writeHead(418, { "x-delegated": "1" });
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it.each([
+    ["gRPC-web", "/llm.v1.LlmService/Generate", { "content-type": "application/grpc-web+proto" }],
+    ["gzip-compressed gRPC", "/llm.v1.LlmService/Generate", { "content-type": "application/grpc", "grpc-encoding": "gzip" }],
+    ["JSON over gRPC", "/llm.v1.LlmService/Generate", { "content-type": "application/grpc+json" }],
+    ["Connect streaming", "/llm.v1.LlmService/StreamGenerate", { "content-type": "application/connect+proto" }],
+    ["Connect unary to a streaming method", "/llm.v1.LlmService/StreamGenerate", { "content-type": "application/proto" }],
+    ["health", "/grpc.health.v1.Health/Check", { "content-type": "application/grpc" }],
+    ["an unknown method", "/llm.v1.LlmService/Nope", { "content-type": "application/grpc" }],
+    ["a query string", "/llm.v1.LlmService/Generate?x=1", { "content-type": "application/grpc" }],
+  ])("leaves %s to connect-node", async (_name, path, headers) => {
+    const res = await h2Request(port, path, headers, envelope(request("sim/echo")));
+    expect(res.status).toBe(418);
+    expect(res.headers["x-delegated"]).toBe("1");
+  });
+
+  it("a grpc-timeout fires the handler's signal with DEADLINE_EXCEEDED, on time", async () => {
+    const started = Date.now();
+    const res = await h2Request(port, "/llm.v1.LlmService/Generate", { "content-type": "application/grpc", "grpc-timeout": "150m" }, envelope(request("x")));
+    const elapsed = Date.now() - started;
+    expect(res.trailers["grpc-status"]).toBe(String(Code.DeadlineExceeded));
+    expect(elapsed).toBeGreaterThanOrEqual(145);
+    expect(elapsed).toBeLessThan(1_000);
+    const last = seen.at(-1)!;
+    expect(last.timeoutMs).toBeGreaterThan(100);
+    expect(last.timeoutMs).toBeLessThanOrEqual(150);
+    expect(last.reason).toBeInstanceOf(ConnectError);
+    expect((last.reason as ConnectError).code).toBe(Code.DeadlineExceeded);
+  });
+
+  it("a client that resets the stream fires the handler's signal with CANCELED", async () => {
+    const before = seen.length;
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const stream = session.request({ ":method": "POST", ":path": "/llm.v1.LlmService/Generate", "content-type": "application/grpc" });
+    stream.on("error", () => {});
+    stream.end(envelope(request("x")));
+    await expect.poll(() => seen.length).toBe(before + 1);
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+    await expect.poll(() => seen.at(-1)?.reason).toBeInstanceOf(ConnectError);
+    expect((seen.at(-1)!.reason as ConnectError).code).toBe(Code.Canceled);
+    session.close();
+  });
+
+  it("a long server stream arrives whole, in order, with status 0", async () => {
+    const res = await h2Request(port, "/llm.v1.LlmService/StreamGenerate", { "content-type": "application/grpc" }, envelope(request("x")));
+    expect(res.trailers["grpc-status"]).toBe("0");
+    let count = 0;
+    for (let at = 0; at < res.body.byteLength; count++) at += 5 + res.body.readUInt32BE(at + 1);
+    expect(count).toBe(500);
+    expect(res.body.subarray(5, 5 + res.body.readUInt32BE(1)).toString()).toContain("token 0 ");
+  });
+});
