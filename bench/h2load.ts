@@ -34,10 +34,12 @@ export interface LoadSpec {
 export interface LoadResult {
   /** Requests that finished (any status). */
   done: number;
-  /** HTTP 200 responses. */
+  /** HTTP 200 responses (and the few whose status h2load lost at the warm-up boundary). */
   ok: number;
-  /** Non-200 responses and failed streams (status -1), plus requests h2load reports as not done. */
+  /** Non-200 responses and failed streams (status -1); with -n, also requests that never finished. */
   httpErrors: number;
+  /** With -D: requests still in flight when the duration ended (a backlog, not an error). */
+  unfinished: number;
   rps: number;
   latency: Latency;
   /** The h2load summary line, for the log. */
@@ -104,7 +106,8 @@ export async function h2load(spec: LoadSpec): Promise<LoadResult> {
   for (const line of readFileSync(logFile, "utf8").split("\n")) {
     if (line === "") continue;
     const [startUs, status, durUs] = line.split("\t").map(Number) as [number, number, number];
-    if (status === 200) ok++;
+    // 0: a request that straddled the end of --warm-up-time, whose status h2load did not keep.
+    if (status === 200 || status === 0) ok++;
     else bad++;
     durations.push(durUs / 1000);
     first = Math.min(first, startUs);
@@ -121,7 +124,8 @@ export async function h2load(spec: LoadSpec): Promise<LoadResult> {
   return {
     done: durations.length,
     ok,
-    httpErrors: bad + notDone,
+    httpErrors: bad + (spec.durationS === undefined ? notDone : 0),
+    unfinished: spec.durationS === undefined ? 0 : notDone,
     rps,
     latency: summarize(durations),
     summary: `${finished?.[0] ?? "?"}; ${reqLine?.[0] ?? "?"}`,
