@@ -158,7 +158,8 @@ export class Gateway {
     return result;
   }
 
-  private async *run(req: GenerationRequest, ctx: CallContext, coalesce: boolean): AsyncGenerator<GenerationEvent> {
+  /** `unary`: the caller wants the whole answer at once (identical calls may share it). */
+  private async *run(req: GenerationRequest, ctx: CallContext, unary: boolean): AsyncGenerator<GenerationEvent> {
     const startedAt = this.now();
     const rec: CallRecord = {
       provider: "",
@@ -226,11 +227,14 @@ export class Gateway {
         }
       }
 
+      // A unary caller's answer may come from a non-streamed upstream call, as one delta, unless the
+      // cache keeps it: a StreamGenerate answered from the cache later replays the upstream's deltas.
+      const whole = unary && !(policy.write && cache);
       let produced: Produced;
-      if (coalesce && policy.write) {
+      if (unary && policy.write) {
         // The call that starts the flight runs the router inside this span; the others wait in theirs.
         const flight = await this.tracing.inSpan("single_flight", {}, async (span) => {
-          const joined = await this.flights.run(requestKey(), (f) => this.collect(model, req, f), {
+          const joined = await this.flights.run(requestKey(), (f) => this.collect(model, req, f, whole), {
             signal: ctx.signal,
             deadline: ctx.deadline,
           });
@@ -242,7 +246,7 @@ export class Gateway {
         if (!flight.shared) rec.attempts = produced.attempts;
         yield* this.emit(this.toCached(produced), produced.model, rec, ctx, flight.shared);
       } else {
-        produced = yield* this.streamLive(model, req, rec, ctx);
+        produced = yield* this.streamLive(model, req, rec, ctx, whole);
       }
       completed = true;
       if (policy.write && cache && !rec.cached) {
@@ -278,6 +282,8 @@ export class Gateway {
     model: CatalogueModel,
     req: GenerationRequest,
     bounds: FlightContext,
+    /** The caller takes the whole answer at once: the provider need not stream from the upstream. */
+    whole: boolean,
     rec?: CallRecord,
   ): AsyncGenerator<string, Produced> {
     const state: RouteState = { provider: "", attempts: rec?.attempts ?? [], committed: false };
@@ -285,7 +291,7 @@ export class Gateway {
     const chunks: string[] = [];
     let usage: TokenUsage = { inputTokens: rec?.usage.inputTokens ?? 0, outputTokens: 0 };
     let finishReason: FinishReason = "unspecified";
-    const events = this.deps.router.stream(plan, (m) => this.providerRequest(req, m), state, {
+    const events = this.deps.router.stream(plan, (m) => this.providerRequest(req, m, whole), state, {
       signal: bounds.signal,
       // Read on every attempt: a shared flight's deadline grows when a later caller joins.
       get deadline() {
@@ -311,8 +317,8 @@ export class Gateway {
   }
 
   /** Runs the router to the end without forwarding anything (for a shared flight). */
-  private async collect(model: CatalogueModel, req: GenerationRequest, bounds: FlightContext): Promise<Produced> {
-    const production = this.produce(model, req, bounds);
+  private async collect(model: CatalogueModel, req: GenerationRequest, bounds: FlightContext, whole: boolean): Promise<Produced> {
+    const production = this.produce(model, req, bounds, whole);
     for (;;) {
       const step = await production.next();
       if (step.done) return step.value;
@@ -320,8 +326,14 @@ export class Gateway {
   }
 
   /** Forwards a live upstream stream to the client as it arrives. */
-  private async *streamLive(model: CatalogueModel, req: GenerationRequest, rec: CallRecord, ctx: CallContext): AsyncGenerator<GenerationEvent, Produced> {
-    const production = this.produce(model, req, ctx, rec);
+  private async *streamLive(
+    model: CatalogueModel,
+    req: GenerationRequest,
+    rec: CallRecord,
+    ctx: CallContext,
+    whole: boolean,
+  ): AsyncGenerator<GenerationEvent, Produced> {
+    const production = this.produce(model, req, ctx, whole, rec);
     let startedSent = false;
     let produced: Produced;
     for (;;) {
@@ -531,7 +543,7 @@ export class Gateway {
     return model;
   }
 
-  private providerRequest(req: GenerationRequest, model: CatalogueModel): ProviderRequest {
+  private providerRequest(req: GenerationRequest, model: CatalogueModel, whole: boolean): ProviderRequest {
     return {
       system: req.system,
       messages: req.messages,
@@ -541,6 +553,7 @@ export class Gateway {
       stop: req.stop,
       ...(req.seed !== undefined ? { seed: req.seed } : {}),
       metadata: req.metadata,
+      ...(whole ? { stream: false } : {}),
     };
   }
 

@@ -12,6 +12,12 @@ export interface ProviderRequest {
   seed?: bigint;
   /** Caller metadata (the sim reads its scripted-failure knobs here). */
   metadata: Record<string, string>;
+  /**
+   * False when the caller wants the whole answer at once (Generate, BatchGenerate): an adapter
+   * may then make one non-streamed upstream call (cheaper to parse) and yield the text as a
+   * single delta. Absent or true: stream from the upstream.
+   */
+  stream?: boolean;
 }
 
 export type ProviderEvent =

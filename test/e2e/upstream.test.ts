@@ -131,6 +131,25 @@ describe.each([
   });
 });
 
+describe("how the upstream is asked", () => {
+  const nextBody = () => new Promise<Record<string, unknown>>((resolve) => sim.once("request", (info: { body: unknown }) => resolve(info.body as Record<string, unknown>)));
+
+  it("a unary call the cache will not keep asks the OpenAI upstream for one non-streamed completion", async () => {
+    const seen = nextBody();
+    const res = await generate(ask("oai"));
+    expect(res.text).toBe("hello upstream world");
+    const body = await seen;
+    expect(body.stream).toBe(false);
+    expect(body.stream_options).toBeUndefined();
+  });
+
+  it("a streamed call streams from the OpenAI upstream", async () => {
+    const seen = nextBody();
+    await stream("oai");
+    expect((await seen).stream).toBe(true);
+  });
+});
+
 describe("a failing upstream, inside the caller's deadline", () => {
   it("retries a 503 and then succeeds, with both attempts in the ledger row", async () => {
     const res = await generate(ask("oai-flaky"));

@@ -248,6 +248,67 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
     });
   });
 
+  describe("a unary request (stream: false) makes one non-streamed upstream call", () => {
+    it("sends stream: false without stream_options and yields the whole text as one delta, then usage and finish reason", async () => {
+      const seen = nextRequest();
+      const out = await run(deployment({ text: "echo" }), req("alpha beta gamma delta", { system: "be brief", stream: false }));
+      expect(out.error).toBeUndefined();
+      expect(out.deltas).toEqual(["alpha beta gamma delta"]);
+      expect(out.done).toEqual({ type: "done", finishReason: "stop", usage: { inputTokens: 6, outputTokens: 4 } });
+      const body = (await seen).body as Record<string, unknown>;
+      expect(body).toMatchObject({ model: "sim-gpt", stream: false, max_tokens: 1000 });
+      expect(body.stream_options).toBeUndefined();
+    });
+
+    it("returns the same text and usage as the streamed call", async () => {
+      const streamed = await run(deployment(), req("tell me a story"));
+      const unary = await run(deployment(), req("tell me a story", { stream: false }));
+      expect(unary.deltas).toEqual([streamed.deltas.join("")]);
+      expect(unary.done).toEqual(streamed.done);
+    });
+
+    it("maps sampling parameters and the output limit", async () => {
+      const seen = nextRequest();
+      const out = await run(deployment({ "output-tokens": "20" }), req("write a lot", { maxOutputTokens: 3, temperature: 0.5, stream: false }));
+      expect(out.done?.finishReason).toBe("length");
+      expect(out.done?.usage.outputTokens).toBe(3);
+      expect((await seen).body).toMatchObject({ max_tokens: 3, temperature: 0.5, stream: false });
+    });
+
+    it("maps failures and Retry-After as the streamed call does", async () => {
+      const limited = await run(deployment({ status: "429", "retry-after": "2" }), req("hi", { stream: false }));
+      expect(limited.error?.reason).toBe("PROVIDER_RATE_LIMITED");
+      expect(limited.error?.retryAfterMs).toBe(2000);
+      const unavailable = await run(deployment({ status: "503" }), req("hi", { stream: false }));
+      expect(unavailable.error?.reason).toBe("PROVIDER_UNAVAILABLE");
+      const reset = await run(deployment({ fault: "reset" }), req("hi", { stream: false }));
+      expect(reset.error?.reason).toBe("PROVIDER_UNAVAILABLE");
+      const rejected = await run(deployment({ status: "400" }), req("hi", { stream: false }));
+      expect(rejected.error?.reason).toBe("PROVIDER_REJECTED");
+      for (const out of [limited, unavailable, reset, rejected]) expect(out.deltas).toEqual([]);
+    });
+
+    it("aborting while the upstream stalls throws the signal's reason and closes the upstream connection", async () => {
+      const d = deployment({ fault: "stall" });
+      const controller = new AbortController();
+      const reason = new LlmError("CANCELLED", "the client cancelled");
+      const seen = nextRequest();
+      const running = run(d, req("hi", { stream: false }), controller.signal);
+      await seen;
+      controller.abort(reason);
+      const out = await running;
+      expect(out.error).toBe(reason);
+      await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+    });
+
+    it("the SDK's own timeout is PROVIDER_TIMEOUT", async () => {
+      const d = deployment({ fault: "stall" });
+      const out = await run(d, req("hi", { stream: false }), new AbortController().signal, 100);
+      expect(out.error?.reason).toBe("PROVIDER_TIMEOUT");
+      await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+    });
+  });
+
   describe("cancel and deadline reach the upstream", () => {
     it("aborting during a stall throws the signal's reason and closes the upstream connection", async () => {
       const d = deployment({ fault: "stall" });

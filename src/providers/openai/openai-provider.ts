@@ -1,9 +1,9 @@
 /**
- * The OpenAI adapter, over the official `openai` SDK: chat completions, always streamed,
- * for api.openai.com and any OpenAI-compatible endpoint (vLLM, OpenRouter, Groq, Together…).
+ * The OpenAI adapter, over the official `openai` SDK: chat completions, streamed (or, for a
+ * caller that wants the whole answer at once, one JSON response), for api.openai.com and any OpenAI-compatible endpoint (vLLM, OpenRouter, Groq, Together…).
  */
 import { OpenAI } from "openai";
-import type { ChatCompletionChunk } from "openai/resources/chat/completions";
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import type { DeploymentConfig } from "../../config.js";
 import { abortReason } from "../../core/abort.js";
 import { countPromptTokens, countTextTokens } from "../../core/tokens.js";
@@ -12,7 +12,7 @@ import { LlmError } from "../../errors/llm-error.js";
 import { deploymentHeaders, type FetchFunction } from "../http.js";
 import type { AttemptOptions, Provider, ProviderEvent, ProviderRequest } from "../provider.js";
 import { openAiError } from "./openai-errors.js";
-import { maxTokensParam, openAiParams } from "./openai-request.js";
+import { maxTokensParam, openAiParams, openAiUnaryParams } from "./openai-request.js";
 
 export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1";
 
@@ -59,21 +59,27 @@ export class OpenAiProvider implements Provider {
     if (signal.aborted) throw abortReason(signal);
     const baseUrl = deployment.baseUrl ?? this.#options.defaults.baseUrl ?? OPENAI_DEFAULT_BASE_URL;
     const client = this.#client(baseUrl, this.#apiKey(deployment));
-    const params = openAiParams(deployment, request, maxTokensParam(deployment, baseUrl));
+    const limitParam = maxTokensParam(deployment, baseUrl);
     const headers = deploymentHeaders(deployment);
+    const requestOptions = {
+      signal,
+      // The SDK's timeout is armed only until the response headers arrive; the signal, which
+      // the router fires at the same timeoutMs, bounds the stream after that.
+      timeout: Math.max(1, options.timeoutMs),
+      maxRetries: 0,
+      ...(headers ? { headers } : {}),
+    };
+    if (request.stream === false) {
+      yield* this.#unary(client, openAiUnaryParams(deployment, request, limitParam), requestOptions, request);
+      return;
+    }
+    const params = openAiParams(deployment, request, limitParam);
 
     let finishReason: FinishReason | undefined;
     let usage: { inputTokens: number; outputTokens: number } | undefined;
     const texts: string[] = [];
     try {
-      const stream = await client.chat.completions.create(params, {
-        signal,
-        // The SDK's timeout is armed only until the response headers arrive; the signal, which
-        // the router fires at the same timeoutMs, bounds the stream after that.
-        timeout: Math.max(1, options.timeoutMs),
-        maxRetries: 0,
-        ...(headers ? { headers } : {}),
-      });
+      const stream = await client.chat.completions.create(params, requestOptions);
       for await (const chunk of stream) {
         // The usage chunk (stream_options.include_usage) comes last, with no choices.
         if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
@@ -104,6 +110,37 @@ export class OpenAiProvider implements Provider {
       outputTokens: countTextTokens(texts.join("")),
     };
     yield { type: "done", finishReason, usage };
+  }
+
+  /** One non-streamed completion: its text as one delta, then done. */
+  async *#unary(
+    client: OpenAI,
+    params: ChatCompletionCreateParamsNonStreaming,
+    requestOptions: { signal: AbortSignal; timeout: number; maxRetries: number; headers?: Record<string, string> },
+    request: ProviderRequest,
+  ): AsyncGenerator<ProviderEvent> {
+    const { signal } = requestOptions;
+    let completion: ChatCompletion;
+    try {
+      completion = await client.chat.completions.create(params, requestOptions);
+    } catch (err) {
+      throw openAiError(err, signal, this.#now());
+    }
+    if (signal.aborted) throw abortReason(signal);
+    const choice = completion.choices?.[0];
+    if (choice === undefined || choice.finish_reason === null || choice.finish_reason === undefined) {
+      // A body without a finished choice is not a completion (the streamed path's "ended early").
+      throw new LlmError("PROVIDER_UNAVAILABLE", "openai answered without a finished completion", {
+        metadata: { provider: this.name },
+      });
+    }
+    const text = choice.message?.content ?? "";
+    if (text.length > 0) yield { type: "delta", text };
+    const usage = completion.usage
+      ? { inputTokens: completion.usage.prompt_tokens, outputTokens: completion.usage.completion_tokens }
+      : // As in the stream: a server that reports no usage is counted with core/tokens.ts's approximation.
+        { inputTokens: countPromptTokens(request.system, request.messages), outputTokens: countTextTokens(text) };
+    yield { type: "done", finishReason: openAiFinishReason(choice.finish_reason), usage };
   }
 
   #apiKey(deployment: DeploymentConfig): string {

@@ -1,5 +1,9 @@
-/** Our request → an OpenAI chat completions request (streamed, with usage). */
-import type { ChatCompletionCreateParamsStreaming, ChatCompletionMessageParam } from "openai/resources/chat/completions";
+/** Our request → an OpenAI chat completions request (streamed with usage, or not streamed). */
+import type {
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionCreateParamsStreaming,
+  ChatCompletionMessageParam,
+} from "openai/resources/chat/completions";
 import type { DeploymentConfig } from "../../config.js";
 import type { ProviderRequest } from "../provider.js";
 
@@ -41,13 +45,33 @@ export function openAiParams(
   request: ProviderRequest,
   limitParam: MaxTokensParam,
 ): ChatCompletionCreateParamsStreaming {
-  const params: ChatCompletionCreateParamsStreaming = {
-    model: deployment.model,
-    messages: openAiMessages(request),
-    stream: true,
-    // Some older OpenAI-compatible servers reject stream_options: `streamUsage: false` leaves it out.
-    ...(deployment.options.streamUsage === false ? {} : { stream_options: { include_usage: true } }),
-  };
+  return withSampling(
+    {
+      model: deployment.model,
+      messages: openAiMessages(request),
+      stream: true,
+      // Some older OpenAI-compatible servers reject stream_options: `streamUsage: false` leaves it out.
+      ...(deployment.options.streamUsage === false ? {} : { stream_options: { include_usage: true } }),
+    },
+    request,
+    limitParam,
+  );
+}
+
+/** The same request, not streamed: the whole completion (with its usage) in one JSON body. */
+export function openAiUnaryParams(
+  deployment: DeploymentConfig,
+  request: ProviderRequest,
+  limitParam: MaxTokensParam,
+): ChatCompletionCreateParamsNonStreaming {
+  return withSampling({ model: deployment.model, messages: openAiMessages(request), stream: false }, request, limitParam);
+}
+
+function withSampling<P extends ChatCompletionCreateParamsStreaming | ChatCompletionCreateParamsNonStreaming>(
+  params: P,
+  request: ProviderRequest,
+  limitParam: MaxTokensParam,
+): P {
   params[limitParam] = request.maxOutputTokens;
   if (request.temperature !== undefined) params.temperature = request.temperature;
   if (request.topP !== undefined) params.top_p = request.topP;
