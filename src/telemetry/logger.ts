@@ -1,12 +1,31 @@
-import winston from "winston";
+/**
+ * JSON-lines logging. A small writer rather than winston: the access line is written once per
+ * call, and winston's format pipeline (a stream per logger, a transform per format, a copy of
+ * the info object at each step) was ~3.5% of the gateway's CPU under load for that line alone.
+ * The lines are the same: keys sorted (as winston's json format sorted them), undefined fields
+ * left out, bigints as strings, `time` in ISO 8601.
+ */
 
-export type Logger = winston.Logger;
+export type LogLevel = "error" | "warn" | "info" | "debug";
 
 /** Fields a log line may carry about the call it is written in. */
 export interface LogContext {
   requestId?: string;
   traceId?: string;
   spanId?: string;
+}
+
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  /** The level below which lines are dropped. */
+  readonly level: LogLevel;
+  /** Whether a line at this level would be written: check it before building costly fields. */
+  isLevelEnabled(level: LogLevel): boolean;
+  error(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  debug(message: string, fields?: LogFields): void;
 }
 
 export interface LoggerOptions {
@@ -20,41 +39,84 @@ export interface LoggerOptions {
   context?: () => LogContext;
 }
 
+const SEVERITY: Readonly<Record<LogLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
+
 /**
  * Field names that could only hold a secret or prompt/completion text. Callers never pass them;
  * this is the backstop should one slip in.
  */
 const REDACTED = new Set(["authorization", "apiKey", "api_key", "secret", "password", "prompt", "messages", "system", "completion", "content"]);
 
-const redact = winston.format((info) => {
-  for (const key of Object.keys(info)) if (REDACTED.has(key)) info[key] = "[redacted]";
-  return info;
-});
+/** Fields the line itself owns: a caller's `level` is ignored, its `time` replaced. */
+const OWN = new Set(["level", "message", "time"]);
 
-const time = winston.format((info) => {
-  info["time"] = new Date().toISOString();
-  return info;
-});
+/** JSON.stringify replacer: objects with their keys sorted (at every depth), bigints as strings. */
+function sortedReplacer(this: unknown, _key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const keys = Object.keys(value).sort();
+  const out: Record<string, unknown> = {};
+  for (const key of keys) out[key] = (value as Record<string, unknown>)[key];
+  return out;
+}
+
+/** One line, or a line that says its fields could not be written (a circular structure, say). */
+function serialize(line: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(line, sortedReplacer);
+  } catch {
+    return JSON.stringify({ level: line["level"], message: line["message"], time: line["time"], logError: "fields could not be serialized" });
+  }
+}
 
 /**
- * JSON lines: time, level, message, then the fields; with `context`, the request id, trace id
- * and span id of the call being served. Callers pass fields, never prompt text or secrets.
+ * JSON lines with time, level, message and the fields (keys sorted); with `context`, the request
+ * id, trace id and span id of the call being served. Callers pass fields, never prompt text or secrets.
  */
-export function createLogger(level: string, options: LoggerOptions = {}): Logger {
+export function createLogger(level: LogLevel | string, options: LoggerOptions = {}): Logger {
+  const threshold = SEVERITY[level as LogLevel] ?? SEVERITY.info;
   const context = options.context;
-  const withContext = winston.format((info) => {
-    if (context) {
-      const fields = context();
-      for (const [key, value] of Object.entries(fields)) if (info[key] === undefined && value !== undefined) info[key] = value;
+  const silent = options.silent ?? false;
+  const out = options.stream ?? process.stdout;
+
+  const write = (lineLevel: LogLevel, message: string, fields: LogFields | undefined): void => {
+    if (silent || SEVERITY[lineLevel] > threshold) return;
+    const line: Record<string, unknown> = {};
+    let text = message;
+    if (fields !== undefined && fields !== null) {
+      for (const key in fields) {
+        if (!Object.prototype.hasOwnProperty.call(fields, key)) continue;
+        const value = fields[key];
+        if (value === undefined) continue;
+        if (OWN.has(key)) {
+          // As winston did: a `message` field is appended to the message.
+          if (key === "message" && typeof value === "string" && value.length > 0) text = text.length > 0 ? `${text} ${value}` : value;
+          continue;
+        }
+        line[key] = REDACTED.has(key) ? "[redacted]" : value;
+      }
     }
-    return info;
-  });
-  return winston.createLogger({
-    level,
-    silent: options.silent ?? false,
-    format: winston.format.combine(time(), withContext(), redact(), winston.format.json()),
-    transports: [options.stream ? new winston.transports.Stream({ stream: options.stream }) : new winston.transports.Console()],
-  });
+    if (context) {
+      const ids = context();
+      for (const key in ids) {
+        const value = ids[key as keyof LogContext];
+        if (value !== undefined && line[key] === undefined) line[key] = value;
+      }
+    }
+    line["level"] = lineLevel;
+    line["message"] = text;
+    line["time"] = new Date().toISOString();
+    out.write(`${serialize(line)}\n`);
+  };
+
+  return {
+    level: (Object.hasOwn(SEVERITY, level) ? level : "info") as LogLevel,
+    isLevelEnabled: (lineLevel) => !silent && SEVERITY[lineLevel] <= threshold,
+    error: (message, fields) => write("error", message, fields),
+    warn: (message, fields) => write("warn", message, fields),
+    info: (message, fields) => write("info", message, fields),
+    debug: (message, fields) => write("debug", message, fields),
+  };
 }
 
 /** A warn() that logs a given message at most once per interval, counting what it held back. */
