@@ -131,7 +131,13 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const idempotency = new Idempotency({ store: idempotencyStore, windowMs: config.idempotencyWindowMs, onError: storeError });
   const catalogue = new Catalogue(config.catalogue);
   // Upstream calls carry the active trace context (the provider attempt's span) as traceparent.
-  const http = createHttpFetch({ injectHeaders: (headers) => tracing.inject(headers) });
+  // Each streamed call holds an upstream connection for its whole stream: the pool must hold as many
+  // as there are streams (1,000 concurrent streams queued behind the old 256 for seconds).
+  const http = createHttpFetch({
+    injectHeaders: (headers) => tracing.inject(headers),
+    maxSocketsPerOrigin: config.upstreamMaxSockets,
+    maxIdlePerOrigin: Math.min(256, config.upstreamMaxSockets),
+  });
   const providers = createProviders(config, { fetch: http.fetch });
   const router = new Router(catalogue, providers, {
     tracing,

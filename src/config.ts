@@ -154,6 +154,7 @@ const EnvSchema = z.object({
   ANTHROPIC_API_KEY: optionalString,
   ANTHROPIC_BASE_URL: optionalString.pipe(z.url().optional()),
   OLLAMA_HOST: optionalString.pipe(z.url().optional()),
+  UPSTREAM_MAX_SOCKETS: int(1, 1_000_000).default(4096),
   SIM_TTFT_MS: int(0, 60_000).default(0),
   SIM_INTER_TOKEN_MS: int(0, 60_000).default(0),
   /** Serve GET /metrics on this port instead of the main one. */
@@ -190,6 +191,8 @@ export interface Config {
   maxRequestBytes: number;
   defaultDeadlineMs: number;
   maxDeadlineMs: number;
+  /** Connections per upstream origin, in use and idle; a streamed call holds one for its whole stream. */
+  upstreamMaxSockets: number;
   /** Serve gRPC and Connect unary LlmService calls on the direct path (src/server/fast-path.ts); false: connect-node serves everything. */
   rpcFastPath: boolean;
   shutdownGraceMs: number;
@@ -347,6 +350,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     defaultDeadlineMs: e.DEFAULT_DEADLINE_MS,
     maxDeadlineMs: e.MAX_DEADLINE_MS,
     rpcFastPath: e.RPC_FAST_PATH,
+    upstreamMaxSockets: e.UPSTREAM_MAX_SOCKETS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     dataDir: e.DATA_DIR,
     ...(e.DATABASE_URL ? { databaseUrl: e.DATABASE_URL } : {}),
