@@ -2,7 +2,7 @@
  * The OpenAI adapter, over the official `openai` SDK: chat completions, streamed (or, for a
  * caller that wants the whole answer at once, one JSON response), for api.openai.com and any OpenAI-compatible endpoint (vLLM, OpenRouter, Groq, Together…).
  */
-import { OpenAI } from "openai";
+import { APIError, OpenAI } from "openai";
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import type { DeploymentConfig } from "../../config.js";
 import { abortReason } from "../../core/abort.js";
@@ -11,6 +11,7 @@ import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { deploymentHeaders, type FetchFunction } from "../http.js";
 import type { AttemptOptions, Provider, ProviderEvent, ProviderRequest } from "../provider.js";
+import { sseEvents } from "../sse.js";
 import { openAiError } from "./openai-errors.js";
 import { maxTokensParam, openAiParams, openAiUnaryParams } from "./openai-request.js";
 
@@ -39,6 +40,18 @@ export function openAiFinishReason(reason: FinishReasonWire): FinishReason {
       return "content_filter";
     default:
       return "unspecified";
+  }
+}
+
+/** One streamed chunk, or an error object in its place. */
+type WireChunk = Partial<ChatCompletionChunk> & { error?: unknown };
+
+function parseChunk(data: string): WireChunk {
+  try {
+    return JSON.parse(data) as WireChunk;
+  } catch {
+    // As the SDK's own iterator reports it (openAiError maps it to a malformed stream).
+    throw new SyntaxError("Error reading response: malformed server-sent event JSON.");
   }
 }
 
@@ -79,11 +92,26 @@ export class OpenAiProvider implements Provider {
     let usage: { inputTokens: number; outputTokens: number } | undefined;
     const texts: string[] = [];
     try {
-      const stream = await client.chat.completions.create(params, requestOptions);
-      for await (const chunk of stream) {
+      // The SDK builds, authenticates and sends the request and turns a non-2xx answer into its
+      // APIError; the event stream is read here (sse.ts), at a fraction of the SDK iterator's
+      // per-chunk cost, with the SDK's rules: "[DONE]" ends it, an `error` event or field is an APIError.
+      const response = await client.chat.completions.create(params, requestOptions).asResponse();
+      if (response.body === null) throw new SyntaxError("openai answered a streamed completion without a body");
+      let ended = false;
+      for await (const sse of sseEvents(response.body)) {
+        // Read on to the end of the body after "[DONE]" (nothing follows it), so the connection goes back to the pool.
+        if (ended || sse.data === "[DONE]") {
+          ended = true;
+          continue;
+        }
+        const chunk = parseChunk(sse.data);
+        if (sse.event === "error" || chunk.error) {
+          const error = sse.event === "error" ? (chunk.error ?? chunk) : chunk.error;
+          throw new APIError(undefined, error as object, undefined, response.headers);
+        }
         // The usage chunk (stream_options.include_usage) comes last, with no choices.
         if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
-        const choice = chunk.choices[0];
+        const choice = chunk.choices?.[0];
         if (choice === undefined) continue;
         const text = choice.delta?.content;
         if (text) {
