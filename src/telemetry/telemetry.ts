@@ -134,6 +134,10 @@ export function createTelemetry(config: TelemetryConfig, options: TelemetryOptio
       new BatchSpanProcessor({
         exporter: reporting,
         scheduledDelayMillis: options.exportDelayMs ?? 1000,
+        // A call makes 6–9 spans: the SDK's default queue (2,048, full = new spans dropped) is
+        // ~250 calls' worth, too little to ride out one export's round trip at a few thousand calls a second.
+        maxQueueSize: 16_384,
+        maxExportBatchSize: 2_048,
         exportTimeoutMillis: config.otlp.timeoutMs,
       }),
     );
