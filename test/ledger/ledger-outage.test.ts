@@ -9,7 +9,6 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  ValuesNode,
   type KyselyPlugin,
   type PluginTransformQueryArgs,
   type PluginTransformResultArgs,
@@ -19,7 +18,12 @@ import {
 } from "kysely";
 import { afterEach, expect, it, vi } from "vitest";
 import type { UsageRecord } from "../../src/core/types.js";
-import { UsageLedger, UsageRecordsDroppedError, type UsageLedgerOptions } from "../../src/ledger/usage-ledger.js";
+import {
+  UsageLedger,
+  UsageRecordsDroppedError,
+  generationsInsertRows,
+  type UsageLedgerOptions,
+} from "../../src/ledger/usage-ledger.js";
 import { UsageSpool, encodeSpooledRecord } from "../../src/ledger/usage-spool.js";
 import { describeEachDatabase } from "../helpers/postgres.js";
 import { usageRecord } from "../helpers/usage-record.js";
@@ -37,7 +41,8 @@ class OutagePlugin implements KyselyPlugin {
   transformQuery({ node, queryId }: PluginTransformQueryArgs): RootOperationNode {
     if (node.kind === "InsertQueryNode") {
       if (this.failing) throw new Error("connect ECONNREFUSED 127.0.0.1:5432 (simulated)");
-      this.insertSizes.push(node.values !== undefined && ValuesNode.is(node.values) ? node.values.values.length : 0);
+      // NaN for an INSERT whose rows cannot be counted, so every size check on it fails rather than passing on a 0.
+      this.insertSizes.push(generationsInsertRows(node) ?? Number.NaN);
       this.#inserts.add(queryId);
       this.onInsert?.();
     }
