@@ -10,6 +10,7 @@
  */
 import { SpanKind, type Span } from "@opentelemetry/api";
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryId, QueryResult, RootOperationNode, UnknownRow } from "kysely";
+import { generationsInsertRows } from "../ledger/usage-ledger.js";
 import type { Tracing } from "./tracing.js";
 
 export interface LedgerTracing extends KyselyPlugin {
@@ -21,7 +22,9 @@ function insertTarget(node: RootOperationNode): { table: string; rows: number | 
   if (node.kind !== "InsertQueryNode") return undefined;
   const table = node.into?.table.identifier.name ?? "";
   const values = node.values;
-  const rows = values?.kind === "ValuesNode" ? (values as unknown as { values: readonly unknown[] }).values.length : undefined;
+  // The ledger writes a batch as one INSERT … SELECT FROM unnest(arrays); other inserts are VALUES lists.
+  const rows =
+    generationsInsertRows(node) ?? (values?.kind === "ValuesNode" ? (values as unknown as { values: readonly unknown[] }).values.length : undefined);
   return { table, rows };
 }
 

@@ -152,7 +152,11 @@ describe("OTLP/HTTP export", () => {
     // The ledger's final INSERT is a root span of its own trace.
     const inserts = receiver.spans().filter((s) => s.name === "INSERT generations");
     expect(inserts.length).toBeGreaterThan(0);
-    for (const insert of inserts) expect(insert.parentSpanId ?? "").toBe("");
+    for (const insert of inserts) {
+      expect(insert.parentSpanId ?? "").toBe("");
+      // The batch's row count, read from the ledger's INSERT … SELECT FROM unnest(arrays).
+      expect(Number(attr(insert.attributes, "llm.ledger.rows")?.intValue)).toBeGreaterThan(0);
+    }
   });
 });
 
