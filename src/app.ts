@@ -46,6 +46,8 @@ export interface App {
   readonly telemetry: Telemetry;
   /** The METRICS_PORT server's bound port, when metrics have a port of their own. */
   readonly metricsPort: number | undefined;
+  /** Calls the direct RPC path has served so far; undefined with RPC_FAST_PATH=false. */
+  readonly fastPathServed: () => number | undefined;
   /** SIGTERM behaviour: NOT_SERVING, refuse new calls, let in-flight ones finish within the grace, flush, close. */
   shutdown(): Promise<void>;
 }
@@ -255,7 +257,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   // handlers, same wire output); everything else, and every call with RPC_FAST_PATH=false, goes to connect-node.
   const fastPath = config.rpcFastPath
     ? createFastPath({ service: LlmService, impl: service, interceptors, readMaxBytes: config.maxRequestBytes, maxTimeoutMs: config.maxDeadlineMs })
-    : () => false;
+    : undefined;
   const cors = new Set(config.corsOrigins);
   // The web playground (built by `npm run build` into dist/web): GET /playground*, same origin as the API.
   const playground = staticAssets({ prefix: "/playground", dir: defaultPlaygroundDir() });
@@ -276,7 +278,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         inFlight.enter();
         res.once("close", () => inFlight.leave());
       }
-      if (!fastPath(req, res)) adapter(req, res);
+      if (!fastPath?.(req, res)) adapter(req, res);
     },
   });
   let metricsServer: MetricsServer | undefined;
@@ -305,6 +307,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     health,
     telemetry,
     metricsPort: metricsServer?.port,
+    fastPathServed: () => fastPath?.served,
     shutdown() {
       shuttingDown ??= (async () => {
         logger.info("draining", { inFlight: inFlight.size, graceMs: config.shutdownGraceMs });

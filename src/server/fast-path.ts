@@ -164,11 +164,17 @@ function responseClosed(res: NodeResponse): boolean {
   return res.destroyed || res.writableEnded;
 }
 
+/** Serves a call it can take (true) or leaves it alone (false); `served` counts the calls it took. */
+export interface FastPath {
+  (req: NodeRequest, res: ServerResponse | Http2ServerResponse): boolean;
+  readonly served: number;
+}
+
 /**
  * Returns a handler that serves the calls it can and returns false for the rest. A call it takes
  * is answered in full, errors included; it never throws.
  */
-export function createFastPath<S extends DescService>(options: FastPathOptions<S>): (req: NodeRequest, res: ServerResponse | Http2ServerResponse) => boolean {
+export function createFastPath<S extends DescService>(options: FastPathOptions<S>): FastPath {
   const routes = new Map<string, Route>();
   const implementations = options.impl as unknown as Record<string, ((input: unknown, ctx: HandlerContext) => unknown) | undefined>;
   for (const method of options.service.methods) {
@@ -187,15 +193,18 @@ export function createFastPath<S extends DescService>(options: FastPathOptions<S
   }
   const interceptors = [...options.interceptors];
 
-  return (req, res) => {
+  let served = 0;
+  const handle = (req: NodeRequest, res: ServerResponse | Http2ServerResponse): boolean => {
     if (req.method !== "POST" || req.url === undefined) return false;
     const route = routes.get(req.url);
     if (route === undefined) return false;
     const protocol = protocolOf(req);
     if (protocol === undefined || (protocol.name === "connect" && route.kind !== "unary")) return false;
+    served++;
     void serve(route, protocol, req, res as unknown as NodeResponse, options, interceptors);
     return true;
   };
+  return Object.defineProperty(handle, "served", { get: () => served, enumerable: true }) as FastPath;
 }
 
 async function serve<S extends DescService>(

@@ -157,9 +157,13 @@ describe("the fast path against connect-node, same service, same bytes", () => {
       const headers = { ...c.headers, "x-request-id": "parity-request-1", ...(c.auth === false ? {} : { authorization: `Bearer ${server.key}` }) };
       return c.h1 ? h1Request(server.port, c.path, headers, c.body) : h2Request(server.port, c.path, headers, c.body);
     };
+    const before = fast.app.fastPathServed() ?? 0;
     const [a, b] = [await send(fast), await send(slow)];
     expect({ ...a, body: a.body.toString("base64") }).toEqual({ ...b, body: b.body.toString("base64") });
     expect(a.status).toBeGreaterThan(0);
+    // The comparison means something only if the fast path answered one side and connect-node the other.
+    expect(fast.app.fastPathServed()).toBe(before + 1);
+    expect(slow.app.fastPathServed()).toBeUndefined();
   });
 });
 
