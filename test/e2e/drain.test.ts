@@ -2,11 +2,9 @@
  * SIGTERM drain of the real process: `node --import tsx src/main.ts` as a
  * child, driven over real sockets, its JSON log read from stdout.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
@@ -20,112 +18,13 @@ import {
 import { GenerateRequestSchema, LlmService, Role, type StreamGenerateResponse } from "../../gen/ts/llm/v1/llm_service_pb.js";
 import { openDatabase } from "../../src/ledger/database.js";
 import { grpcJsClient, grpcMetadata, llmClient } from "../helpers/clients.js";
+import { killServiceProcesses, spawnService, withTimeout } from "../helpers/service-process.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const NODE = join(ROOT, "node_modules/.bin/node");
-
-interface LogLine {
-  level?: string;
-  message?: string;
-  [field: string]: unknown;
-}
-
-/** A child process of the service with its stdout JSON log and stderr text collected as they arrive. */
-interface ServiceProcess {
-  child: ChildProcess;
-  logs: LogLine[];
-  stderr: () => string;
-  /** Resolves with the first log line (past or future) matching, rejects after timeoutMs or when the process exits. */
-  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs: number): Promise<LogLine>;
-  /** Resolves when stderr (so far or later) matches. */
-  waitForStderr(pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
-  /** Resolves with the exit code (or the signal's name) once the process has exited. */
-  exited: Promise<number | string>;
-}
-
-const started: ChildProcess[] = [];
-
-function startService(env: Record<string, string>): ServiceProcess {
-  // Only what the child needs from our environment, so a developer's settings cannot leak into its config.
-  const child = spawn(NODE, ["--import", "tsx", "src/main.ts"], {
-    cwd: ROOT,
-    env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? tmpdir(), ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  started.push(child);
-  const logs: LogLine[] = [];
-  let stderr = "";
-  const listeners = new Set<() => void>();
-  const notify = () => listeners.forEach((l) => l());
-  createInterface({ input: child.stdout! }).on("line", (line) => {
-    try {
-      logs.push(JSON.parse(line) as LogLine);
-    } catch {
-      logs.push({ message: line });
-    }
-    notify();
-  });
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr += chunk;
-    notify();
-  });
-  const exited = new Promise<number | string>((resolve) =>
-    child.once("exit", (code, signal) => {
-      resolve(code ?? signal ?? "unknown");
-      notify();
-    }),
-  );
-
-  function waitUntil<T>(find: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = find();
-        if (found !== undefined) {
-          done();
-          resolve(found);
-        } else if (child.exitCode !== null || child.signalCode !== null) {
-          done();
-          reject(new Error(`process exited (${child.exitCode ?? child.signalCode}) before ${what}; stderr: ${stderr}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`no ${what} within ${timeoutMs} ms; stderr: ${stderr}; log: ${JSON.stringify(logs)}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        listeners.delete(check);
-      };
-      listeners.add(check);
-      check();
-    });
-  }
-
-  return {
-    child,
-    logs,
-    stderr: () => stderr,
-    exited,
-    waitForLog: (predicate, timeoutMs) => waitUntil(() => logs.find(predicate), "matching log line", timeoutMs),
-    waitForStderr: (pattern, timeoutMs) => waitUntil(() => pattern.exec(stderr) ?? undefined, `stderr ${pattern}`, timeoutMs),
-  };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-    }),
-  ]);
-}
 
 afterEach(() => {
   // A failed test must not leave its child running.
-  for (const child of started.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  }
+  killServiceProcesses();
 });
 
 beforeAll(() => {
@@ -137,7 +36,7 @@ describe("SIGTERM drain of the real process", () => {
     const dataDir = mkdtempSync(join(tmpdir(), "llm-drain-"));
     const watcher: { client?: ReturnType<typeof grpcJsClient>; call?: grpc.ClientReadableStream<HealthCheckResponse> } = {};
     try {
-      const service = startService({
+      const service = spawnService({
         PORT: "0",
         DATA_DIR: dataDir,
         LOG_LEVEL: "info",
@@ -291,7 +190,7 @@ describe("SIGTERM drain of the real process", () => {
   it("exits non-zero naming PORT when PORT is not a number", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "llm-badcfg-"));
     try {
-      const service = startService({ PORT: "abc", DATA_DIR: dataDir });
+      const service = spawnService({ PORT: "abc", DATA_DIR: dataDir });
       const code = await withTimeout(service.exited, 15_000, "process exit");
       expect(typeof code).toBe("number"); // an exit, not a signal
       expect(code).not.toBe(0);

@@ -27,6 +27,8 @@ export interface ServiceProcess {
    * timeoutMs or when the process exits first.
    */
   waitForLog(predicate: (line: LogLine) => boolean, timeoutMs: number, from?: number): Promise<LogLine>;
+  /** Resolves when stderr (so far or later) matches; rejects after timeoutMs or when the process exits first. */
+  waitForStderr(pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
   /** Resolves with the exit code (or the signal's name) once the process has exited. */
   readonly exited: Promise<number | string>;
 }
@@ -80,21 +82,22 @@ export function spawnService(env: Record<string, string>): ServiceProcess {
     }),
   );
 
-  function waitForLog(predicate: (line: LogLine) => boolean, timeoutMs: number, from = 0): Promise<LogLine> {
+  /** Resolves with what `find` finds (now or later); rejects after timeoutMs, or when the process exits first. */
+  function waitUntil<T>(find: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
     return new Promise((resolve, reject) => {
       const check = () => {
-        const found = logs.slice(from).find(predicate);
+        const found = find();
         if (found !== undefined) {
           done();
           resolve(found);
         } else if (child.exitCode !== null || child.signalCode !== null) {
           done();
-          reject(new Error(`the service exited (${child.exitCode ?? child.signalCode}) before the log line; stderr: ${stderr}`));
+          reject(new Error(`the service exited (${child.exitCode ?? child.signalCode}) before ${what}; stderr: ${stderr}`));
         }
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr}; log: ${JSON.stringify(logs.slice(-20))}`));
+        reject(new Error(`no ${what} within ${timeoutMs} ms; stderr: ${stderr}; log: ${JSON.stringify(logs.slice(-20))}`));
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);
@@ -105,7 +108,14 @@ export function spawnService(env: Record<string, string>): ServiceProcess {
     });
   }
 
-  return { child, logs, stderr: () => stderr, waitForLog, exited };
+  return {
+    child,
+    logs,
+    stderr: () => stderr,
+    waitForLog: (predicate, timeoutMs, from = 0) => waitUntil(() => logs.slice(from).find(predicate), "the log line", timeoutMs),
+    waitForStderr: (pattern, timeoutMs) => waitUntil(() => pattern.exec(stderr) ?? undefined, `stderr matching ${pattern}`, timeoutMs),
+    exited,
+  };
 }
 
 /** Rejects when `p` has not settled within `ms`. */

@@ -20,6 +20,7 @@ import type { UsageRecord } from "../../src/core/types.js";
 import { openDatabase, type Database } from "../../src/ledger/database.js";
 import { UsageLedger } from "../../src/ledger/usage-ledger.js";
 import { describeWithPostgres } from "../helpers/postgres.js";
+import { usageRecord as sharedUsageRecord } from "../helpers/usage-record.js";
 
 const run = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -71,28 +72,10 @@ class PrivateCluster {
   }
 }
 
+/** A record started now (the shared fixture's start is a fixed date), without metadata. */
 function usageRecord(tenant: string): UsageRecord {
   const startedAt = new Date();
-  return {
-    id: randomUUID(),
-    requestId: randomUUID(),
-    keyId: "key-1",
-    tenant,
-    model: "sim-small",
-    provider: "sim",
-    status: "ok",
-    errorReason: null,
-    inputTokens: 10,
-    outputTokens: 20,
-    costUsdNanos: 1_500n,
-    cached: false,
-    attempts: [{ provider: "sim", deployment: "sim-small", reason: "OK", latencyMs: 12 }],
-    latencyMs: 15,
-    timeToFirstTokenMs: 5,
-    startedAt,
-    finishedAt: new Date(startedAt.getTime() + 15),
-    metadata: {},
-  };
+  return sharedUsageRecord(tenant, { startedAt, finishedAt: new Date(startedAt.getTime() + 15), metadata: {} });
 }
 
 describeWithPostgres("UsageLedger through a real Postgres outage", () => {
