@@ -210,6 +210,26 @@ describe("PGlite storage", () => {
     },
     DATABASE_HOOK_TIMEOUT_MS * 2,
   );
+
+  it(
+    "creates a new cluster without keeping initdb's WASM memory in the opening process",
+    async () => {
+      const dataDir = await mkdtemp(join(tmpdir(), "llm-ledger-initdb-"));
+      dirs.push(dataDir);
+      // external counts every live ArrayBuffer, WASM memories included: the service's own PGlite
+      // instance is 128 MB (its initial memory). An initdb run in this process would add the
+      // temporary instance and initdb's memories (~400 MB), live until a full GC comes along.
+      const before = process.memoryUsage().external;
+      const database = await openDatabase({ dataDir });
+      try {
+        expect(await database.db.selectFrom("api_keys").select("id").execute()).toEqual([]);
+        expect(process.memoryUsage().external - before).toBeLessThan(256 * 1024 * 1024);
+      } finally {
+        await database.close();
+      }
+    },
+    DATABASE_HOOK_TIMEOUT_MS,
+  );
 });
 
 describe("embedded database ownership", () => {
