@@ -140,7 +140,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     maxSocketsPerOrigin: config.upstreamMaxSockets,
     maxIdlePerOrigin: Math.min(256, config.upstreamMaxSockets),
   });
-  const providers = createProviders(config, { fetch: http.fetch });
+  const providers = await createProviders(config, { fetch: http.fetch });
   const router = new Router(catalogue, providers, {
     tracing,
     onEvent: (e) => {

@@ -1,9 +1,6 @@
 /** The providers the router can call, built once from the configuration. */
 import type { Config, DeploymentConfig } from "../config.js";
-import { AnthropicProvider } from "./anthropic/anthropic-provider.js";
 import { createHttpFetch, type FetchFunction } from "./http.js";
-import { OllamaProvider } from "./ollama/ollama-provider.js";
-import { OpenAiProvider } from "./openai/openai-provider.js";
 import type { Provider } from "./provider.js";
 import { SimProvider } from "./sim/sim-provider.js";
 
@@ -24,8 +21,11 @@ type ProviderName = DeploymentConfig["provider"];
  * "sim" always, plus each real provider some deployment of the catalogue uses. Credentials are
  * looked up at call time, so a deployment whose key is missing fails with PROVIDER_AUTH_FAILED
  * (and the router falls back) instead of the service refusing to start.
+ *
+ * A real provider's adapter, and with it its vendor SDK, is imported only when the catalogue uses
+ * it: the OpenAI and Anthropic SDKs are ~6 MB of V8 heap each, resident for nothing otherwise.
  */
-export function createProviders(config: Config, deps: ProviderDeps = {}): Map<string, Provider> {
+export async function createProviders(config: Config, deps: ProviderDeps = {}): Promise<Map<string, Provider>> {
   const used = new Set<ProviderName>(["sim"]);
   for (const model of config.catalogue.models) for (const d of model.deployments) used.add(d.provider);
 
@@ -39,18 +39,24 @@ export function createProviders(config: Config, deps: ProviderDeps = {}): Map<st
       case "sim":
         providers.set(name, new SimProvider());
         break;
-      case "openai":
+      case "openai": {
+        const { OpenAiProvider } = await import("./openai/openai-provider.js");
         providers.set(name, new OpenAiProvider({ defaults: config.providers.openai, credentials: config.credentials, fetch: fetch(), ...clock }));
         break;
-      case "anthropic":
+      }
+      case "anthropic": {
+        const { AnthropicProvider } = await import("./anthropic/anthropic-provider.js");
         providers.set(
           name,
           new AnthropicProvider({ defaults: config.providers.anthropic, credentials: config.credentials, fetch: fetch(), ...clock }),
         );
         break;
-      case "ollama":
+      }
+      case "ollama": {
+        const { OllamaProvider } = await import("./ollama/ollama-provider.js");
         providers.set(name, new OllamaProvider({ defaults: config.providers.ollama, credentials: config.credentials, fetch: fetch(), ...clock }));
         break;
+      }
       default: {
         const unknown: never = name;
         throw new Error(`no adapter for provider ${String(unknown)}`);

@@ -47,8 +47,8 @@ async function text(provider: Provider, deployment: DeploymentConfig): Promise<{
 }
 
 describe("createProviders", () => {
-  it("registers only sim for the built-in catalogue", () => {
-    expect([...createProviders(loadConfig({}), { fetch: http.fetch }).keys()]).toEqual(["sim"]);
+  it("registers only sim for the built-in catalogue", async () => {
+    expect([...(await createProviders(loadConfig({}), { fetch: http.fetch })).keys()]).toEqual(["sim"]);
   });
 
   it("registers the providers the catalogue uses, configured from the standard variables", async () => {
@@ -67,7 +67,7 @@ describe("createProviders", () => {
         OLLAMA_HOST: sim.url,
       },
     );
-    const providers = createProviders(config, { fetch: http.fetch });
+    const providers = await createProviders(config, { fetch: http.fetch });
     expect([...providers.keys()].sort()).toEqual(["anthropic", "ollama", "openai", "sim"]);
     for (const model of config.catalogue.models) {
       const deployment = model.deployments[0] as DeploymentConfig;
@@ -83,14 +83,14 @@ describe("createProviders", () => {
     const config = configWith([{ provider: "openai", model: "sim-gpt", baseUrl: `${sim.url}/v1`, apiKeyEnv: "TEAM_OPENAI_KEY", options: {} }], {
       TEAM_OPENAI_KEY: KEY,
     });
-    const providers = createProviders(config, { fetch: http.fetch });
+    const providers = await createProviders(config, { fetch: http.fetch });
     const deployment = config.catalogue.models[0]?.deployments[0] as DeploymentConfig;
     expect((await text(providers.get("openai") as Provider, deployment)).done).toMatchObject({ type: "done" });
   });
 
   it("starts without a key and fails the call with PROVIDER_AUTH_FAILED", async () => {
     const config = configWith([{ provider: "anthropic", model: "sim-claude", baseUrl: sim.url, options: {} }]);
-    const providers = createProviders(config, { fetch: http.fetch });
+    const providers = await createProviders(config, { fetch: http.fetch });
     const deployment = config.catalogue.models[0]?.deployments[0] as DeploymentConfig;
     const err = await text(providers.get("anthropic") as Provider, deployment).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LlmError);
