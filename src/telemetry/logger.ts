@@ -37,6 +37,49 @@ export interface LoggerOptions {
    * that does not set them itself.
    */
   context?: () => LogContext;
+  /**
+   * Lines written in one turn of the event loop go out in one write at its end (one system call
+   * rather than one per line: the access line alone was ~7% of a unary call's CPU written one by
+   * one). Pending lines are written at once when they pass 64 KiB and, synchronously, on process
+   * exit. Default: true for stdout, false for a given `stream` (tests read lines back as written).
+   */
+  buffered?: boolean;
+}
+
+const FLUSH_AT_CHARS = 64 * 1024;
+
+/** The flush of every buffered logger, run on process exit (one listener for all of them). */
+const flushOnExit = new Set<() => void>();
+let exitHooked = false;
+
+/** Lines held until the end of the current event-loop turn, then written together. */
+function lineBuffer(out: NodeJS.WritableStream): (line: string) => void {
+  let pending = "";
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const text = pending;
+    pending = "";
+    out.write(text);
+  };
+  // stdout to a file, a pipe or a terminal is written synchronously on Linux, so this reaches it
+  // even when the process exits right after logging (process.exit, an uncaught exception).
+  flushOnExit.add(flush);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on("exit", () => {
+      for (const f of flushOnExit) f();
+    });
+  }
+  return (line) => {
+    pending += line;
+    if (pending.length >= FLUSH_AT_CHARS) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
 }
 
 const SEVERITY: Readonly<Record<LogLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
@@ -60,9 +103,28 @@ function sortedReplacer(this: unknown, _key: string, value: unknown): unknown {
   return out;
 }
 
+/** Whether JSON.stringify writes the value as it is (no bigint to convert, no keys to sort). */
+function isPlain(value: unknown): boolean {
+  const type = typeof value;
+  return value === null || type === "string" || type === "number" || type === "boolean";
+}
+
 /** One line, or a line that says its fields could not be written (a circular structure, say). */
 function serialize(line: Record<string, unknown>): string {
   try {
+    // Flat lines (the access line, most others): keys sorted once, no replacer called per value.
+    const keys = Object.keys(line).sort();
+    const sorted: Record<string, unknown> = {};
+    let flat = true;
+    for (const key of keys) {
+      const value = line[key];
+      if (!isPlain(value)) {
+        flat = false;
+        break;
+      }
+      sorted[key] = value;
+    }
+    if (flat) return JSON.stringify(sorted);
     return JSON.stringify(line, sortedReplacer);
   } catch {
     return JSON.stringify({ level: line["level"], message: line["message"], time: line["time"], logError: "fields could not be serialized" });
@@ -78,6 +140,7 @@ export function createLogger(level: LogLevel | string, options: LoggerOptions = 
   const context = options.context;
   const silent = options.silent ?? false;
   const out = options.stream ?? process.stdout;
+  const emit = !silent && (options.buffered ?? options.stream === undefined) ? lineBuffer(out) : (line: string) => void out.write(line);
 
   const write = (lineLevel: LogLevel, message: string, fields: LogFields | undefined): void => {
     if (silent || SEVERITY[lineLevel] > threshold) return;
@@ -106,7 +169,7 @@ export function createLogger(level: LogLevel | string, options: LoggerOptions = 
     line["level"] = lineLevel;
     line["message"] = text;
     line["time"] = new Date().toISOString();
-    out.write(`${serialize(line)}\n`);
+    emit(`${serialize(line)}\n`);
   };
 
   return {

@@ -4,6 +4,7 @@
  * never an API key or prompt text. Runs as deployed without an OTLP endpoint (ids, no recorded
  * spans), with METRICS_PORT set.
  */
+import { execFileSync } from "node:child_process";
 import { Writable } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { ConnectError, createClient } from "@connectrpc/connect";
@@ -162,5 +163,65 @@ describe("createLogger", () => {
     const written = out.join("").trim().split("\n").map((l) => JSON.parse(l) as Line);
     expect(written).toHaveLength(1);
     expect(written[0]).toMatchObject({ message: "careless", authorization: "[redacted]", prompt: "[redacted]", requestId: "explicit", traceId: "t".repeat(32) });
+  });
+});
+
+describe("createLogger, buffered", () => {
+  const collect = () => {
+    const writes: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        writes.push(chunk.toString());
+        cb();
+      },
+    });
+    return { writes, stream };
+  };
+
+  it("writes the lines of one event-loop turn together at its end, in order, as the unbuffered logger writes them", async () => {
+    const buffered = collect();
+    const direct = collect();
+    const fields = [
+      { requestId: "r-1", latencyMs: 1.5, cached: false, reason: null, zeta: "z", alpha: "a" },
+      { big: 12345678901234567890n, nested: { b: 2, a: [1, { d: 4, c: 3 }] } },
+      { message: "appended" },
+    ];
+    const a = createLogger("info", { stream: buffered.stream, buffered: true });
+    const b = createLogger("info", { stream: direct.stream });
+    for (const [i, f] of fields.entries()) {
+      a.info(`line ${i}`, f);
+      b.info(`line ${i}`, f);
+    }
+    expect(buffered.writes).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(buffered.writes).toHaveLength(1);
+    const strip = (l: string) => l.replace(/"time":"[^"]+"/, '"time":"T"');
+    expect(buffered.writes[0]!.split("\n").map(strip)).toEqual(direct.writes.join("").split("\n").map(strip));
+    const lines = direct.writes.map((l) => l.trim());
+    expect(lines[0]).toMatch(/^\{"alpha":"a","cached":false,"latencyMs":1\.5,"level":"info","message":"line 0","reason":null,"requestId":"r-1","time":"[^"]+","zeta":"z"\}$/);
+    expect(JSON.parse(lines[1]!)).toMatchObject({ big: "12345678901234567890", nested: { a: [1, { c: 3, d: 4 }], b: 2 } });
+    expect(lines[1]).toContain('"nested":{"a":[1,{"c":3,"d":4}],"b":2}');
+    expect(JSON.parse(lines[2]!)).toMatchObject({ message: "line 2 appended" });
+  });
+
+  it("writes at once when the pending lines pass 64 KiB", () => {
+    const { writes, stream } = collect();
+    const logger = createLogger("info", { stream, buffered: true });
+    const filler = "x".repeat(1000);
+    for (let i = 0; i < 70; i++) logger.info("big", { filler, i });
+    expect(writes).toHaveLength(1);
+    expect(writes[0]!.length).toBeGreaterThanOrEqual(64 * 1024);
+  });
+
+  it("loses no line when the process exits right after logging", () => {
+    const script = [
+      `import { createLogger } from ${JSON.stringify(new URL("../../src/telemetry/logger.ts", import.meta.url).pathname)};`,
+      `const logger = createLogger("info");`,
+      `for (let i = 0; i < 3; i++) logger.info("before exit", { i });`,
+      `process.exit(0);`,
+    ].join("\n");
+    const out = execFileSync(process.execPath, ["--experimental-strip-types", "--no-warnings", "--input-type=module", "-e", script], { encoding: "utf8" });
+    const lines = out.trim().split("\n").map((l) => JSON.parse(l) as Line & { i: number });
+    expect(lines.map((l) => l.i)).toEqual([0, 1, 2]);
   });
 });
