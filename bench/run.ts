@@ -22,6 +22,7 @@ import {
   redis,
   ROOT,
   startEcho,
+  startFloor,
   startGateway,
   startPortkey,
   startSimulator,
@@ -247,7 +248,7 @@ async function main(): Promise<void> {
   const cores = cpus().length;
   if (pinning) execFileSync("taskset", ["-p", "-c", String(LOAD_CPU), String(process.pid)], { stdio: "ignore" });
   const pinNote = pinning
-    ? `pinned with taskset: gateways${PEERS.size ? " and peers" : ""} on CPU ${GATEWAY_CPU}; simulators, echo server, h2load and this process (stream client, OTLP receiver) on CPU ${LOAD_CPU}`
+    ? `pinned with taskset: gateways, floors${PEERS.size ? " and peers" : ""} on CPU ${GATEWAY_CPU}; simulators, echo server, h2load and this process (stream client, OTLP receiver) on CPU ${LOAD_CPU}`
     : "not pinned (BENCH_PIN=0 or no taskset)";
   log(`${QUICK ? "quick" : "full"} run on ${cores} cores, node ${process.version}; ${pinNote}; work dir ${workDir}`);
 
@@ -259,7 +260,11 @@ async function main(): Promise<void> {
   const sim = await startSimulator(procs, "simulator", ["--output-tokens", "16"]);
   const paced = await startSimulator(procs, "paced simulator", ["--output-tokens", String(PACED_TOKENS), "--inter-token-ms", String(PACED_INTER_TOKEN_MS)]);
   const echo = await startEcho(procs);
-  log(`simulator :${sim.port} (16 tokens, 0 ms), paced simulator :${paced.port} (${PACED_TOKENS} tokens @ ${PACED_INTER_TOKEN_MS} ms), echo :${echo.port}`);
+  const floorHttp = await startFloor(procs, sim.port, "http");
+  const floorSdk = await startFloor(procs, sim.port, "sdk");
+  log(
+    `simulator :${sim.port} (16 tokens, 0 ms), paced simulator :${paced.port} (${PACED_TOKENS} tokens @ ${PACED_INTER_TOKEN_MS} ms), echo :${echo.port}, floors :${floorHttp.port} (node:http) :${floorSdk.port} (openai SDK)`,
+  );
   const catalogue = writeCatalogue(workDir, sim.port, paced.port);
   const bodies = writeBodies(workDir);
 
@@ -310,6 +315,8 @@ async function main(): Promise<void> {
   const grpcUrl = (port: number): string => `http://127.0.0.1:${port}/${GENERATE}`;
   const direct: Target = { name: "direct (simulator, HTTP/1.1)", url: `http://127.0.0.1:${sim.port}/v1/chat/completions`, bodyFile: bodies.openai, headers: openaiHeaders, h1: true };
   const echoT: Target = { name: "raw h2 gRPC echo (ceiling)", url: grpcUrl(echo.port), bodyFile: bodies.grpc, headers: { "content-type": "application/grpc", te: "trailers" }, h1: false };
+  const floorHttpT: Target = { name: "floor: h2 + node:http upstream call", url: grpcUrl(floorHttp.port), bodyFile: bodies.grpc, headers: { "content-type": "application/grpc", te: "trailers" }, h1: false };
+  const floorSdkT: Target = { name: "floor: h2 + openai SDK upstream call", url: grpcUrl(floorSdk.port), bodyFile: bodies.grpc, headers: { "content-type": "application/grpc", te: "trailers" }, h1: false };
   const bareGrpc: Target = { name: "gateway bare, gRPC", url: grpcUrl(bare.port), bodyFile: bodies.grpc, headers: grpcHeaders(bare), h1: false, gateway: bare };
   const bareConnect: Target = {
     name: "gateway bare, Connect (HTTP/1.1 JSON)",
@@ -340,11 +347,24 @@ async function main(): Promise<void> {
     return measure(t, { clients: 1, requests: P.c1Requests });
   };
   const c1Direct = await c1(direct);
+  const c1Echo = await c1(echoT);
+  const c1FloorHttp = await c1(floorHttpT);
+  const c1FloorSdk = await c1(floorSdkT);
   const c1Grpc = await c1(bareGrpc);
   const c1Connect = await c1(bareConnect);
   const c1Portkey = portkeyT ? await c1(portkeyT) : undefined;
-  json.c1 = { direct: brief(c1Direct), gatewayGrpc: brief(c1Grpc), gatewayConnect: brief(c1Connect), ...(c1Portkey ? { portkey: brief(c1Portkey) } : {}) };
+  json.c1 = {
+    direct: brief(c1Direct),
+    echo: brief(c1Echo),
+    floorHttp: brief(c1FloorHttp),
+    floorSdk: brief(c1FloorSdk),
+    gatewayGrpc: brief(c1Grpc),
+    gatewayConnect: brief(c1Connect),
+    ...(c1Portkey ? { portkey: brief(c1Portkey) } : {}),
+  };
   row("unary c=1", direct.name, c1Direct);
+  // The machine's own floor for a gRPC round trip at c=1: what no server on it can beat.
+  row("unary c=1", echoT.name, c1Echo, "a bare h2 round trip: this machine's latency floor");
   const added = (t: string, m: Measured): void => {
     rows.push({
       measurement: "added latency c=1",
@@ -358,6 +378,8 @@ async function main(): Promise<void> {
       added: true,
     });
   };
+  added(floorHttpT.name, c1FloorHttp);
+  added(floorSdkT.name, c1FloorSdk);
   added(bareGrpc.name, c1Grpc);
   added(bareConnect.name, c1Connect);
   if (c1Portkey && portkeyT) added(portkeyT.name, c1Portkey);
@@ -365,7 +387,7 @@ async function main(): Promise<void> {
   // 2. Throughput at fixed concurrency.
   log(`throughput at c=${CONCURRENCY}: ${P.tputSeconds} s each after ${P.warmUpSeconds} s warm-up`);
   const tput = async (t: Target): Promise<Measured> => measure(t, { clients: CONCURRENCY, streams: 1, durationS: P.tputSeconds, warmUpS: P.warmUpSeconds });
-  const targets = [direct, echoT, bareGrpc, onGrpc, ...(onMemGrpc ? [onMemGrpc] : []), ...(portkeyT ? [portkeyT] : [])];
+  const targets = [direct, echoT, floorHttpT, floorSdkT, bareGrpc, onGrpc, ...(onMemGrpc ? [onMemGrpc] : []), ...(portkeyT ? [portkeyT] : [])];
   const tputResults = new Map<Target, Measured>();
   for (const t of targets) tputResults.set(t, await tput(t));
   const tBare = tputResults.get(bareGrpc)!;
@@ -375,6 +397,7 @@ async function main(): Promise<void> {
     const m = tputResults.get(t)!;
     let note: string | undefined;
     if (t === onGrpc || t === onMemGrpc) note = `cost ${fmt((1 - m.rps / tBare.rps) * 100, 1)}% vs bare (one prompt, default policy: cache not used)`;
+    if (t === floorHttpT || t === floorSdkT) note = `no gateway work: the upstream call alone; bare gateway = ${fmt((tBare.rps / m.rps) * 100, 0)}% of it`;
     row(`throughput c=${CONCURRENCY}`, t.name, m, note);
   }
   json.throughput = Object.fromEntries(targets.map((t) => [t.name, brief(tputResults.get(t)!)]));
@@ -495,11 +518,12 @@ async function main(): Promise<void> {
     await h2load({ url: t.url, bodyFile: t.bodyFile, headers: t.headers, cpu: LOAD_CPU, workDir, timeoutMs: 60_000, clients: 1, requests: 1 });
     await sleep(300);
     const m = await measure(t, { clients: 1, requests: P.cacheHits });
-    row("cache hit c=1", label, m, `${m.grpc?.cacheHits ?? 0}/${m.done} hits; direct p50 ${fmt(c1Direct.latency.p50)} ms`);
+    row("cache hit c=1", label, m, `${m.grpc?.cacheHits ?? 0}/${m.done} hits; h2 echo floor at c=1 p50 ${fmt(c1Echo.latency.p50)} / p99 ${fmt(c1Echo.latency.p99)} ms`);
     (json.cacheHits as Record<string, unknown>)[label] = { ...brief(m), hits: m.grpc?.cacheHits ?? 0 };
   };
   json.cacheHits = {};
   log(`cache hits at c=1: ${P.cacheHits} requests after one that stores`);
+  await cacheRun(bare, "gateway bare (embedded defaults: in-memory cache)");
   await cacheRun(onMem ?? (redisHandle ? undefined : on), "gateway on, in-memory cache");
   await cacheRun(redisHandle ? on : undefined, "gateway on, Redis cache");
 

@@ -36,6 +36,14 @@ export async function startEcho(procs: Procs): Promise<Upstream> {
   return { child, port };
 }
 
+/** A floor server (bench/floor-server.ts) on the gateways' CPU: one upstream call per Generate and nothing else. */
+export async function startFloor(procs: Procs, upstreamPort: number, mode: "http" | "sdk"): Promise<Upstream> {
+  const port = await freePort();
+  const child = procs.start(`floor ${mode}`, NODE, [join(ROOT, "bench/floor-server.ts"), String(port), String(upstreamPort), mode], { cpu: GATEWAY_CPU });
+  await waitUntil(`floor (${mode}) server on port ${port}`, 30_000, () => !child.exited && portOpen(port));
+  return { child, port };
+}
+
 /** The catalogue: bench/echo → the 16-token simulator, bench/paced → the paced one. */
 export function writeCatalogue(dir: string, simPort: number, pacedPort: number): string {
   const model = (id: string, port: number): string => `  - id: ${id}
