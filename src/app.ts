@@ -6,6 +6,7 @@ import { file_google_rpc_error_details } from "../gen/ts/google/rpc/error_detail
 import { file_grpc_health_v1_health, Health } from "../gen/ts/grpc/health/v1/health_pb.js";
 import { file_llm_v1_llm_service, LlmService } from "../gen/ts/llm/v1/llm_service_pb.js";
 import type { Config } from "./config.js";
+import { compactHeap } from "./core/compact-heap.js";
 import { Gateway } from "./core/gateway.js";
 import { TokenCounter } from "./core/token-counter.js";
 import { ApiKeyStore } from "./ledger/api-keys.js";
@@ -58,6 +59,11 @@ export interface AppOptions {
   onDevelopmentKey?: (secret: string) => void;
   /** Made from config.telemetry when absent. The app owns it from here: shutdown() shuts it down. */
   telemetry?: Telemetry;
+  /**
+   * One memory-reducing GC once everything is built, before the port opens (see compactHeap):
+   * ~35 MB less idle RSS for a service process. Default false: in-process test servers skip it.
+   */
+  compactHeapBeforeListening?: boolean;
 }
 
 export async function startApp(config: Config, options: AppOptions): Promise<App> {
@@ -263,6 +269,10 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const playground = staticAssets({ prefix: "/playground", dir: defaultPlaygroundDir() });
   // GET /metrics: on its own port with METRICS_PORT, on the main port (before the Connect adapter) otherwise.
   const metricsPort = config.telemetry.metricsPort;
+  if (options.compactHeapBeforeListening) {
+    const ms = compactHeap();
+    logger.debug("start-up garbage collected", { ms: ms === undefined ? "unavailable" : Math.round(ms) });
+  }
   const transport = await listen({
     host: config.host,
     port: config.port,

@@ -24,6 +24,7 @@ async function main(): Promise<void> {
   const app = await startApp(config, {
     logger,
     telemetry,
+    compactHeapBeforeListening: true,
     onDevelopmentKey: (secret) =>
       process.stderr.write(
         `\nNo API keys existed, so a development key (tenant "default", admin) was created.\n` +
