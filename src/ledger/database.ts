@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
-import pg from "pg";
+import type pg from "pg";
 import { acquirePidLock } from "../core/pid-lock.js";
 import { migrateToLatest } from "./migrations.js";
 import type { DatabaseSchema } from "./schema.js";
@@ -36,12 +36,14 @@ const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 
 /** int8 and numeric as decimal strings, whatever the process-wide pg type parsers say. */
-const pgTypes: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: "text" | "binary") =>
-    (oid === INT8_OID || oid === NUMERIC_OID) && format !== "binary"
-      ? (value: string) => value
-      : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"],
-};
+function pgTypesOf(types: typeof pg.types): pg.CustomTypesConfig {
+  return {
+    getTypeParser: ((oid: number, format?: "text" | "binary") =>
+      (oid === INT8_OID || oid === NUMERIC_OID) && format !== "binary"
+        ? (value: string) => value
+        : types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"],
+  };
+}
 
 /** PGlite parses int8 to a Number by default (lossy past 2^53); keep it a string, as node-postgres does. */
 const pgliteParsers = {
@@ -51,7 +53,7 @@ const pgliteParsers = {
 
 /** Opens the database and brings its schema up to date before returning. */
 export async function openDatabase(opts: DatabaseOptions, hooks: DatabaseHooks = {}): Promise<Database> {
-  const opened = opts.databaseUrl ? openPostgres(opts.databaseUrl, hooks) : await openPglite(opts.dataDir);
+  const opened = opts.databaseUrl ? await openPostgres(opts.databaseUrl, hooks) : await openPglite(opts.dataDir);
   try {
     await migrateToLatest(opened.db);
   } catch (err) {
@@ -61,8 +63,10 @@ export async function openDatabase(opts: DatabaseOptions, hooks: DatabaseHooks =
   return opened;
 }
 
-function openPostgres(databaseUrl: string, hooks: DatabaseHooks): Database {
-  const pool = new pg.Pool({ connectionString: databaseUrl, types: pgTypes });
+/** node-postgres is imported only here, so the embedded default never loads it. */
+async function openPostgres(databaseUrl: string, hooks: DatabaseHooks): Promise<Database> {
+  const { default: pg } = await import("pg");
+  const pool = new pg.Pool({ connectionString: databaseUrl, types: pgTypesOf(pg.types) });
   // Without a listener an idle client's error would crash the process.
   pool.on("error", (err) => hooks.onPoolError?.(err));
   const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });

@@ -1,16 +1,16 @@
 import type { Limiter } from "./limiter.js";
 import { MemoryLimiter } from "./memory-limiter.js";
-import { openRedisConnection } from "./redis-connection.js";
-import { RedisLimiter } from "./redis-limiter.js";
 import { ResilientLimiter } from "./resilient-limiter.js";
 
 export type { AdmitResult, LimitSubject, Limiter, Reservation, Settlement, Ticket } from "./limiter.js";
 export { refusalError, formatUsdNanos, type LimitKind, type LimitViolation } from "./limit-refusal.js";
 export { MemoryLimiter, type MemoryLimiterOptions } from "./memory-limiter.js";
-export { RedisLimiter, type RedisLimiterOptions } from "./redis-limiter.js";
 export { ResilientLimiter, type ResilientLimiterOptions, type SharedLimiter } from "./resilient-limiter.js";
-export { openRedisConnection, type RedisConnection, type RedisConnectionOptions } from "./redis-connection.js";
 export { divideLimits } from "./divide-limits.js";
+// The Redis side (redis-limiter.ts, redis-connection.ts) is imported from its own modules, and by
+// createLimiter only with a Redis URL: the Redis client stays unloaded in a process without one.
+export type { RedisLimiterOptions } from "./redis-limiter.js";
+export type { RedisConnection, RedisConnectionOptions } from "./redis-connection.js";
 
 export interface CreateLimiterOptions {
   /** Redis shared by the replicas; without it the limits hold in process only. */
@@ -45,6 +45,7 @@ export async function createLimiter(options: CreateLimiterOptions): Promise<Limi
   const now = options.now ?? Date.now;
   if (options.redisUrl === undefined || options.redisUrl === "") return new MemoryLimiter({ now });
 
+  const [{ openRedisConnection }, { RedisLimiter }] = await Promise.all([import("./redis-connection.js"), import("./redis-limiter.js")]);
   const connection = openRedisConnection({
     url: options.redisUrl,
     ...(options.onRedisError ? { onError: options.onRedisError } : {}),

@@ -13,7 +13,6 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
 import {
   AlwaysOffSampler,
@@ -117,16 +116,44 @@ class ReportingExporter implements SpanExporter {
   }
 }
 
+/**
+ * The OTLP/HTTP exporter, whose package is imported when this is built (at start-up), so a process
+ * without an OTLP endpoint never loads it. The first batch goes out a second after the first span
+ * ends, long after the import has resolved; a batch that came earlier would wait for it.
+ */
+class OtlpHttpExporter implements SpanExporter {
+  private exporter: SpanExporter | undefined;
+  private readonly loading: Promise<SpanExporter>;
+
+  constructor(otlp: NonNullable<TelemetryConfig["otlp"]>) {
+    this.loading = import("@opentelemetry/exporter-trace-otlp-http").then(
+      ({ OTLPTraceExporter }) =>
+        (this.exporter = new OTLPTraceExporter({ url: otlp.url, headers: otlp.headers, timeoutMillis: otlp.timeoutMs })),
+    );
+  }
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    if (this.exporter) return this.exporter.export(spans, resultCallback);
+    this.loading.then(
+      (exporter) => exporter.export(spans, resultCallback),
+      (err: unknown) => resultCallback({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) }),
+    );
+  }
+
+  shutdown(): Promise<void> {
+    return this.loading.then((exporter) => exporter.shutdown());
+  }
+
+  forceFlush(): Promise<void> {
+    return this.loading.then((exporter) => exporter.forceFlush?.());
+  }
+}
+
 export function createTelemetry(config: TelemetryConfig, options: TelemetryOptions = {}): Telemetry {
   const metrics = new GatewayMetrics({ processMetrics: options.processMetrics ?? true });
   const processors: SpanProcessor[] = [...(options.spanProcessors ?? [])];
   if (config.otlp) {
-    const exporter = new OTLPTraceExporter({
-      url: config.otlp.url,
-      headers: config.otlp.headers,
-      timeoutMillis: config.otlp.timeoutMs,
-    });
-    const reporting = new ReportingExporter(exporter, (err) => {
+    const reporting = new ReportingExporter(new OtlpHttpExporter(config.otlp), (err) => {
       metrics.traceExportFailed();
       options.onExportError?.(err);
     });
