@@ -276,6 +276,20 @@ async function main(): Promise<void> {
     ...(withRedis && redisHandle ? { REDIS_URL: redisHandle.url } : {}),
   });
 
+  // Idle memory with the built-in sim catalogue (no tokenizer to load), on a fresh data directory and
+  // again after a restart on it, 5 s after each start; measured alone, before anything else starts.
+  log("idle RSS with the default catalogue: first start, then a restart");
+  const defaultIdle: (number | undefined)[] = [];
+  const defaultDir = join(workDir, "data-default");
+  for (const start of ["first start", "restart"]) {
+    // No calls go to it: the key the first start prints is not needed.
+    const g = await startGateway(procs, { name: `gateway default catalogue (${start})`, workDir, dataDir: defaultDir, apiKey: "unused" });
+    await sleep(5000);
+    defaultIdle.push(rssKiB(g.child.pid));
+    await procs.stop(g.child);
+  }
+  json.defaultCatalogueIdleKiB = { firstStart: defaultIdle[0], restart: defaultIdle[1] };
+
   // Gateways: the bare one starts while the keys of the others are minted (PGlite is single-process).
   log("starting gateways (PGlite start-up takes a few seconds each)");
   const dirs = { bare: join(workDir, "data-bare"), on: join(workDir, "data-on"), onMem: join(workDir, "data-on-mem") };
@@ -539,6 +553,7 @@ async function main(): Promise<void> {
     rows.push({ measurement: "RSS MiB", target: name, note: `idle ${mib(i)}, peak ${mib(peak)}, after ${mib(after)}${extra ?? ""}` });
     rssJson[name] = { idleKiB: i, peakKiB: peak, afterKiB: after };
   };
+  rows.push({ measurement: "RSS MiB", target: "gateway, default catalogue (idle only)", note: `idle 5 s after start: ${mib(defaultIdle[0])} first start (new data dir), ${mib(defaultIdle[1])} after a restart` });
   memRow(bare.name, bare.child.pid, `; ${perStreamKiB === undefined ? "–" : fmt(perStreamKiB, 1)} KiB per open stream (${Math.max(...P.streams)} streams)`);
   memRow(on.name, on.child.pid);
   if (onMem) memRow(onMem.name, onMem.child.pid);

@@ -96,7 +96,8 @@ export interface Gateway {
 export interface GatewayOptions {
   name: string;
   workDir: string;
-  catalogue: string;
+  /** The catalogue file; absent: the built-in sim catalogue (no LLM_CONFIG). */
+  catalogue?: string;
   /** A key minted beforehand; without one, the development key the first start prints is used. */
   apiKey?: string;
   dataDir: string;
@@ -111,7 +112,7 @@ export async function startGateway(procs: Procs, o: GatewayOptions): Promise<Gat
     HOST: "127.0.0.1",
     PORT: String(port),
     DATA_DIR: o.dataDir,
-    LLM_CONFIG: o.catalogue,
+    ...(o.catalogue !== undefined ? { LLM_CONFIG: o.catalogue } : {}),
     BENCH_UPSTREAM_KEY: "sk-bench",
     ...o.env,
   });
