@@ -39,8 +39,8 @@ const QUICK = process.env.BENCH_QUICK === "1";
 const PEERS = new Set((process.env.BENCH_PEERS ?? "").split(",").map((s) => s.trim()).filter((s) => s !== ""));
 
 const P = QUICK
-  ? { c1Requests: 200, c1Warmup: 50, tputSeconds: 2, warmUpSeconds: 1, ladder: [250, 1000], ladderSeconds: 2, streams: [50, 200], cacheHits: 200, settleMs: 5000 }
-  : { c1Requests: 3000, c1Warmup: 300, tputSeconds: 8, warmUpSeconds: 1, ladder: [500, 1000, 2000, 3000, 4000], ladderSeconds: 5, streams: [100, 1000], cacheHits: 2000, settleMs: 5000 };
+  ? { c1Requests: 200, c1Warmup: 50, rounds: 1, tputSeconds: 2, warmUpSeconds: 1, ladder: [250, 1000], ladderSeconds: 2, streams: [50, 200], cacheHits: 200, settleMs: 5000 }
+  : { c1Requests: 3000, c1Warmup: 300, rounds: 3, tputSeconds: 4, warmUpSeconds: 1, ladder: [500, 1000, 2000, 3000, 4000], ladderSeconds: 5, streams: [100, 1000], cacheHits: 2000, settleMs: 5000 };
 const CONCURRENCY = 32;
 /** Open loop over h2: clients × streams each may be outstanding; over HTTP/1.1 one per client. */
 const LADDER_CLIENTS_H2 = 20;
@@ -166,6 +166,16 @@ function row(measurement: string, target: string, m: Measured, note?: string): v
   const unfinished = m.unfinished ? `${m.unfinished} in flight at the end` : undefined;
   note = [note, unfinished].filter((x) => x !== undefined).join("; ") || undefined;
   rows.push({ measurement, target, rps: m.rps, p50: m.latency.p50, p99: m.latency.p99, p999: m.latency.p999, errors: errorsCell(m), ...(note ? { note } : {}) });
+}
+
+/** The run whose RPS is the median of the rounds (the lower middle one for an even count). */
+function medianByRps<T>(runs: T[], rps: (run: T) => number): T {
+  const sorted = [...runs].sort((a, b) => rps(a) - rps(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+function roundsNote(rps: number[]): string {
+  return rps.length > 1 ? `median of ${rps.length} rounds (RPS ${rps.map((r) => fmt(r, 0)).join(", ")})` : "1 round";
 }
 
 function brief(m: Measured): Record<string, number | string> {
@@ -398,28 +408,39 @@ async function main(): Promise<void> {
   added(bareConnect.name, c1Connect);
   if (c1Portkey && portkeyT) added(portkeyT.name, c1Portkey);
 
-  // 2. Throughput at fixed concurrency.
-  log(`throughput at c=${CONCURRENCY}: ${P.tputSeconds} s each after ${P.warmUpSeconds} s warm-up`);
+  // 2. Throughput at fixed concurrency: ROUNDS rounds, each running every target once in turn, so
+  // that a slow spell of the VM lands on one round of every target rather than on one target; each
+  // row is the round with the median RPS.
+  log(`throughput at c=${CONCURRENCY}: ${P.rounds} interleaved rounds of ${P.tputSeconds} s per target, each after ${P.warmUpSeconds} s warm-up`);
   const tput = async (t: Target): Promise<Measured> => measure(t, { clients: CONCURRENCY, streams: 1, durationS: P.tputSeconds, warmUpS: P.warmUpSeconds });
   const targets = [direct, echoT, floorHttpT, floorSdkT, bareGrpc, onGrpc, ...(onMemGrpc ? [onMemGrpc] : []), ...(portkeyT ? [portkeyT] : [])];
-  const tputResults = new Map<Target, Measured>();
-  for (const t of targets) tputResults.set(t, await tput(t));
+  const tputRuns = new Map<Target, Measured[]>(targets.map((t) => [t, []]));
+  for (let round = 1; round <= P.rounds; round++) {
+    log(` round ${round}/${P.rounds}`);
+    for (const t of targets) tputRuns.get(t)!.push(await tput(t));
+  }
+  const tputResults = new Map<Target, Measured>(targets.map((t) => [t, medianByRps(tputRuns.get(t)!, (m) => m.rps)]));
   const tBare = tputResults.get(bareGrpc)!;
   const tOn = tputResults.get(onGrpc)!;
   const sameCostPct = (1 - tOn.rps / tBare.rps) * 100;
   for (const t of targets) {
     const m = tputResults.get(t)!;
-    let note: string | undefined;
-    if (t === onGrpc || t === onMemGrpc) note = `cost ${fmt((1 - m.rps / tBare.rps) * 100, 1)}% vs bare (one prompt, default policy: cache not used)`;
-    if (t === floorHttpT || t === floorSdkT) note = `no gateway work: the upstream call alone; bare gateway = ${fmt((tBare.rps / m.rps) * 100, 0)}% of it`;
-    row(`throughput c=${CONCURRENCY}`, t.name, m, note);
+    const notes = [roundsNote(tputRuns.get(t)!.map((r) => r.rps))];
+    if (t === onGrpc || t === onMemGrpc) notes.push(`cost ${fmt((1 - m.rps / tBare.rps) * 100, 1)}% vs bare (one prompt, default policy: cache not used)`);
+    if (t === floorHttpT || t === floorSdkT) notes.push(`the upstream call alone; bare gateway = ${fmt((tBare.rps / m.rps) * 100, 0)}% of it`);
+    row(`throughput c=${CONCURRENCY}`, t.name, m, notes.join("; "));
   }
-  json.throughput = Object.fromEntries(targets.map((t) => [t.name, brief(tputResults.get(t)!)]));
+  json.throughput = Object.fromEntries(targets.map((t) => [t.name, { ...brief(tputResults.get(t)!), roundsRps: tputRuns.get(t)!.map((r) => r.rps) }]));
 
   // 2b. The same with a new prompt on every call (bench/unary-client.ts): the "on" gateways look the
   // cache up (a miss) and write it on every call, and no two calls can share a single flight.
-  log(`unique prompts at c=${CONCURRENCY} (node h2 client): ${P.tputSeconds} s each after ${P.warmUpSeconds} s warm-up`);
-  const unique = async (g: Gateway, cacheMode: number, label: string): Promise<UnaryResult> => {
+  // Interleaved rounds as above.
+  log(`unique prompts at c=${CONCURRENCY} (node h2 client): ${P.rounds} interleaved rounds of ${P.tputSeconds} s after ${P.warmUpSeconds} s warm-up`);
+  interface UniqueRun {
+    result: UnaryResult;
+    note: string;
+  }
+  const unique = async (g: Gateway, cacheMode: number, label: string): Promise<UniqueRun> => {
     const before = await readCounters(g.port, GENERATE);
     const r = await grpcUnaryLoad({
       port: g.port,
@@ -433,18 +454,42 @@ async function main(): Promise<void> {
     });
     const d = delta(before, await readSettledCounters(g.port, GENERATE));
     log(`  ${label}: ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.latency.p50)} ms, p99 ${fmt(r.latency.p99)} ms, errors ${r.errors} ${r.codes}`);
-    const cacheNote = cacheMode === pb.CacheMode.FORCE ? `cache FORCE: ${d.cacheHits} hits of ${d.ok + d.errors} calls, ${d.flightJoins} shared flights` : "default cache policy (not cached)";
-    rows.push({ measurement: `unique prompts c=${CONCURRENCY}`, target: label, rps: r.rps, p50: r.latency.p50, p99: r.latency.p99, p999: r.latency.p999, errors: r.codes ? `${r.errors} (${r.codes})` : String(r.errors), note: cacheNote });
-    return r;
+    const note = cacheMode === pb.CacheMode.FORCE ? `cache FORCE: ${d.cacheHits} hits of ${d.ok + d.errors} calls, ${d.flightJoins} shared flights` : "default cache policy (not cached)";
+    return { result: r, note };
   };
-  const uBare = await unique(bare, pb.CacheMode.UNSPECIFIED, "gateway bare, gRPC");
-  const uOn = await unique(on, pb.CacheMode.FORCE, `${on.name}, gRPC`);
-  const uOnMem = onMem ? await unique(onMem, pb.CacheMode.FORCE, `${onMem.name}, gRPC`) : undefined;
+  const uniqueTargets: { g: Gateway; mode: number; label: string }[] = [
+    { g: bare, mode: pb.CacheMode.UNSPECIFIED, label: "gateway bare, gRPC" },
+    { g: on, mode: pb.CacheMode.FORCE, label: `${on.name}, gRPC` },
+    ...(onMem ? [{ g: onMem, mode: pb.CacheMode.FORCE, label: `${onMem.name}, gRPC` }] : []),
+  ];
+  const uniqueRuns = uniqueTargets.map((): UniqueRun[] => []);
+  for (let round = 1; round <= P.rounds; round++) {
+    log(` round ${round}/${P.rounds}`);
+    for (const [i, u] of uniqueTargets.entries()) uniqueRuns[i]!.push(await unique(u.g, u.mode, u.label));
+  }
+  const uniqueMedian = uniqueRuns.map((runs) => medianByRps(runs, (u) => u.result.rps));
+  const uBare = uniqueMedian[0]!.result;
+  const uOn = uniqueMedian[1]!.result;
+  const uOnMem = uniqueMedian[2]?.result;
   const costPct = (1 - uOn.rps / uBare.rps) * 100;
-  const lastRows = rows.slice(-(uOnMem ? 2 : 1));
-  for (const [i, r] of lastRows.entries()) r.note = `cost ${fmt((1 - (i === 0 ? uOn : uOnMem!).rps / uBare.rps) * 100, 1)}% vs bare; ${r.note}`;
-  const uBrief = (r: UnaryResult): Record<string, number | string> => ({ rps: r.rps, p50: r.latency.p50, p99: r.latency.p99, p999: r.latency.p999, done: r.latency.count, errors: r.errors, codes: r.codes });
-  json.uniquePrompts = { bare: uBrief(uBare), on: uBrief(uOn), ...(uOnMem ? { onInMemory: uBrief(uOnMem) } : {}) };
+  for (const [i, u] of uniqueTargets.entries()) {
+    const { result: r, note } = uniqueMedian[i]!;
+    const notes = [roundsNote(uniqueRuns[i]!.map((x) => x.result.rps))];
+    if (i > 0) notes.push(`cost ${fmt((1 - r.rps / uBare.rps) * 100, 1)}% vs bare`);
+    notes.push(note);
+    rows.push({ measurement: `unique prompts c=${CONCURRENCY}`, target: u.label, rps: r.rps, p50: r.latency.p50, p99: r.latency.p99, p999: r.latency.p999, errors: r.codes ? `${r.errors} (${r.codes})` : String(r.errors), note: notes.join("; ") });
+  }
+  const uBrief = (r: UnaryResult, runs: UniqueRun[]): Record<string, unknown> => ({
+    rps: r.rps,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    p999: r.latency.p999,
+    done: r.latency.count,
+    errors: r.errors,
+    codes: r.codes,
+    roundsRps: runs.map((x) => x.result.rps),
+  });
+  json.uniquePrompts = { bare: uBrief(uBare, uniqueRuns[0]!), on: uBrief(uOn, uniqueRuns[1]!), ...(uOnMem ? { onInMemory: uBrief(uOnMem, uniqueRuns[2]!) } : {}) };
   json.everythingOnCostPercent = { uniquePrompts: costPct, samePrompt: sameCostPct };
 
   // 3. Open-loop ladder.
