@@ -82,6 +82,8 @@ server.on("stream", (stream, headers) => {
   stream.on("end", () => {
     (mode === "sdk" ? viaSdk() : viaHttp()).then(
       (completion) => {
+        // h2load hangs up on the calls in flight when a timed run ends: those get no answer.
+        if (stream.destroyed || stream.closed) return;
         const reply = create(pb.GenerateResponseSchema, {
           model: "bench/echo",
           provider: "openai",
@@ -92,8 +94,10 @@ server.on("stream", (stream, headers) => {
         stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
         stream.end(grpcFrame(toBinary(pb.GenerateResponseSchema, reply)));
       },
-      // An HTTP error, so that h2load (which sees HTTP statuses only) counts it; gRPC clients read 503 as UNAVAILABLE.
-      () => stream.respond({ ":status": 503 }, { endStream: true }),
+      () => {
+        // An HTTP error, so that h2load (which sees HTTP statuses only) counts it; gRPC clients read 503 as UNAVAILABLE.
+        if (!stream.destroyed && !stream.closed) stream.respond({ ":status": 503 }, { endStream: true });
+      },
     );
   });
 });

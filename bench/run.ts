@@ -159,6 +159,8 @@ async function measure(t: Target, shape: Shape): Promise<Measured> {
 }
 
 function errorsCell(m: Measured): string {
+  // A target that answered nothing (it died, or never listened) is not a target with no errors.
+  if (m.done === 0) return "no answer";
   return m.grpc?.codes ? `${m.errors} (${m.grpc.codes})` : String(m.errors);
 }
 
