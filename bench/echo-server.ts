@@ -3,9 +3,8 @@
  * fixed GenerateResponse, with no framework, no upstream call and no parsing of the request.
  * Usage: node bench/echo-server.ts PORT
  */
-import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { grpcFrame, pb } from "./proto.ts";
+import { grpcFrame, pb, serveGenerate } from "./proto.ts";
 
 const port = Number(process.argv[2]);
 if (!Number.isInteger(port) || port <= 0) {
@@ -29,19 +28,4 @@ const reply = grpcFrame(
   ),
 );
 
-const server = http2.createServer();
-server.on("stream", (stream, headers) => {
-  stream.on("error", () => {});
-  if (headers[":path"] !== "/llm.v1.LlmService/Generate") {
-    stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "12" }, { endStream: true });
-    return;
-  }
-  stream.resume();
-  stream.on("end", () => {
-    stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
-    stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
-    stream.end(reply);
-  });
-});
-server.listen(port, "127.0.0.1", () => process.stderr.write(`echo gRPC server listening on 127.0.0.1:${port}\n`));
-process.on("SIGTERM", () => process.exit(0));
+serveGenerate("echo", port, (call) => call.ok(reply));

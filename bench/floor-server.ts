@@ -9,10 +9,9 @@
  * Usage: node bench/floor-server.ts PORT UPSTREAM_PORT http|sdk
  */
 import http from "node:http";
-import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { OpenAI } from "openai";
-import { grpcFrame, pb } from "./proto.ts";
+import { grpcFrame, pb, serveGenerate } from "./proto.ts";
 
 // The built module (npm run bench builds dist/ first), typed by its source: dist has no declarations.
 const built: string = "../dist/src/providers/http.js";
@@ -71,35 +70,15 @@ function viaHttp(): Promise<Completion> {
 
 const viaSdk = (): Promise<Completion> => client.chat.completions.create({ model: "gpt-4o-mini", messages, max_tokens: 16 });
 
-const server = http2.createServer();
-server.on("stream", (stream, headers) => {
-  stream.on("error", () => {});
-  if (headers[":path"] !== "/llm.v1.LlmService/Generate") {
-    stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "12" }, { endStream: true });
-    return;
-  }
-  stream.resume();
-  stream.on("end", () => {
-    (mode === "sdk" ? viaSdk() : viaHttp()).then(
-      (completion) => {
-        // h2load hangs up on the calls in flight when a timed run ends: those get no answer.
-        if (stream.destroyed || stream.closed) return;
-        const reply = create(pb.GenerateResponseSchema, {
-          model: "bench/echo",
-          provider: "openai",
-          text: completion.choices[0]?.message.content ?? "",
-          finishReason: pb.FinishReason.STOP,
-        });
-        stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
-        stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
-        stream.end(grpcFrame(toBinary(pb.GenerateResponseSchema, reply)));
-      },
-      () => {
-        // An HTTP error, so that h2load (which sees HTTP statuses only) counts it; gRPC clients read 503 as UNAVAILABLE.
-        if (!stream.destroyed && !stream.closed) stream.respond({ ":status": 503 }, { endStream: true });
-      },
-    );
-  });
+serveGenerate(`floor (${mode})`, port, (call) => {
+  (mode === "sdk" ? viaSdk() : viaHttp()).then((completion) => {
+    if (call.gone()) return;
+    const reply = create(pb.GenerateResponseSchema, {
+      model: "bench/echo",
+      provider: "openai",
+      text: completion.choices[0]?.message.content ?? "",
+      finishReason: pb.FinishReason.STOP,
+    });
+    call.ok(grpcFrame(toBinary(pb.GenerateResponseSchema, reply)));
+  }, call.fail);
 });
-server.listen(port, "127.0.0.1", () => process.stderr.write(`floor (${mode}) gRPC server listening on 127.0.0.1:${port}\n`));
-process.on("SIGTERM", () => process.exit(0));

@@ -2,6 +2,7 @@
  * The llm.v1 schemas and gRPC framing for the benchmark. The schemas are loaded from the build
  * output (dist/, which `npm run bench` builds first), typed by the generated sources in gen/ts.
  */
+import http2 from "node:http2";
 import { fileURLToPath } from "node:url";
 
 type LlmPb = typeof import("../gen/ts/llm/v1/llm_service_pb.js");
@@ -31,4 +32,47 @@ export function takeGrpcFrames(buf: Buffer): { messages: Buffer[]; rest: Buffer 
     off += 5 + len;
   }
   return { messages, rest: off === 0 ? buf : buf.subarray(off) };
+}
+
+/** How a bench server answers one Generate call whose request body has been read. */
+export interface GenerateCall {
+  /** True once the client has gone (h2load hangs up on calls in flight when a timed run ends). */
+  gone(): boolean;
+  /** Answers with one framed message and grpc-status 0. */
+  ok(message: Buffer): void;
+  /** Answers with an HTTP error, which h2load (it sees HTTP statuses only) counts; gRPC clients read 503 as UNAVAILABLE. */
+  fail(): void;
+}
+
+/**
+ * A bare node:http2 gRPC server on 127.0.0.1:`port` that reads each /llm.v1.LlmService/Generate
+ * request and hands it to `answer` (other paths: UNIMPLEMENTED); exits on SIGTERM.
+ */
+export function serveGenerate(name: string, port: number, answer: (call: GenerateCall) => void): void {
+  const server = http2.createServer();
+  server.on("stream", (stream, headers) => {
+    stream.on("error", () => {});
+    if (headers[":path"] !== "/llm.v1.LlmService/Generate") {
+      stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "12" }, { endStream: true });
+      return;
+    }
+    const gone = (): boolean => stream.destroyed || stream.closed;
+    stream.resume();
+    stream.on("end", () =>
+      answer({
+        gone,
+        ok(message) {
+          if (gone()) return;
+          stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+          stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+          stream.end(message);
+        },
+        fail() {
+          if (!gone()) stream.respond({ ":status": 503 }, { endStream: true });
+        },
+      }),
+    );
+  });
+  server.listen(port, "127.0.0.1", () => process.stderr.write(`${name} gRPC server listening on 127.0.0.1:${port}\n`));
+  process.on("SIGTERM", () => process.exit(0));
 }
