@@ -5,7 +5,8 @@ import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeploymentConfig } from "../../src/config.js";
-import { createHttpFetch, deploymentHeaders, parseDurationMs, parseRetryAfter, type FetchFunction } from "../../src/providers/http.js";
+import { PassThrough } from "node:stream";
+import { createHttpFetch, deploymentHeaders, isWireFailure, parseDurationMs, parseRetryAfter, webStream, type FetchFunction } from "../../src/providers/http.js";
 
 const NOW = Date.parse("2025-06-01T12:00:00Z");
 
@@ -106,6 +107,9 @@ describe("createHttpFetch", () => {
           res.writeHead(200, { "content-type": "text/plain" });
           res.write("first ");
           res.on("close", () => closed.push(req.headers["x-tag"] as string));
+        } else if (path === "/cut") {
+          res.writeHead(200, { "content-type": "text/plain", "content-length": "100" });
+          res.write("first ", () => res.destroy());
         } else if (path === "/hang") {
           res.on("close", () => closed.push(req.headers["x-tag"] as string));
         } else {
@@ -196,6 +200,23 @@ describe("createHttpFetch", () => {
     }
   });
 
+  it("a body the server cuts short fails the read with a wire failure", async () => {
+    const pool = createHttpFetch();
+    try {
+      const res = await pool.fetch(`${base}/cut`, { method: "POST", body: "" });
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const first = await reader.read();
+      expect(new TextDecoder().decode(first.value)).toBe("first ");
+      const err: unknown = await reader.read().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isWireFailure(err)).toBe(true);
+    } finally {
+      pool.close();
+    }
+  });
+
   it("aborting before the response rejects with the signal's reason and closes the connection", async () => {
     const pool = createHttpFetch();
     try {
@@ -260,5 +281,52 @@ describe("createHttpFetch", () => {
     } finally {
       pool.close();
     }
+  });
+});
+
+describe("webStream", () => {
+  const text = (chunk: Uint8Array | undefined) => new TextDecoder().decode(chunk);
+
+  it("passes the chunks on in order and closes at the end", async () => {
+    const source = new PassThrough();
+    const reader = webStream(source).getReader();
+    source.write("one ");
+    source.end("two");
+    const seen: string[] = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) seen.push(text(r.value));
+    expect(seen.join("")).toBe("one two");
+  });
+
+  it("pauses the source while a chunk waits unread, and resumes it on the next read", async () => {
+    const source = new PassThrough();
+    const reader = webStream(source).getReader();
+    const pausedAfterFirst = new Promise<boolean>((resolve) => source.once("data", () => setImmediate(() => resolve(source.isPaused()))));
+    source.write("a");
+    source.write("b");
+    expect(await pausedAfterFirst).toBe(true);
+    expect(text((await reader.read()).value)).toBe("a");
+    expect(text((await reader.read()).value)).toBe("b");
+  });
+
+  it("errors with the source's error, and with a TypeError when the source closes before its end", async () => {
+    const failing = new PassThrough();
+    const failed = webStream(failing).getReader();
+    const boom = new Error("boom");
+    failing.destroy(boom);
+    await expect(failed.read()).rejects.toBe(boom);
+
+    const cut = new PassThrough();
+    const cutReader = webStream(cut).getReader();
+    cut.destroy();
+    await expect(cutReader.read()).rejects.toBeInstanceOf(TypeError);
+  });
+
+  it("destroys the source when the stream is cancelled", async () => {
+    const source = new PassThrough();
+    const reader = webStream(source).getReader();
+    const closed = new Promise<void>((resolve) => source.once("close", resolve));
+    await reader.cancel(new Error("not needed"));
+    await closed;
+    expect(source.destroyed).toBe(true);
   });
 });
