@@ -301,12 +301,24 @@ async function main(): Promise<void> {
     await procs.stop(g.child);
   }
   json.defaultCatalogueIdleKiB = { firstStart: defaultIdle[0], restart: defaultIdle[1] };
+  // The same with the embedded database in a worker thread (PGLITE_WORKER=true).
+  const workerIdle: (number | undefined)[] = [];
+  const workerDefaultDir = join(workDir, "data-default-worker");
+  for (const start of ["first start", "restart"]) {
+    const g = await startGateway(procs, { name: `gateway default catalogue, PGlite worker (${start})`, workDir, dataDir: workerDefaultDir, apiKey: "unused", env: { PGLITE_WORKER: "true" } });
+    await sleep(5000);
+    workerIdle.push(rssKiB(g.child.pid));
+    await procs.stop(g.child);
+  }
+  json.defaultCatalogueWorkerIdleKiB = { firstStart: workerIdle[0], restart: workerIdle[1] };
 
   // Gateways: the bare one starts while the keys of the others are minted (PGlite is single-process).
   log("starting gateways (PGlite start-up takes a few seconds each)");
-  const dirs = { bare: join(workDir, "data-bare"), on: join(workDir, "data-on"), onMem: join(workDir, "data-on-mem") };
-  const [bare, onKey, onMemKey] = await Promise.all([
+  const dirs = { bare: join(workDir, "data-bare"), bareWorker: join(workDir, "data-bare-worker"), on: join(workDir, "data-on"), onMem: join(workDir, "data-on-mem") };
+  const [bare, bareWorker, onKey, onMemKey] = await Promise.all([
     startGateway(procs, { name: "gateway bare", workDir, catalogue, dataDir: dirs.bare }),
+    // The bare gateway with its embedded database in a worker thread (PGLITE_WORKER=true).
+    startGateway(procs, { name: "gateway bare, PGlite worker", workDir, catalogue, dataDir: dirs.bareWorker, env: { PGLITE_WORKER: "true" } }),
     mintKey(dirs.on),
     redisHandle ? mintKey(dirs.onMem) : Promise.resolve(undefined),
   ]);
@@ -315,7 +327,7 @@ async function main(): Promise<void> {
     startGateway(procs, { name: onName, workDir, catalogue, dataDir: dirs.on, apiKey: onKey, env: onEnv(true) }),
     onMemKey ? startGateway(procs, { name: "gateway on (in-memory)", workDir, catalogue, dataDir: dirs.onMem, apiKey: onMemKey, env: onEnv(false) }) : Promise.resolve(undefined),
   ]);
-  const gateways = [bare, on, ...(onMem ? [onMem] : [])];
+  const gateways = [bare, bareWorker, on, ...(onMem ? [onMem] : [])];
 
   let portkey: Peer | undefined;
   let portkeyStatus = "not requested (BENCH_PEERS=portkey)";
@@ -352,6 +364,7 @@ async function main(): Promise<void> {
     h1: true,
     gateway: bare,
   };
+  const bareWorkerGrpc: Target = { name: "gateway bare, PGlite worker, gRPC", url: grpcUrl(bareWorker.port), bodyFile: bodies.grpc, headers: grpcHeaders(bareWorker), h1: false, gateway: bareWorker };
   const onGrpc: Target = { name: `${on.name}, gRPC`, url: grpcUrl(on.port), bodyFile: bodies.grpc, headers: grpcHeaders(on), h1: false, gateway: on };
   const onMemGrpc: Target | undefined = onMem
     ? { name: `${onMem.name}, gRPC`, url: grpcUrl(onMem.port), bodyFile: bodies.grpc, headers: grpcHeaders(onMem), h1: false, gateway: onMem }
@@ -378,6 +391,7 @@ async function main(): Promise<void> {
   const c1FloorSdk = await c1(floorSdkT);
   const c1Grpc = await c1(bareGrpc);
   const c1Connect = await c1(bareConnect);
+  const c1Worker = await c1(bareWorkerGrpc);
   const c1Portkey = portkeyT ? await c1(portkeyT) : undefined;
   json.c1 = {
     direct: brief(c1Direct),
@@ -386,6 +400,7 @@ async function main(): Promise<void> {
     floorSdk: brief(c1FloorSdk),
     gatewayGrpc: brief(c1Grpc),
     gatewayConnect: brief(c1Connect),
+    gatewayWorkerGrpc: brief(c1Worker),
     ...(c1Portkey ? { portkey: brief(c1Portkey) } : {}),
   };
   row("unary c=1", direct.name, c1Direct);
@@ -408,6 +423,7 @@ async function main(): Promise<void> {
   added(floorSdkT.name, c1FloorSdk);
   added(bareGrpc.name, c1Grpc);
   added(bareConnect.name, c1Connect);
+  added(bareWorkerGrpc.name, c1Worker);
   if (c1Portkey && portkeyT) added(portkeyT.name, c1Portkey);
 
   // 2. Throughput at fixed concurrency: ROUNDS rounds, each running every target once in turn, so
@@ -415,7 +431,7 @@ async function main(): Promise<void> {
   // row is the round with the median RPS.
   log(`throughput at c=${CONCURRENCY}: ${P.rounds} interleaved rounds of ${P.tputSeconds} s per target, each after ${P.warmUpSeconds} s warm-up`);
   const tput = async (t: Target): Promise<Measured> => measure(t, { clients: CONCURRENCY, streams: 1, durationS: P.tputSeconds, warmUpS: P.warmUpSeconds });
-  const targets = [direct, echoT, floorHttpT, floorSdkT, bareGrpc, onGrpc, ...(onMemGrpc ? [onMemGrpc] : []), ...(portkeyT ? [portkeyT] : [])];
+  const targets = [direct, echoT, floorHttpT, floorSdkT, bareGrpc, bareWorkerGrpc, onGrpc, ...(onMemGrpc ? [onMemGrpc] : []), ...(portkeyT ? [portkeyT] : [])];
   const tputRuns = new Map<Target, Measured[]>(targets.map((t) => [t, []]));
   for (let round = 1; round <= P.rounds; round++) {
     log(` round ${round}/${P.rounds}`);
@@ -585,6 +601,7 @@ async function main(): Promise<void> {
   json.cacheHits = {};
   log(`cache hits at c=1: ${P.cacheHits} requests after one that stores`);
   await cacheRun(bare, "gateway bare (embedded defaults: in-memory cache)");
+  await cacheRun(bareWorker, "gateway bare, PGlite worker");
   await cacheRun(onMem ?? (redisHandle ? undefined : on), "gateway on, in-memory cache");
   await cacheRun(redisHandle ? on : undefined, "gateway on, Redis cache");
 
@@ -601,7 +618,9 @@ async function main(): Promise<void> {
     rssJson[name] = { idleKiB: i, peakKiB: peak, afterKiB: after };
   };
   rows.push({ measurement: "RSS MiB", target: "gateway, default catalogue (idle only)", note: `idle 5 s after start: ${mib(defaultIdle[0])} first start (new data dir), ${mib(defaultIdle[1])} after a restart` });
+  rows.push({ measurement: "RSS MiB", target: "the same, PGlite worker (idle only)", note: `idle 5 s after start: ${mib(workerIdle[0])} first start (new data dir), ${mib(workerIdle[1])} after a restart` });
   memRow(bare.name, bare.child.pid, `; ${perStreamKiB === undefined ? "–" : fmt(perStreamKiB, 1)} KiB per open stream (${Math.max(...P.streams)} streams)`);
+  memRow(bareWorker.name, bareWorker.child.pid);
   memRow(on.name, on.child.pid);
   if (onMem) memRow(onMem.name, onMem.child.pid);
   if (portkey) memRow(portkey.name, portkey.child.pid);

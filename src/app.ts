@@ -69,7 +69,7 @@ export interface AppOptions {
 export async function startApp(config: Config, options: AppOptions): Promise<App> {
   const { logger } = options;
   const database = await openDatabase(
-    { dataDir: config.dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) },
+    { dataDir: config.dataDir, pgliteWorker: config.pgliteWorker, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) },
     { onPoolError: (err) => logger.warn("database connection failed", { error: err.message }) },
   );
   logger.info("ledger database ready", { kind: database.kind });

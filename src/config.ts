@@ -136,6 +136,7 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   RPC_FAST_PATH: bool.default(true),
   DATA_DIR: z.string().min(1).default("./.data"),
+  PGLITE_WORKER: bool.default(false),
   DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional()),
   REDIS_URL: optionalString.pipe(z.string().regex(/^rediss?:\/\//, "must be a redis:// URL").optional()),
   REPLICA_COUNT: int(1, 10_000).default(1),
@@ -197,6 +198,8 @@ export interface Config {
   rpcFastPath: boolean;
   shutdownGraceMs: number;
   dataDir: string;
+  /** The embedded database in a worker thread instead of on the event loop (ledger/database.ts). */
+  pgliteWorker: boolean;
   databaseUrl?: string;
   redisUrl?: string;
   /** How many replicas share Redis: without it, each enforces this share of every limit. */
@@ -353,6 +356,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     upstreamMaxSockets: e.UPSTREAM_MAX_SOCKETS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     dataDir: e.DATA_DIR,
+    pgliteWorker: e.PGLITE_WORKER,
     ...(e.DATABASE_URL ? { databaseUrl: e.DATABASE_URL } : {}),
     ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
     replicaCount: e.REPLICA_COUNT,
