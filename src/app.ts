@@ -37,6 +37,9 @@ import { createKvStore } from "./cache/kv-store.js";
 import { createLimiter } from "./limits/index.js";
 import { createFastPath } from "./server/fast-path.js";
 
+/** How long start-up waits for the Redis cache and idempotency stores to connect before serving without them. */
+const REDIS_READY_WAIT_MS = 3_000;
+
 export interface App {
   readonly transport: Transport;
   readonly database: Database;
@@ -137,6 +140,14 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     onError: storeError,
   });
   const idempotency = new Idempotency({ store: idempotencyStore, windowMs: config.idempotencyWindowMs, onError: storeError });
+  if (config.redisUrl) {
+    // The Redis stores connect in the background and fail commands at once until they have (no
+    // offline queue). Serving before that turned the first calls' idempotency keys into no-ops: a
+    // retry ran upstream again. So wait for the connection, a bounded time; past it, start as in a
+    // Redis outage (cache misses, idempotency per process) and heal when Redis answers.
+    const ready = await Promise.all([kv.ready(REDIS_READY_WAIT_MS), idempotencyStore.ready(REDIS_READY_WAIT_MS)]);
+    if (!ready.every(Boolean)) logger.warn("Redis is not reachable yet; serving with the cache and idempotency keys degraded until it is", { waitedMs: REDIS_READY_WAIT_MS });
+  }
   const catalogue = new Catalogue(config.catalogue);
   // Upstream calls carry the active trace context (the provider attempt's span) as traceparent.
   // Each streamed call holds an upstream connection for its whole stream: the pool must hold as many
