@@ -170,9 +170,9 @@ function row(measurement: string, target: string, m: Measured, note?: string): v
   rows.push({ measurement, target, rps: m.rps, p50: m.latency.p50, p99: m.latency.p99, p999: m.latency.p999, errors: errorsCell(m), ...(note ? { note } : {}) });
 }
 
-/** The run whose RPS is the median of the rounds (the lower middle one for an even count). */
-function medianByRps<T>(runs: T[], rps: (run: T) => number): T {
-  const sorted = [...runs].sort((a, b) => rps(a) - rps(b));
+/** The run whose measure (RPS, a p99) is the median of the rounds (the lower middle one for an even count). */
+function medianBy<T>(runs: T[], value: (run: T) => number): T {
+  const sorted = [...runs].sort((a, b) => value(a) - value(b));
   return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
 
@@ -379,20 +379,30 @@ async function main(): Promise<void> {
       }
     : undefined;
 
-  // 1. Added latency at concurrency 1.
-  log(`added latency at c=1: ${P.c1Warmup} warm-up + ${P.c1Requests} requests each`);
-  const c1 = async (t: Target): Promise<Measured> => {
-    await h2load({ url: t.url, bodyFile: t.bodyFile, headers: t.headers, h1: t.h1, cpu: LOAD_CPU, workDir, timeoutMs: 120_000, clients: 1, requests: P.c1Warmup });
-    return measure(t, { clients: 1, requests: P.c1Requests });
-  };
-  const c1Direct = await c1(direct);
-  const c1Echo = await c1(echoT);
-  const c1FloorHttp = await c1(floorHttpT);
-  const c1FloorSdk = await c1(floorSdkT);
-  const c1Grpc = await c1(bareGrpc);
-  const c1Connect = await c1(bareConnect);
-  const c1Worker = await c1(bareWorkerGrpc);
-  const c1Portkey = portkeyT ? await c1(portkeyT) : undefined;
+  // 1. Added latency at concurrency 1: like the throughput rows, ROUNDS rounds that each run every
+  // target once in turn (P.c1Requests spread over them), so that a slow spell of the VM lands on one
+  // round of every target; each row is the target's round with the median p99, and the note has all.
+  const c1PerRound = Math.ceil(P.c1Requests / P.rounds);
+  log(`added latency at c=1: ${P.rounds} interleaved rounds of ${P.c1Warmup} warm-up + ${c1PerRound} requests per target`);
+  const c1Targets = [direct, echoT, floorHttpT, floorSdkT, bareGrpc, bareConnect, bareWorkerGrpc, ...(portkeyT ? [portkeyT] : [])];
+  const c1Runs = new Map<Target, Measured[]>(c1Targets.map((t) => [t, []]));
+  for (let round = 1; round <= P.rounds; round++) {
+    for (const t of c1Targets) {
+      await h2load({ url: t.url, bodyFile: t.bodyFile, headers: t.headers, h1: t.h1, cpu: LOAD_CPU, workDir, timeoutMs: 120_000, clients: 1, requests: P.c1Warmup });
+      c1Runs.get(t)!.push(await measure(t, { clients: 1, requests: c1PerRound }));
+    }
+  }
+  const c1 = (t: Target): Measured => medianBy(c1Runs.get(t)!, (m) => m.latency.p99);
+  const c1Rounds = (t: Target): string =>
+    P.rounds > 1 ? `round with the median p99 of ${P.rounds} (p99 ${c1Runs.get(t)!.map((m) => fmt(m.latency.p99)).join(", ")} ms)` : "1 round";
+  const c1Direct = c1(direct);
+  const c1Echo = c1(echoT);
+  const c1FloorHttp = c1(floorHttpT);
+  const c1FloorSdk = c1(floorSdkT);
+  const c1Grpc = c1(bareGrpc);
+  const c1Connect = c1(bareConnect);
+  const c1Worker = c1(bareWorkerGrpc);
+  const c1Portkey = portkeyT ? c1(portkeyT) : undefined;
   json.c1 = {
     direct: brief(c1Direct),
     echo: brief(c1Echo),
@@ -403,28 +413,28 @@ async function main(): Promise<void> {
     gatewayWorkerGrpc: brief(c1Worker),
     ...(c1Portkey ? { portkey: brief(c1Portkey) } : {}),
   };
-  row("unary c=1", direct.name, c1Direct);
+  row("unary c=1", direct.name, c1Direct, c1Rounds(direct));
   // The machine's own floor for a gRPC round trip at c=1: what no server on it can beat.
-  row("unary c=1", echoT.name, c1Echo, "a bare h2 round trip: this machine's latency floor");
-  const added = (t: string, m: Measured): void => {
+  row("unary c=1", echoT.name, c1Echo, `a bare h2 round trip: this machine's latency floor; ${c1Rounds(echoT)}`);
+  const added = (target: Target, m: Measured): void => {
     rows.push({
       measurement: "added latency c=1",
-      target: t,
+      target: target.name,
       rps: m.rps,
       p50: m.latency.p50 - c1Direct.latency.p50,
       p99: m.latency.p99 - c1Direct.latency.p99,
       p999: m.latency.p999 - c1Direct.latency.p999,
       errors: errorsCell(m),
-      note: `own p50 ${fmt(m.latency.p50)} / p99 ${fmt(m.latency.p99)} ms`,
+      note: `own p50 ${fmt(m.latency.p50)} / p99 ${fmt(m.latency.p99)} ms; ${c1Rounds(target)}`,
       added: true,
     });
   };
-  added(floorHttpT.name, c1FloorHttp);
-  added(floorSdkT.name, c1FloorSdk);
-  added(bareGrpc.name, c1Grpc);
-  added(bareConnect.name, c1Connect);
-  added(bareWorkerGrpc.name, c1Worker);
-  if (c1Portkey && portkeyT) added(portkeyT.name, c1Portkey);
+  added(floorHttpT, c1FloorHttp);
+  added(floorSdkT, c1FloorSdk);
+  added(bareGrpc, c1Grpc);
+  added(bareConnect, c1Connect);
+  added(bareWorkerGrpc, c1Worker);
+  if (c1Portkey && portkeyT) added(portkeyT, c1Portkey);
 
   // 2. Throughput at fixed concurrency: ROUNDS rounds, each running every target once in turn, so
   // that a slow spell of the VM lands on one round of every target rather than on one target; each
@@ -437,7 +447,7 @@ async function main(): Promise<void> {
     log(` round ${round}/${P.rounds}`);
     for (const t of targets) tputRuns.get(t)!.push(await tput(t));
   }
-  const tputResults = new Map<Target, Measured>(targets.map((t) => [t, medianByRps(tputRuns.get(t)!, (m) => m.rps)]));
+  const tputResults = new Map<Target, Measured>(targets.map((t) => [t, medianBy(tputRuns.get(t)!, (m) => m.rps)]));
   const tBare = tputResults.get(bareGrpc)!;
   const tOn = tputResults.get(onGrpc)!;
   const sameCostPct = (1 - tOn.rps / tBare.rps) * 100;
@@ -485,7 +495,7 @@ async function main(): Promise<void> {
     log(` round ${round}/${P.rounds}`);
     for (const [i, u] of uniqueTargets.entries()) uniqueRuns[i]!.push(await unique(u.g, u.mode, u.label));
   }
-  const uniqueMedian = uniqueRuns.map((runs) => medianByRps(runs, (u) => u.result.rps));
+  const uniqueMedian = uniqueRuns.map((runs) => medianBy(runs, (u) => u.result.rps));
   const uBare = uniqueMedian[0]!.result;
   const uOn = uniqueMedian[1]!.result;
   const uOnMem = uniqueMedian[2]?.result;
