@@ -43,8 +43,12 @@ export class RemotePglite implements KyselyPglite {
       const onReady = (m: PgliteReply) => {
         if (m.id !== 0) return;
         this.#worker.off("message", onReady);
-        if ("error" in m) reject(new EmbeddedDatabaseError(m.error));
-        else {
+        if ("error" in m) {
+          // Nothing will ever be asked of it: end the thread, so a failed start does not keep the process alive.
+          this.#fail(new EmbeddedDatabaseError(m.error));
+          void this.#worker.terminate();
+          reject(this.#failure);
+        } else {
           this.#ready = true;
           if (this.#pending.size === 0) this.#worker.unref();
           resolve();

@@ -85,6 +85,20 @@ describe("the embedded database on the event loop (the default)", () => {
   }, DATABASE_HOOK_TIMEOUT_MS);
 });
 
+describe("when the database does not open in the thread", () => {
+  it("fails the start with the thread's error, ends the thread, and fails every later call with the same error", async () => {
+    const remote = new RemotePglite(new URL("../fixtures/pglite-fail-worker.ts", import.meta.url), { dataDir: "(unused)", settings: [], v8Flags: [] });
+    const err: unknown = await remote.waitReady.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(EmbeddedDatabaseError);
+    expect((err as EmbeddedDatabaseError).code).toBe("58P01");
+    await expect(remote.query("select 1")).rejects.toBe(err);
+    await remote.close();
+  });
+});
+
 describe("when the database thread dies", () => {
   it("fails the waiting call and every later one with an error that says so", async () => {
     const remote = new RemotePglite(new URL("../fixtures/pglite-exit-worker.ts", import.meta.url), { dataDir: "(unused)", settings: [], v8Flags: [] });
