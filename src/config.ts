@@ -56,6 +56,16 @@ const RoutingSchema = z.strictObject({
       openMs: int(1, 3_600_000).default(10_000),
     })
     .prefault({}),
+  /**
+   * Retry throttling per deployment (gRFC A6): a bucket of maxTokens; a failed attempt takes 1, a
+   * success puts tokenRatio back; retries only while more than half is left.
+   */
+  retryBudget: z
+    .strictObject({
+      maxTokens: z.number().gt(0).max(1000).default(10),
+      tokenRatio: z.number().gt(0).max(1000).default(0.1),
+    })
+    .prefault({}),
 });
 
 const CatalogueSchema = z.strictObject({

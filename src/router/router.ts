@@ -9,6 +9,7 @@ import { Tracing } from "../telemetry/tracing.js";
 import { fullJitterDelay } from "./backoff.js";
 import type { Catalogue, CatalogueModel } from "./catalogue.js";
 import { CircuitBreaker, type CircuitStateName } from "./circuit-breaker.js";
+import { RetryBudget } from "./retry-budget.js";
 
 /** What the router learns while it works; the core reads it for the response and the ledger. */
 export interface RouteState {
@@ -86,10 +87,14 @@ function deploymentKey(d: DeploymentConfig): string {
  * then the model's configured ones. Each attempt gets min(attempt timeout,
  * time left) and a signal that fires then or when the client cancels;
  * retryable failures back off with full jitter or the upstream's Retry-After;
- * once a token has been sent nothing is retried.
+ * once a token has been sent nothing is retried. Every attempt, a retry
+ * included, must pass the deployment's circuit breaker, and a retry must also
+ * find its retry budget (retry-budget.ts) more than half full: under a total
+ * upstream outage each call makes about one upstream request, not maxAttempts.
  */
 export class Router {
   private readonly breakers = new Map<string, CircuitBreaker>();
+  private readonly budgets = new Map<string, RetryBudget>();
   private readonly routing: RoutingConfig;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -200,7 +205,12 @@ export class Router {
       breaker.onIgnored();
       throw new LlmError("INTERNAL", `provider ${deployment.provider} is not configured`, { attempts: state.attempts });
     }
+    const budget = this.budget(deployment);
+    let last: LlmError | undefined;
     for (let attempt = 1; ; attempt++) {
+      // The first attempt's breaker permit was taken by the caller; a retry asks again, so an
+      // open breaker (or a half-open one already probing) stops it, as does an exhausted budget.
+      if (attempt > 1 && (!budget.allowsRetry || !breaker.tryAcquire())) return last;
       if (options.signal.aborted) {
         breaker.onIgnored();
         throw abortReason(options.signal).withAttempts(state.attempts);
@@ -254,6 +264,7 @@ export class Router {
           yield event;
         }
         breaker.onSuccess();
+        budget.onSuccess();
         state.attempts.push({ provider: provider.name, deployment: deployment.model, reason: "OK", latencyMs: this.now() - started });
         if (!reported) report("OK");
         return undefined;
@@ -271,12 +282,19 @@ export class Router {
         this.tracing.end(span);
       }
       state.attempts.push({ provider: provider.name, deployment: deployment.model, reason: error.reason, latencyMs: this.now() - started });
-      if (BREAKER_REASONS.has(error.reason) && !options.signal.aborted) breaker.onFailure();
-      else breaker.onIgnored();
+      if (BREAKER_REASONS.has(error.reason) && !options.signal.aborted) {
+        breaker.onFailure();
+        budget.onFailure();
+      } else {
+        breaker.onIgnored();
+      }
+      last = error;
 
       // After the first token, or once the client is gone, nothing more is tried.
       if (state.committed || options.signal.aborted) throw error.withAttempts(state.attempts);
       if (!error.retryable || attempt >= this.routing.maxAttempts) return error;
+      // No wait for a retry that could not start: the budget is spent or the breaker has opened.
+      if (!budget.allowsRetry || this.circuitState(deployment) === "open") return error;
 
       const delay = error.retryAfterMs ?? fullJitterDelay(attempt, this.routing.backoffBaseMs, this.routing.backoffCapMs, this.random);
       const leftAfterWait = options.deadline - this.now() - delay;
@@ -303,6 +321,16 @@ export class Router {
     const ordered = orderDeployments(deployments, this.random);
     const open = (d: DeploymentConfig) => (this.circuitState(d) === "open" ? 1 : 0);
     return ordered.sort((a, b) => open(a) - open(b));
+  }
+
+  private budget(deployment: DeploymentConfig): RetryBudget {
+    const key = deploymentKey(deployment);
+    let budget = this.budgets.get(key);
+    if (!budget) {
+      budget = new RetryBudget(this.routing.retryBudget);
+      this.budgets.set(key, budget);
+    }
+    return budget;
   }
 
   private breaker(deployment: DeploymentConfig): CircuitBreaker {

@@ -55,6 +55,7 @@ models:${[
     model("oai-stall", "openai", opts({ "x-sim-fault": "stall" })),
     model("oai-down", "openai", opts({ "x-sim-status": "503" }), ["claude"]),
     model("oai-429", "openai", opts({ "x-sim-status": "429", "x-sim-retry-after": "30" })),
+    model("oai-outage", "openai", opts({ "x-sim-status": "503" })),
   ].join("")}
 `;
 }
@@ -198,5 +199,39 @@ describe("a failing upstream, inside the caller's deadline", () => {
     expect(row.error_reason).toBe("PROVIDER_TIMEOUT");
     expect(row.latency_ms).toBeGreaterThanOrEqual(1_980);
     expect(row.latency_ms).toBeLessThan(2_050);
+  });
+});
+
+describe("an upstream that always fails", () => {
+  it("50 concurrent calls make at most 1.2 upstream requests each, and every caller gets UNAVAILABLE before its deadline", async () => {
+    const calls = 50;
+    const deadlineMs = 5_000;
+    let upstream = 0;
+    const count = (info: { path: string; body: unknown }) => {
+      if (info.path === "/v1/chat/completions" && (info.body as { model?: unknown }).model === "upstream-oai-outage") upstream++;
+    };
+    sim.on("request", count);
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: calls }, async () => {
+          const started = performance.now();
+          const err = await generate(ask("oai-outage"), deadlineMs).then(
+            () => undefined,
+            (e: grpc.ServiceError) => e,
+          );
+          return { err, elapsed: performance.now() - started };
+        }),
+      );
+      if (process.env["LLM_TEST_VERBOSE"]) console.log(`always-503 upstream: ${upstream} upstream requests for ${calls} calls`);
+      for (const { err, elapsed } of outcomes) {
+        expect(err?.code).toBe(14);
+        expect(["PROVIDER_UNAVAILABLE", "CIRCUIT_OPEN"]).toContain(reasonOf(err!));
+        expect(elapsed).toBeLessThan(deadlineMs);
+      }
+      expect(upstream).toBeGreaterThan(0);
+      expect(upstream).toBeLessThanOrEqual(calls * 1.2);
+    } finally {
+      sim.off("request", count);
+    }
   });
 });

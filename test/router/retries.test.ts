@@ -177,4 +177,50 @@ describe("router retries", () => {
     expect(router.circuitState(deployment)).toBe("open");
     expect(p.calls).toBe(4);
   });
+
+  it("asks the breaker again before a retry: once concurrent failures open it, no call retries", async () => {
+    // Both first attempts are in flight together and fail together, opening the breaker.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered = 0;
+    let calls = 0;
+    const p: Provider = {
+      name: "openai",
+      async *stream(): AsyncGenerator<ProviderEvent> {
+        calls++;
+        if (++entered === 2) release();
+        await gate;
+        throw new LlmError("PROVIDER_UNAVAILABLE", "scripted");
+      },
+    };
+    const { run, router, catalogue } = setup(p, {
+      routing: { maxAttempts: 3, breaker: { minCalls: 2, failureRatio: 0.5, windowMs: 10_000, openMs: 5_000 }, retryBudget: { maxTokens: 1000 } },
+    });
+    const results = await Promise.all([run(), run()]);
+    expect(results.map((r) => r.error?.reason)).toEqual(["PROVIDER_UNAVAILABLE", "PROVIDER_UNAVAILABLE"]);
+    expect(router.circuitState(catalogue.resolve("m")!.deployments[0]!)).toBe("open");
+    expect(calls).toBe(2);
+    expect(results.map((r) => r.state.attempts.length)).toEqual([1, 1]);
+  });
+
+  it("spends its retry budget while attempts fail, then makes one attempt per call until successes refill it", async () => {
+    const fail = { fail: "PROVIDER_UNAVAILABLE" as const };
+    const p = scripted("openai", [fail, fail, fail, fail, "ok", "ok", fail, "ok", "ok", "ok", fail, fail, "ok"]);
+    // The breaker never opens here, so only the budget (4 tokens, 1 back per success) limits retries.
+    const { run } = setup(p, { routing: { maxAttempts: 3, breaker: { minCalls: 100_000 }, retryBudget: { maxTokens: 4, tokenRatio: 1 } } });
+    const attemptsOf = async () => (await run()).state.attempts.map((a) => a.reason);
+    // 4 -> 3 (more than half: retry) -> 2 (half: no retry)
+    expect(await attemptsOf()).toEqual(["PROVIDER_UNAVAILABLE", "PROVIDER_UNAVAILABLE"]);
+    // 2 -> 1, 1 -> 0: one attempt each
+    expect(await attemptsOf()).toEqual(["PROVIDER_UNAVAILABLE"]);
+    expect(await attemptsOf()).toEqual(["PROVIDER_UNAVAILABLE"]);
+    // Two successes, 0 -> 2, are not enough for the next failure (2 -> 1) to be retried.
+    expect(await attemptsOf()).toEqual(["OK"]);
+    expect(await attemptsOf()).toEqual(["OK"]);
+    expect(await attemptsOf()).toEqual(["PROVIDER_UNAVAILABLE"]);
+    // Three more, 1 -> 4, and a failure is retried again (4 -> 3, retry; 3 -> 2, none; the breaker's limit is not reached).
+    for (let i = 0; i < 3; i++) expect(await attemptsOf()).toEqual(["OK"]);
+    expect(await attemptsOf()).toEqual(["PROVIDER_UNAVAILABLE", "PROVIDER_UNAVAILABLE"]);
+    expect(p.calls).toBe(12);
+  });
 });
