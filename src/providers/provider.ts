@@ -27,7 +27,7 @@ export type ProviderEvent =
 export interface AttemptOptions {
   /** Fires at the attempt's timeout and when the client cancels; its reason is an LlmError. */
   signal: AbortSignal;
-  /** The attempt's time budget. */
+  /** The attempt's time budget; it may have a fraction of a millisecond (use sdkTimeoutMs for an SDK). */
   timeoutMs: number;
 }
 

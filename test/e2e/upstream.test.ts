@@ -7,6 +7,7 @@ import { ErrorInfoSchema } from "../../gen/ts/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/ts/google/rpc/status_pb.js";
 import {
   GenerateRequestSchema,
+  GenerateResponseSchema,
   LlmService,
   Role,
   StreamGenerateRequestSchema,
@@ -58,6 +59,11 @@ models:${[
     model("oai-429", "openai", opts({ "x-sim-status": "429", "x-sim-retry-after": "30" })),
     model("oai-outage", "openai", opts({ "x-sim-status": "503" })),
   ].join("")}
+  - id: sim
+    contextWindow: 100000
+    maxOutputTokens: 256
+    deployments:
+      - { provider: sim, model: echo }
 `;
 }
 
@@ -239,5 +245,45 @@ describe("an upstream that always fails", () => {
     } finally {
       sim.off("request", count);
     }
+  });
+});
+
+/**
+ * grpc-go writes grpc-timeout in microseconds (`19999984u`), grpcio in whatever unit keeps 8 digits,
+ * and either may send nanoseconds. The deadline then has a fraction of a millisecond, which must not
+ * reach a vendor SDK that insists on whole milliseconds (openai's rejected it: INTERNAL).
+ */
+describe.each([
+  ["oai", "openai"],
+  ["claude", "anthropic"],
+  ["llama", "ollama"],
+  ["sim", "sim"],
+])("fractional grpc-timeout values through %s (%s)", (model) => {
+  const call = (grpcTimeout: string) =>
+    rawGrpcUnary({
+      baseUrl: server.baseUrl,
+      path: "/llm.v1.LlmService/Generate",
+      message: toBinary(GenerateRequestSchema, ask(model)),
+      headers: { authorization: `Bearer ${server.key}`, "grpc-timeout": grpcTimeout },
+      giveUpMs: 30_000,
+    });
+
+  // 19999984u is what grpc-go sends for a 20 s deadline (above attemptTimeoutMs, so the attempt's budget is whole);
+  // 2500001u and 3333333u leave the attempt a fraction of a millisecond.
+  it.each(["19999984u", "2500001u", "3333333u"])("grpc-timeout %s succeeds", async (grpcTimeout) => {
+    const result = await call(grpcTimeout);
+    expect({ status: result.status, message: result.message }).toEqual({ status: "0", message: undefined });
+    expect(fromBinary(GenerateResponseSchema, result.body!).text).toBe("hello upstream world");
+  });
+
+  // The longest nanosecond value grpc-timeout can carry (8 digits) is 0.1 s: an answer or the deadline, never INTERNAL.
+  it("grpc-timeout 99999999n is answered or DEADLINE_EXCEEDED", async () => {
+    const result = await call("99999999n");
+    expect(["0", "4"]).toContain(result.status);
+  });
+
+  it.each(["999n", "999u", "1n", "4999u"])("grpc-timeout %s (too short for an attempt) is DEADLINE_EXCEEDED, never INTERNAL", async (grpcTimeout) => {
+    const result = await call(grpcTimeout);
+    expect(result.status).toBe("4");
   });
 });

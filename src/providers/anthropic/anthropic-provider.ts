@@ -7,6 +7,7 @@ import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { deploymentHeaders, type FetchFunction } from "../http.js";
 import type { AttemptOptions, Provider, ProviderEvent, ProviderRequest } from "../provider.js";
+import { sdkTimeoutMs } from "../sdk-timeout.js";
 import { anthropicError } from "./anthropic-errors.js";
 import { anthropicParams } from "./anthropic-request.js";
 
@@ -67,7 +68,7 @@ export class AnthropicProvider implements Provider {
         signal,
         // The SDK's timeout is armed only until the response headers arrive; the signal, which
         // the router fires at the same timeoutMs, bounds the stream after that.
-        timeout: Math.max(1, options.timeoutMs),
+        timeout: sdkTimeoutMs(options.timeoutMs),
         maxRetries: 0,
         ...(headers ? { headers } : {}),
       });

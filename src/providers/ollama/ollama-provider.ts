@@ -15,6 +15,7 @@ import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { deploymentHeaders, type FetchFunction } from "../http.js";
 import type { AttemptOptions, Provider, ProviderEvent, ProviderRequest } from "../provider.js";
+import { sdkTimeoutMs } from "../sdk-timeout.js";
 import { guardNdjson } from "./ndjson-guard.js";
 import { ollamaError, type OllamaErrorContext } from "./ollama-errors.js";
 import { ollamaParams } from "./ollama-request.js";
@@ -67,7 +68,7 @@ export class OllamaProvider implements Provider {
     signal.addEventListener("abort", onAbort, { once: true });
     const timer = setTimeout(
       () => local.abort(new LlmError("PROVIDER_TIMEOUT", "ollama did not finish in time", { metadata: { provider: this.name } })),
-      Math.max(1, options.timeoutMs),
+      sdkTimeoutMs(options.timeoutMs),
     );
     const ctx: OllamaErrorContext = { signal: local.signal, headers: undefined, streaming: false, now: 0 };
     const base = this.#fetch;
