@@ -124,18 +124,22 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     metrics.storeError();
     warnOften("cache store error; treated as a miss", { error: err.message });
   };
-  // A Redis cache lookup that times out is only a miss; 250 ms still beats the upstream call it saves.
+  // A Redis store whose operation times out is bypassed (misses at once) until Redis answers a PING again.
+  const storeHealth = (store: string) => (healthy: boolean, err?: Error) =>
+    healthy
+      ? logger.info("Redis answers again: the store is used again", { store })
+      : logger.warn("Redis did not answer in time: the store is bypassed until it answers", { store, error: err?.message });
+  // A Redis cache lookup that times out is only a miss: 50 ms per operation (the default), as the README says.
   const kv = createKvStore({
-    ...(config.redisUrl ? { redisUrl: config.redisUrl, opTimeoutMs: 250 } : {}),
+    ...(config.redisUrl ? { redisUrl: config.redisUrl, onHealthChange: storeHealth("cache") } : {}),
     maxEntries: config.cache.maxEntries,
     onError: storeError,
   });
   const cache = responseCacheOn(kv, storeError);
-  // In memory, idempotency records get a store of their own so cache pressure cannot evict them early.
   // Idempotency gets a store of its own: in memory so cache pressure cannot evict its records, on Redis with a
-  // patient timeout, because a lookup that times out runs the call again (a duplicate upstream call).
+  // more patient timeout, because a lookup that times out runs the call again (a duplicate upstream call).
   const idempotencyStore = createKvStore({
-    ...(config.redisUrl ? { redisUrl: config.redisUrl, opTimeoutMs: 1_000 } : {}),
+    ...(config.redisUrl ? { redisUrl: config.redisUrl, opTimeoutMs: 500, onHealthChange: storeHealth("idempotency") } : {}),
     maxEntries: 100_000,
     onError: storeError,
   });

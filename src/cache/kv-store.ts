@@ -12,6 +12,13 @@ export interface KvStoreOptions {
   opTimeoutMs?: number;
   /** Redis only: how long one connection attempt may take. Default 1000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * Redis only: told when an operation times out and the store starts bypassing Redis (false, with
+   * the timeout), and when Redis answers a probe again (true). Must not throw.
+   */
+  onHealthChange?: (healthy: boolean, err?: Error) => void;
+  /** Redis only: how often an unhealthy store sends a PING to see whether Redis answers again. Default 250 ms. */
+  probeIntervalMs?: number;
 }
 
 export type SetIfAbsentResult = "set" | "exists" | "failed";
@@ -23,6 +30,12 @@ export type SetIfAbsentResult = "set" | "exists" | "failed";
  */
 export interface KvStore {
   readonly kind: "memory" | "redis";
+  /**
+   * False while the store bypasses Redis: an operation timed out, and until Redis answers a probe
+   * every operation returns its miss / "failed" at once instead of waiting out its timeout again.
+   * Always true in memory.
+   */
+  readonly healthy: boolean;
   /** The value, or undefined when absent, expired or unreadable. */
   get(key: string): Promise<unknown>;
   /** Whether the write was stored. `ttlMs` must be positive. */
@@ -59,6 +72,9 @@ function loadRedisStore(options: KvStoreOptions, url: string): KvStore {
         });
   return {
     kind: "redis",
+    get healthy() {
+      return store?.healthy ?? true;
+    },
     get: (key) => use("get", undefined, (s) => s.get(key)),
     set: (key, value, ttlMs) => use("set", false, (s) => s.set(key, value, ttlMs)),
     setIfAbsent: (key, value, ttlMs) => use<SetIfAbsentResult>("setIfAbsent", "failed", (s) => s.setIfAbsent(key, value, ttlMs)),
@@ -105,6 +121,7 @@ function createMemoryStore(options: KvStoreOptions): KvStore {
 
   return {
     kind: "memory",
+    healthy: true,
     get: (key) => guarded("get", undefined, () => keyv.get(key)),
     set: (key, value, ttlMs) => guarded("set", false, () => keyv.set(key, value, wholeMs(ttlMs))),
     setIfAbsent(key, value, ttlMs) {

@@ -1,9 +1,13 @@
 /** The Redis-backed KvStore; kv-store.ts imports this module only when a Redis URL is configured. */
 import KeyvRedis, { createClient } from "@keyv/redis";
+import { TimeoutError } from "@redis/client";
 import { asError, keyvOver, wholeMs, type KvStore, type KvStoreOptions, type SetIfAbsentResult } from "./kv-store.js";
+import { StoreHealth } from "./store-health.js";
 
 const DEFAULT_OP_TIMEOUT_MS = 50;
 const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
+/** An unhealthy store's PING rounds: cheap, and a store that was only briefly slow is used again soon. */
+const DEFAULT_PROBE_INTERVAL_MS = 250;
 /** close() lets writes already sent land; they are bounded by the op timeout, so this is ample. */
 const CLOSE_TIMEOUT_MS = 250;
 
@@ -35,27 +39,55 @@ export function createRedisStore(options: KvStoreOptions, url: string): KvStore 
   client.connect().catch((err: unknown) => options.onError(new Error("redis connect gave up", { cause: asError(err) })));
   const keyv = keyvOver(new KeyvRedis(client, { throwOnErrors: true, throwOnConnectError: true }));
   let closed = false;
+  const health = new StoreHealth({
+    ping: () => client.ping(),
+    timeoutMs: opTimeoutMs,
+    probeIntervalMs: options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS,
+    ...(options.onHealthChange ? { onChange: options.onHealthChange } : {}),
+  });
 
-  /** The operation's result, or the fallback after onError when it fails or outlives the timeout. */
-  const bounded = async <R>(what: string, fallback: R, op: () => Promise<R>): Promise<R> => {
-    if (closed) return fallback;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
+  /**
+   * The operation's result, or the fallback after onError when it fails or outlives the timeout.
+   * A timeout trips the health: this and every operation still waiting get the fallback at once,
+   * and later ones do not touch Redis until it answers a probe.
+   */
+  const bounded = <R>(what: string, fallback: R, op: () => Promise<R>): Promise<R> => {
+    if (closed || !health.healthy) return Promise.resolve(fallback);
+    return new Promise<R>((resolve) => {
+      let done = false;
+      const finish = (value: R) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        release();
+        resolve(value);
+      };
+      const release = health.hold(() => finish(fallback));
+      const timedOut = (err: Error) => {
+        if (done) return;
+        options.onError(new Error(`redis ${what} failed; Redis is bypassed until it answers`, { cause: err }));
+        finish(fallback);
+        health.trip(err);
+      };
       // A second, wider bound around everything keyv does, in case something outside a command waits.
-      timer = setTimeout(() => reject(new Error(`timed out after ${opTimeoutMs} ms`)), opTimeoutMs + 10);
+      // It yields to I/O once before it counts, so a reply that came while the event loop was busy is taken.
+      const timer = setTimeout(() => setImmediate(() => timedOut(new Error(`timed out after ${opTimeoutMs} ms`))), opTimeoutMs + 10);
+      op().then(finish, (err: unknown) => {
+        const error = asError(err);
+        // node-redis's own command timeout (a command it could not write in time) means the same.
+        if (error instanceof TimeoutError) return timedOut(error);
+        if (done) return;
+        options.onError(new Error(`redis ${what} failed`, { cause: error }));
+        finish(fallback);
+      });
     });
-    try {
-      return await Promise.race([op(), timeout]);
-    } catch (err) {
-      options.onError(new Error(`redis ${what} failed`, { cause: asError(err) }));
-      return fallback;
-    } finally {
-      clearTimeout(timer);
-    }
   };
 
   return {
     kind: "redis",
+    get healthy() {
+      return health.healthy;
+    },
     get: (key) => bounded("get", undefined, () => keyv.get(key)),
     set: (key, value, ttlMs) => bounded("set", false, () => keyv.set(key, value, wholeMs(ttlMs))),
     setIfAbsent: (key, value, ttlMs) =>
@@ -89,6 +121,7 @@ export function createRedisStore(options: KvStoreOptions, url: string): KvStore 
     async close() {
       if (closed) return;
       closed = true;
+      await health.close();
       if (client.isReady) {
         let timer: NodeJS.Timeout | undefined;
         const late = new Promise<"late">((resolve) => {
