@@ -46,7 +46,7 @@ type service struct {
 }
 
 func TestMain(m *testing.M) {
-	s, err := startService()
+	s, err := startService(nil)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sdk-tests: could not start the service: %v\n", err)
 		os.Exit(1)
@@ -75,7 +75,8 @@ func repoRoot() (string, error) {
 
 var keyLine = regexp.MustCompile(`export LLM_API_KEY=(\S+)`)
 
-func startService() (*service, error) {
+// startService starts the service with the environment below plus extraEnv (KEY=value entries).
+func startService(extraEnv []string) (*service, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
@@ -106,6 +107,8 @@ func startService() (*service, error) {
 		}
 		env = append(env, "DATA_DIR="+s.dataDir)
 	}
+
+	env = append(env, extraEnv...)
 
 	s.cmd = exec.Command(node, "--import", "tsx", "src/main.ts")
 	s.cmd.Dir = root
