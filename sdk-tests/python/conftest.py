@@ -10,6 +10,7 @@ that fails, so CI cannot lose the check silently).
 """
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -147,8 +148,9 @@ class _Process:
         return "\n".join(self.output)
 
 
-@pytest.fixture(scope="session")
-def service() -> Iterator[Service]:
+@contextlib.contextmanager
+def running_service(extra_env: Optional[dict] = None) -> Iterator[Service]:
+    """Starts the service (fresh database) with the environment below plus extra_env; stops it after."""
     # Exactly these variables, so a developer's own settings (LLM_CONFIG, REDIS_URL, ...) stay out.
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -168,6 +170,7 @@ def service() -> Iterator[Service]:
     else:
         data_dir = tempfile.mkdtemp(prefix="llm-sdk-python-")
         env["DATA_DIR"] = data_dir
+    env.update(extra_env or {})
     process = None
     try:
         process = _Process(env)
@@ -183,6 +186,12 @@ def service() -> Iterator[Service]:
             shutil.rmtree(data_dir, ignore_errors=True)
         if db_name:
             psql(admin_url, f"drop database if exists {db_name} with (force)")
+
+
+@pytest.fixture(scope="session")
+def service() -> Iterator[Service]:
+    with running_service() as s:
+        yield s
 
 
 @pytest.fixture
