@@ -51,6 +51,8 @@ export interface GatewayDeps {
 
 export interface FinishSummary {
   requestId: string;
+  /** The caller's x-request-id, when it sent one. */
+  clientRequestId?: string;
   principal: Principal;
   model: string;
   provider: string;
@@ -564,6 +566,7 @@ export class Gateway {
     this.deps.usageSink.record({
       id: randomUUID(),
       requestId: ctx.requestId,
+      ...(ctx.clientRequestId !== undefined ? { clientRequestId: ctx.clientRequestId } : {}),
       keyId: ctx.principal.keyId,
       tenant: ctx.principal.tenant,
       model,
@@ -599,6 +602,7 @@ export class Gateway {
     });
     this.deps.onFinish?.({
       requestId: ctx.requestId,
+      ...(ctx.clientRequestId !== undefined ? { clientRequestId: ctx.clientRequestId } : {}),
       principal: ctx.principal,
       model,
       provider: rec.provider,

@@ -194,7 +194,7 @@ describe("a failing upstream, inside the caller's deadline", () => {
     expect(abort.stalled).toBe(true);
     // The client's own timer also fires at 2 s; the server's record shows it ended the work on time too.
     await server.app.ledger.flush();
-    const row = await server.app.database.db.selectFrom("generations").selectAll().where("request_id", "=", requestId).executeTakeFirstOrThrow();
+    const row = await server.app.database.db.selectFrom("generations").selectAll().where("client_request_id", "=", requestId).executeTakeFirstOrThrow();
     expect(row.error_reason).toBe("PROVIDER_TIMEOUT");
     expect(row.latency_ms).toBeGreaterThanOrEqual(1_980);
     expect(row.latency_ms).toBeLessThan(2_050);
