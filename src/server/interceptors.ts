@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { ConnectError, ContextValues, Interceptor } from "@connectrpc/connect";
 import type { KeyAuthenticator } from "../core/types.js";
-import { invalidRequest, LlmError } from "../errors/llm-error.js";
+import { asLlmError, invalidRequest, LlmError } from "../errors/llm-error.js";
 import { toConnectError } from "../errors/to-connect.js";
-import type { Logger } from "../telemetry/logger.js";
+import { throttledWarn, type Logger } from "../telemetry/logger.js";
 import { Tracing } from "../telemetry/tracing.js";
 import { kClientRequestId, kPrincipal, kRequestId, setRequestIdHeaders } from "./call-values.js";
 
@@ -76,8 +76,14 @@ function bearer(header: Headers): string | undefined {
   return header.get("x-api-key")?.trim() || undefined;
 }
 
-/** Resolves the API key of every LlmService call to a principal; other services (health, reflection) are open. */
+/**
+ * Resolves the API key of every LlmService call to a principal; other services (health, reflection) are open.
+ * A key that cannot be checked (the database is down and the key is not cached) is refused with the
+ * store's error (UNAVAILABLE with RetryInfo), never a bare INTERNAL.
+ */
 export function authInterceptor(keys: KeyAuthenticator, logger: Logger, tracing: Tracing = Tracing.disabled): Interceptor {
+  // During an outage every uncached key fails: one line per interval, with a count of the rest.
+  const warnOften = throttledWarn(logger);
   return (next) => async (req) => {
     if (req.service.typeName !== "llm.v1.LlmService") return next(req);
     const requestId = req.contextValues.get(kRequestId);
@@ -85,12 +91,20 @@ export function authInterceptor(keys: KeyAuthenticator, logger: Logger, tracing:
     if (!secret) {
       throw refusal(new LlmError("UNAUTHENTICATED", "missing API key: send authorization: Bearer <key> or x-api-key"), req.contextValues);
     }
-    const principal = await tracing.inSpan("auth", {}, async (span) => {
-      const found = await keys.authenticate(secret);
-      if (found) span.setAttributes({ "llm.tenant": found.tenant, "llm.key_id": found.keyId });
-      else tracing.fail(span, new LlmError("UNAUTHENTICATED", "unknown, revoked or expired API key"));
-      return found;
-    });
+    let principal;
+    try {
+      principal = await tracing.inSpan("auth", {}, async (span) => {
+        const found = await keys.authenticate(secret);
+        if (found) span.setAttributes({ "llm.tenant": found.tenant, "llm.key_id": found.keyId });
+        else tracing.fail(span, new LlmError("UNAUTHENTICATED", "unknown, revoked or expired API key"));
+        return found;
+      });
+    } catch (err) {
+      const error = asLlmError(err);
+      const cause = error.cause instanceof Error ? error.cause.message : undefined;
+      warnOften("could not check an API key", { requestId, method: req.method.name, reason: error.reason, ...(cause ? { error: cause } : {}) });
+      throw refusal(error, req.contextValues);
+    }
     if (!principal) {
       const clientRequestId = req.contextValues.get(kClientRequestId);
       logger.warn("rejected an unknown, revoked or expired API key", {
