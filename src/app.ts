@@ -21,7 +21,7 @@ import { llmService } from "./rpc/llm-service.js";
 import { applyCors } from "./server/cors.js";
 import { HealthState, healthRoutes, ServingStatus } from "./server/health.js";
 import { InFlight } from "./server/in-flight.js";
-import { authInterceptor, drainInterceptor, requestIdInterceptor } from "./server/interceptors.js";
+import { authInterceptor, clientRequestIdInterceptor, drainInterceptor, requestIdInterceptor } from "./server/interceptors.js";
 import { reflectionRoutes } from "./server/reflection.js";
 import { defaultPlaygroundDir, staticAssets } from "./server/static-assets.js";
 import { listen, type Transport } from "./server/transport.js";
@@ -67,6 +67,8 @@ export interface AppOptions {
    * ~35 MB less idle RSS for a service process. Default false: in-process test servers skip it.
    */
   compactHeapBeforeListening?: boolean;
+  /** Makes each call's request id (the ledger key). Default randomUUID; tests hand in a sequence to compare bytes. */
+  newRequestId?: () => string;
 }
 
 export async function startApp(config: Config, options: AppOptions): Promise<App> {
@@ -229,6 +231,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
       logger.info("call", {
         ...callFields(),
         requestId: s.requestId,
+        ...(s.clientRequestId !== undefined ? { clientRequestId: s.clientRequestId } : {}),
         tenant: s.principal.tenant,
         keyId: s.principal.keyId,
         model: s.model,
@@ -267,7 +270,13 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     )(router);
   };
   // The telemetry interceptor sits outside drain and auth, so refused calls are counted and traced too.
-  const interceptors = [requestIdInterceptor, telemetryInterceptor(tracing, metrics), drainInterceptor(drain), authInterceptor(keys, logger, tracing)];
+  const interceptors = [
+    requestIdInterceptor(options.newRequestId),
+    telemetryInterceptor(tracing, metrics),
+    drainInterceptor(drain),
+    clientRequestIdInterceptor,
+    authInterceptor(keys, logger, tracing),
+  ];
   const adapter = connectNodeAdapter({
     routes,
     interceptors,

@@ -5,7 +5,7 @@ import type { Idempotency, IdempotencyLease } from "../cache/idempotency.js";
 import type { CachedGeneration, ResponseCache } from "../cache/response-cache.js";
 import { SingleFlight, type FlightContext } from "../cache/single-flight.js";
 import type { DeploymentConfig } from "../config.js";
-import { LlmError, asLlmError, type AttemptRecord } from "../errors/llm-error.js";
+import { LlmError, asLlmError, invalidRequest, type AttemptRecord, type FieldViolation } from "../errors/llm-error.js";
 import type { LimitSubject, Limiter, Ticket } from "../limits/limiter.js";
 import type { ProviderRequest } from "../providers/provider.js";
 import { costOf, type Catalogue, type CatalogueModel } from "../router/catalogue.js";
@@ -27,7 +27,7 @@ import type {
   UsageSink,
   UsageSource,
 } from "./types.js";
-import { validateRequest } from "./validate.js";
+import { isTimestampInRange, storableText, TIMESTAMP_RANGE, unstorableText, validateRequest } from "./validate.js";
 
 export interface GatewayDeps {
   catalogue: Catalogue;
@@ -51,6 +51,8 @@ export interface GatewayDeps {
 
 export interface FinishSummary {
   requestId: string;
+  /** The caller's x-request-id, when it sent one. */
+  clientRequestId?: string;
   principal: Principal;
   model: string;
   provider: string;
@@ -488,9 +490,15 @@ export class Gateway {
         metadata: { tenant },
       });
     }
+    const violations: FieldViolation[] = [];
+    const tenantProblem = unstorableText(tenant);
+    if (tenantProblem !== undefined) violations.push({ field: "tenant", description: tenantProblem });
+    for (const [field, time] of [["start_time", query.start], ["end_time", query.end]] as const) {
+      if (time !== undefined && !isTimestampInRange(time)) violations.push({ field, description: TIMESTAMP_RANGE });
+    }
+    if (violations.length > 0) throw invalidRequest(violations);
     const end = query.end ?? new Date(this.now());
     const start = query.start ?? new Date(end.getTime() - USAGE_DEFAULT_RANGE_MS);
-    const violations = [];
     if (start.getTime() >= end.getTime()) violations.push({ field: "start_time", description: "must be before end_time" });
     if (end.getTime() - start.getTime() > USAGE_MAX_RANGE_MS) {
       violations.push({ field: "start_time", description: "the range must be at most 400 days" });
@@ -560,10 +568,11 @@ export class Gateway {
   private finish(req: GenerationRequest, ctx: CallContext, rec: CallRecord, startedAt: number, failure: LlmError | undefined): void {
     const finishedAt = this.now();
     const status = !failure ? "ok" : failure.reason === "CANCELLED" ? "cancelled" : "failed";
-    const model = rec.model?.id ?? this.deps.catalogue.resolve(req.model)?.id ?? req.model.slice(0, 128);
+    const model = rec.model?.id ?? this.deps.catalogue.resolve(req.model)?.id ?? storableText(req.model.slice(0, 128));
     this.deps.usageSink.record({
       id: randomUUID(),
       requestId: ctx.requestId,
+      ...(ctx.clientRequestId !== undefined ? { clientRequestId: ctx.clientRequestId } : {}),
       keyId: ctx.principal.keyId,
       tenant: ctx.principal.tenant,
       model,
@@ -579,7 +588,7 @@ export class Gateway {
       timeToFirstTokenMs: rec.firstTokenAt === null ? null : rec.firstTokenAt - startedAt,
       startedAt: new Date(startedAt),
       finishedAt: new Date(finishedAt),
-      metadata: req.metadata,
+      metadata: rec.model ? req.metadata : storableMetadata(req.metadata),
     });
     const costUsdNanos = rec.cached ? 0n : rec.cost;
     const timeToFirstTokenMs = rec.firstTokenAt === null ? null : rec.firstTokenAt - startedAt;
@@ -599,6 +608,7 @@ export class Gateway {
     });
     this.deps.onFinish?.({
       requestId: ctx.requestId,
+      ...(ctx.clientRequestId !== undefined ? { clientRequestId: ctx.clientRequestId } : {}),
       principal: ctx.principal,
       model,
       provider: rec.provider,
@@ -616,4 +626,14 @@ export class Gateway {
       ...(failure ? { error: failure } : {}),
     });
   }
+}
+
+/**
+ * Metadata as the ledger can store it, for a call refused before admission resolved its model
+ * (validation among the reasons): a refused call is still recorded, its unstorable text replaced.
+ */
+function storableMetadata(metadata: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata)) out[storableText(key)] = storableText(value);
+  return out;
 }

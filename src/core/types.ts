@@ -84,7 +84,10 @@ export interface Principal {
 
 /** Per-call facts the transport hands the core. */
 export interface CallContext {
+  /** The server's id for the call (a uuid, or `<id>.<index>` for a batch item): the ledger row's key. */
   requestId: string;
+  /** The caller's x-request-id, when it sent one: a correlation id, not unique, never a key. */
+  clientRequestId?: string;
   principal: Principal;
   /** Fires when the client cancels or the deadline passes. */
   signal: AbortSignal;
@@ -98,8 +101,10 @@ export type UsageStatus = "ok" | "failed" | "cancelled";
 export interface UsageRecord {
   /** Unique id of the row (uuid). */
   id: string;
-  /** The request id; the ledger never stores two rows for one. */
+  /** The server's request id; the ledger never stores two rows for one. */
   requestId: string;
+  /** The caller's x-request-id (a correlation id, not unique); absent when it sent none. */
+  clientRequestId?: string;
   keyId: string;
   tenant: string;
   /** The model asked for (after alias resolution when it resolved). */

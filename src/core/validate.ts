@@ -15,6 +15,42 @@ export const LIMITS = {
   cacheTtlSeconds: 7 * 24 * 3600,
 } as const;
 
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one (UTF-16 code units: no `u` flag). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, "g");
+
+/**
+ * Why a caller's text cannot be stored as it is, or undefined when it can. Postgres refuses
+ * U+0000 in text and jsonb, and an unpaired surrogate (which a Connect JSON caller can send as
+ * `"\ud800"`) in jsonb: text that reaches the ledger is checked here, so a call either fails up
+ * front or is recorded, never served and then lost to a refused row.
+ */
+export function unstorableText(text: string): string | undefined {
+  if (text.includes("\0")) return "must not contain the NUL character (U+0000)";
+  if (LONE_SURROGATE.test(text)) return "must be well-formed Unicode (no unpaired surrogate)";
+  return undefined;
+}
+
+/**
+ * The text as the ledger can store it: NUL characters and unpaired surrogates replaced by U+FFFD.
+ * For the row of a call refused because of such text (validateRequest), which is still recorded.
+ */
+export function storableText(text: string): string {
+  if (unstorableText(text) === undefined) return text;
+  return text.replace(LONE_SURROGATES, "\uFFFD").replaceAll("\0", "\uFFFD");
+}
+
+/** google.protobuf.Timestamp's range, which Postgres's timestamptz holds too (and JS Dates, past it, may not). */
+const MIN_MS = Date.parse("0001-01-01T00:00:00Z");
+const MAX_MS = Date.parse("+010000-01-01T00:00:00Z");
+export const TIMESTAMP_RANGE = "must be a valid time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z";
+
+/** Whether a time is one a google.protobuf.Timestamp may carry (and the ledger can compare with). */
+export function isTimestampInRange(time: Date): boolean {
+  const ms = time.getTime();
+  return Number.isFinite(ms) && ms >= MIN_MS && ms < MAX_MS;
+}
+
 /**
  * Checks a request's shape, collecting every violation so a caller can fix them
  * all at once; throws INVALID_REQUEST with a BadRequest listing them. Limits that
@@ -24,8 +60,14 @@ export function validateRequest(req: GenerationRequest, prefix = ""): void {
   const v: FieldViolation[] = [];
   const bad = (field: string, description: string) => v.push({ field: prefix + field, description });
 
+  const storable = (field: string, text: string) => {
+    const problem = unstorableText(text);
+    if (problem !== undefined) bad(field, problem);
+  };
+
   if (req.model.trim() === "") bad("model", "must name a model; ListModels lists them");
   else if (req.model.length > LIMITS.modelNameChars) bad("model", `must be at most ${LIMITS.modelNameChars} characters`);
+  else storable("model", req.model);
 
   if (req.messages.length === 0) bad("messages", "must contain at least one message");
   if (req.messages.length > LIMITS.messages) bad("messages", `must contain at most ${LIMITS.messages} messages`);
@@ -52,6 +94,7 @@ export function validateRequest(req: GenerationRequest, prefix = ""): void {
   }
   req.fallbackModels.forEach((m, i) => {
     if (m.trim() === "" || m.length > LIMITS.modelNameChars) bad(`fallback_models[${i}]`, "must name a model");
+    else storable(`fallback_models[${i}]`, m);
   });
 
   if (req.cache.ttlSeconds > LIMITS.cacheTtlSeconds) bad("cache.ttl_seconds", `must be at most ${LIMITS.cacheTtlSeconds}`);
@@ -59,13 +102,20 @@ export function validateRequest(req: GenerationRequest, prefix = ""): void {
   const entries = Object.entries(req.metadata);
   if (entries.length > LIMITS.metadataEntries) bad("metadata", `must have at most ${LIMITS.metadataEntries} entries`);
   for (const [key, value] of entries) {
+    // The field names the entry by its key, made printable (JSON escapes NUL and unpaired surrogates).
+    const field = `metadata[${JSON.stringify(key.slice(0, 64))}]`;
     if (key.length === 0 || key.length > LIMITS.metadataKeyChars) bad("metadata", `keys must be 1 to ${LIMITS.metadataKeyChars} characters`);
-    if (value.length > LIMITS.metadataValueChars) bad(`metadata[${JSON.stringify(key.slice(0, 64))}]`, `must be at most ${LIMITS.metadataValueChars} characters`);
+    else {
+      const problem = unstorableText(key);
+      if (problem !== undefined) bad(field, `the key ${problem}`);
+    }
+    if (value.length > LIMITS.metadataValueChars) bad(field, `must be at most ${LIMITS.metadataValueChars} characters`);
+    else storable(field, value);
   }
 
   if (req.idempotencyKey.length > LIMITS.idempotencyKeyChars) {
     bad("idempotency_key", `must be at most ${LIMITS.idempotencyKeyChars} characters`);
-  }
+  } else storable("idempotency_key", req.idempotencyKey);
 
   if (v.length > 0) throw invalidRequest(v);
 }

@@ -21,7 +21,8 @@ export type ErrorReason =
   | "PROVIDER_AUTH_FAILED"
   | "CANCELLED"
   | "INTERNAL"
-  | "SHUTTING_DOWN";
+  | "SHUTTING_DOWN"
+  | "DATABASE_UNAVAILABLE";
 
 export interface ReasonRow {
   /** The gRPC code a client sees. */
@@ -56,6 +57,7 @@ export const TAXONOMY: Readonly<Record<ErrorReason, ReasonRow>> = {
   CANCELLED: { code: Code.Canceled, retryable: false, fallback: false, sanitise: false },
   INTERNAL: { code: Code.Internal, retryable: false, fallback: false, sanitise: true },
   SHUTTING_DOWN: { code: Code.Unavailable, retryable: false, fallback: false, sanitise: false },
+  DATABASE_UNAVAILABLE: { code: Code.Unavailable, retryable: false, fallback: false, sanitise: false },
 };
 
 export const ERROR_REASONS = Object.keys(TAXONOMY) as ErrorReason[];

@@ -22,9 +22,10 @@ function durationOf(ms: number) {
   return create(DurationSchema, { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) });
 }
 
-function detailsOf(err: LlmError, requestId?: string): Detail[] {
+function detailsOf(err: LlmError, requestId?: string, clientRequestId?: string): Detail[] {
   const metadata: Record<string, string> = { ...err.metadata };
   if (requestId) metadata["request_id"] = requestId;
+  if (clientRequestId) metadata["client_request_id"] = clientRequestId;
   const details: Detail[] = [
     { desc: ErrorInfoSchema, value: { reason: err.reason, domain: ERROR_DOMAIN, metadata } },
   ];
@@ -44,16 +45,19 @@ function clientMessage(err: LlmError): string {
   return TAXONOMY[err.reason].sanitise ? "internal error" : err.message;
 }
 
-/** The one place a domain error becomes a ConnectError with its google.rpc details. */
-export function toConnectError(err: LlmError, requestId?: string): ConnectError {
-  return new ConnectError(clientMessage(err), TAXONOMY[err.reason].code, undefined, detailsOf(err, requestId));
+/**
+ * The one place a domain error becomes a ConnectError with its google.rpc details. The ErrorInfo
+ * carries the server's `request_id` and, when the caller sent an x-request-id, `client_request_id`.
+ */
+export function toConnectError(err: LlmError, requestId?: string, clientRequestId?: string): ConnectError {
+  return new ConnectError(clientMessage(err), TAXONOMY[err.reason].code, undefined, detailsOf(err, requestId, clientRequestId));
 }
 
 /** The same error as a google.rpc.Status, for a failed batch item. */
-export function toRpcStatus(err: LlmError, requestId?: string): Status {
+export function toRpcStatus(err: LlmError, requestId?: string, clientRequestId?: string): Status {
   return create(StatusSchema, {
     code: TAXONOMY[err.reason].code,
     message: clientMessage(err),
-    details: detailsOf(err, requestId).map((d) => anyPack(d.desc, create(d.desc, d.value))),
+    details: detailsOf(err, requestId, clientRequestId).map((d) => anyPack(d.desc, create(d.desc, d.value))),
   });
 }

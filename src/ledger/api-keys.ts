@@ -11,6 +11,7 @@ import { createHmac, createSecretKey, randomBytes, randomUUID, timingSafeEqual }
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { modelPatternsProblem, normalizeModelPatterns } from "../core/model-access.js";
 import type { KeyAuthenticator, Limits, Principal } from "../core/types.js";
+import { databaseUnavailable } from "./database-unavailable.js";
 import type { ApiKeyRole, ApiKeyRow, DatabaseSchema, StoredLimits, TenantRow } from "./schema.js";
 
 export interface ApiKeyStoreOptions {
@@ -485,6 +486,7 @@ export class ApiKeyStore implements KeyAuthenticator {
     }
 
     // One parameterised query: the key and its tenant's limits (no tenants row: no tenant limits).
+    // A key not in the cache cannot be checked while the database is unreachable: UNAVAILABLE, retry shortly.
     const row = await this.#db
       .selectFrom("api_keys")
       .leftJoin("tenants", "tenants.name", "api_keys.tenant")
@@ -503,7 +505,10 @@ export class ApiKeyStore implements KeyAuthenticator {
         "tenants.limits as tenant_limits",
       ])
       .where("api_keys.prefix", "=", prefix)
-      .executeTakeFirst();
+      .executeTakeFirst()
+      .catch((err: unknown) => {
+        throw databaseUnavailable("the API key cannot be checked", err);
+      });
     const salt = row === undefined ? this.#dummySalt : Buffer.from(row.salt, "base64url");
     const presented = keyedHash(salt, secret);
     if (row === undefined) return null;

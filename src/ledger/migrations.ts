@@ -96,6 +96,23 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
         .execute();
     },
   },
+  "0004_client_request_id": {
+    async up(db: AnyDatabase): Promise<void> {
+      // request_id stays the unique key, but from now on it is the server's id for the call; the
+      // caller's x-request-id moves here, where any number of rows may share it. Rows written
+      // before keep whatever request_id they had (the caller's id when it sent one) and null here.
+      await db.schema.alterTable("generations").addColumn("client_request_id", "text").execute();
+      await db.schema
+        .createIndex("generations_client_request_id_idx")
+        .on("generations")
+        .column("client_request_id")
+        .execute();
+    },
+    async down(db: AnyDatabase): Promise<void> {
+      await db.schema.dropIndex("generations_client_request_id_idx").execute();
+      await db.schema.alterTable("generations").dropColumn("client_request_id").execute();
+    },
+  },
 };
 
 /** Hands the Migrator the in-code migrations above. */

@@ -30,7 +30,10 @@ export interface StoredLimits {
 /** One row per request: the usage ledger. */
 export interface GenerationsTable {
   id: string;
+  /** The server's request id (unique): the row's key, never chosen by the caller. */
   request_id: string;
+  /** The caller's x-request-id: a correlation id, indexed, not unique; null when none was sent (and in rows older than 0004). */
+  client_request_id: ColumnType<string | null, string | null | undefined, string | null>;
   key_id: string;
   tenant: string;
   model: string;

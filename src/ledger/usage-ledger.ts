@@ -1,7 +1,8 @@
 /**
  * The usage writer: `record()` queues in memory and returns at once; a timer and a size
- * threshold write the queue in batches, one INSERT of per-column arrays each (unnestRows), one row per request id
- * (ON CONFLICT (request_id) DO NOTHING: writing a record twice never counts it twice).
+ * threshold write the queue in batches, one INSERT of per-column arrays each (unnestRows), one row per request id,
+ * which the server generates for every call (ON CONFLICT (request_id) DO NOTHING: writing a record twice, as a
+ * replay may, never counts it twice; no caller can choose the id, so no call can hide behind another's row).
  * A failed write puts its records back at the front of the queue and is retried with backoff.
  *
  * With `spoolDir`, an outage longer than memory holds loses nothing either: while writes fail,
@@ -87,6 +88,7 @@ export function toGenerationRow(r: UsageRecord): NewGenerationRow {
   return {
     id: r.id,
     request_id: r.requestId,
+    client_request_id: r.clientRequestId ?? null,
     key_id: r.keyId,
     tenant: r.tenant,
     model: r.model,
@@ -110,6 +112,7 @@ export function toGenerationRow(r: UsageRecord): NewGenerationRow {
 const GENERATION_COLUMNS = [
   "id",
   "request_id",
+  "client_request_id",
   "key_id",
   "tenant",
   "model",
@@ -139,6 +142,7 @@ function unnestRows(rows: readonly NewGenerationRow[]): RawBuilder<unknown> {
   const n = rows.length;
   const id = new Array<string>(n);
   const requestId = new Array<string>(n);
+  const clientRequestId = new Array<string | null>(n);
   const keyId = new Array<string>(n);
   const tenant = new Array<string>(n);
   const model = new Array<string>(n);
@@ -159,6 +163,7 @@ function unnestRows(rows: readonly NewGenerationRow[]): RawBuilder<unknown> {
     const r = rows[i]!;
     id[i] = r.id;
     requestId[i] = r.request_id;
+    clientRequestId[i] = r.client_request_id ?? null;
     keyId[i] = r.key_id;
     tenant[i] = r.tenant;
     model[i] = r.model;
@@ -176,7 +181,7 @@ function unnestRows(rows: readonly NewGenerationRow[]): RawBuilder<unknown> {
     finishedAt[i] = r.finished_at.toISOString();
     metadata[i] = r.metadata;
   }
-  return sql`select * from unnest(${id}::uuid[], ${requestId}::text[], ${keyId}::text[], ${tenant}::text[], ${model}::text[], ${provider}::text[], ${status}::text[], ${errorReason}::text[], ${inputTokens}::int4[], ${outputTokens}::int4[], ${cost}::int8[], ${cached}::bool[], ${attempts}::jsonb[], ${latency}::int4[], ${ttft}::int4[], ${startedAt}::timestamptz[], ${finishedAt}::timestamptz[], ${metadata}::jsonb[])`;
+  return sql`select * from unnest(${id}::uuid[], ${requestId}::text[], ${clientRequestId}::text[], ${keyId}::text[], ${tenant}::text[], ${model}::text[], ${provider}::text[], ${status}::text[], ${errorReason}::text[], ${inputTokens}::int4[], ${outputTokens}::int4[], ${cost}::int8[], ${cached}::bool[], ${attempts}::jsonb[], ${latency}::int4[], ${ttft}::int4[], ${startedAt}::timestamptz[], ${finishedAt}::timestamptz[], ${metadata}::jsonb[])`;
 }
 
 /**
@@ -198,6 +203,7 @@ function toUsageRecord(row: NewGenerationRow): UsageRecord {
   return {
     id: row.id,
     requestId: row.request_id,
+    ...(typeof row.client_request_id === "string" ? { clientRequestId: row.client_request_id } : {}),
     keyId: row.key_id,
     tenant: row.tenant,
     model: row.model,

@@ -1,6 +1,7 @@
 /** Reads usage back out of the ledger: per-tenant totals and a per-model breakdown. */
 import { sql, type Kysely } from "kysely";
 import type { UsageReport, UsageSource, UsageTotals } from "../core/types.js";
+import { databaseUnavailable } from "./database-unavailable.js";
 import type { DatabaseSchema } from "./schema.js";
 
 /** An aggregate as the drivers return it: pg gives int8/numeric as strings; other drivers may give numbers. */
@@ -67,7 +68,10 @@ export class UsageQuery implements UsageSource {
       .where("started_at", ">=", start)
       .where("started_at", "<", end)
       .groupBy(["model", "key_id", day])
-      .execute();
+      .execute()
+      .catch((err: unknown) => {
+        throw databaseUnavailable("usage cannot be read", err);
+      });
 
     const totals = emptyTotals();
     const byModel = new Map<string, UsageTotals>();
@@ -97,7 +101,14 @@ export class UsageQuery implements UsageSource {
     const names =
       keyIds.length === 0
         ? []
-        : await this.#db.selectFrom("api_keys").select(["id", "name"]).where("id", "in", keyIds).execute();
+        : await this.#db
+            .selectFrom("api_keys")
+            .select(["id", "name"])
+            .where("id", "in", keyIds)
+            .execute()
+            .catch((err: unknown) => {
+              throw databaseUnavailable("usage cannot be read", err);
+            });
     const nameOf = new Map(names.map((n) => [n.id, n.name]));
     const sorted = (map: Map<string, UsageTotals>) => [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return {

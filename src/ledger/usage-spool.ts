@@ -151,6 +151,7 @@ export function decodeSpooledRecord(line: string): UsageRecord {
   return {
     id: str("id"),
     requestId: str("requestId"),
+    ...(typeof v["clientRequestId"] === "string" ? { clientRequestId: v["clientRequestId"] } : {}),
     keyId: str("keyId"),
     tenant: str("tenant"),
     model: str("model"),

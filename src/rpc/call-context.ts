@@ -1,11 +1,12 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { CallContext } from "../core/types.js";
 import { LlmError } from "../errors/llm-error.js";
-import { kPrincipal, kRequestId } from "../server/call-values.js";
+import { kClientRequestId, kPrincipal, kRequestId, setRequestIdHeaders } from "../server/call-values.js";
 
 /**
  * Turns Connect's handler context into the core's CallContext: the principal,
- * the request id (echoed as x-request-id), an absolute deadline (the client's, or
+ * the server's request id (sent as x-request-id) and the caller's correlation id (its
+ * x-request-id, echoed as x-client-request-id), an absolute deadline (the client's, or
  * the configured default), and a signal whose reason says why it fired:
  * PROVIDER_TIMEOUT at the deadline, CANCELLED when the client went away.
  */
@@ -13,7 +14,8 @@ export function callContext(ctx: HandlerContext, defaultDeadlineMs: number): { c
   const principal = ctx.values.get(kPrincipal);
   if (!principal) throw new LlmError("UNAUTHENTICATED", "missing API key");
   const requestId = ctx.values.get(kRequestId);
-  ctx.responseHeader.set("x-request-id", requestId);
+  const clientRequestId = ctx.values.get(kClientRequestId);
+  setRequestIdHeaders(ctx.responseHeader, ctx.values);
 
   const timeoutMs = ctx.timeoutMs();
   const deadline = Date.now() + (timeoutMs ?? defaultDeadlineMs);
@@ -31,7 +33,7 @@ export function callContext(ctx: HandlerContext, defaultDeadlineMs: number): { c
   const timer = timeoutMs === undefined ? setTimeout(() => controller.abort(deadlineError()), defaultDeadlineMs) : undefined;
 
   return {
-    call: { requestId, principal, signal: controller.signal, deadline },
+    call: { requestId, ...(clientRequestId !== "" ? { clientRequestId } : {}), principal, signal: controller.signal, deadline },
     dispose() {
       if (timer) clearTimeout(timer);
       ctx.signal.removeEventListener("abort", onAbort);

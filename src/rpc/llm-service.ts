@@ -1,4 +1,4 @@
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import {
   BatchGenerateResponseSchema,
@@ -8,7 +8,7 @@ import {
 import type { Gateway } from "../core/gateway.js";
 import { LlmError, asLlmError } from "../errors/llm-error.js";
 import { toConnectError, toRpcStatus } from "../errors/to-connect.js";
-import { kPrincipal, kRequestId } from "../server/call-values.js";
+import { kClientRequestId, kPrincipal, kRequestId, setRequestIdHeaders } from "../server/call-values.js";
 import { callContext } from "./call-context.js";
 import {
   toGenerateResponse,
@@ -26,12 +26,11 @@ export interface LlmServiceOptions {
 
 /** The LlmService handlers: proto ↔ domain mapping and nothing else. Domain errors become ConnectErrors here. */
 export function llmService(gateway: Gateway, options: LlmServiceOptions): ServiceImpl<typeof LlmService> {
-  const fail = (err: unknown, requestId: string): never => {
-    throw toConnectError(asLlmError(err), requestId);
+  const fail = (err: unknown, values: HandlerContext["values"]): never => {
+    throw toConnectError(asLlmError(err), values.get(kRequestId), values.get(kClientRequestId));
   };
   return {
     async generate(req, ctx) {
-      const requestId = ctx.values.get(kRequestId);
       try {
         const { call, dispose } = callContext(ctx, options.defaultDeadlineMs);
         try {
@@ -40,12 +39,11 @@ export function llmService(gateway: Gateway, options: LlmServiceOptions): Servic
           dispose();
         }
       } catch (err) {
-        return fail(err, requestId);
+        return fail(err, ctx.values);
       }
     },
 
     async *streamGenerate(req, ctx) {
-      const requestId = ctx.values.get(kRequestId);
       try {
         const { call, dispose } = callContext(ctx, options.defaultDeadlineMs);
         try {
@@ -54,12 +52,11 @@ export function llmService(gateway: Gateway, options: LlmServiceOptions): Servic
           dispose();
         }
       } catch (err) {
-        fail(err, requestId);
+        fail(err, ctx.values);
       }
     },
 
     async batchGenerate(req, ctx) {
-      const requestId = ctx.values.get(kRequestId);
       try {
         const { batch } = options;
         if (req.requests.length === 0 || req.requests.length > batch.maxItems) {
@@ -80,28 +77,26 @@ export function llmService(gateway: Gateway, options: LlmServiceOptions): Servic
             results: results.map((r, index) =>
               r.ok
                 ? { index, result: { case: "response" as const, value: toGenerateResponse(r.result) } }
-                : { index, result: { case: "error" as const, value: toRpcStatus(r.error, r.requestId) } },
+                : { index, result: { case: "error" as const, value: toRpcStatus(r.error, r.requestId, call.clientRequestId) } },
             ),
           });
         } finally {
           dispose();
         }
       } catch (err) {
-        return fail(err, requestId);
+        return fail(err, ctx.values);
       }
     },
 
     listModels(_req, ctx) {
-      const requestId = ctx.values.get(kRequestId);
-      ctx.responseHeader.set("x-request-id", requestId);
+      setRequestIdHeaders(ctx.responseHeader, ctx.values);
       const principal = ctx.values.get(kPrincipal);
-      if (!principal) return fail(new LlmError("UNAUTHENTICATED", "missing API key"), requestId);
+      if (!principal) return fail(new LlmError("UNAUTHENTICATED", "missing API key"), ctx.values);
       const models = gateway.listModels(principal).map((m) => toModel(m, (d) => gateway.circuitState(d)));
       return create(ListModelsResponseSchema, { models });
     },
 
     async getUsage(req, ctx) {
-      const requestId = ctx.values.get(kRequestId);
       try {
         const { call, dispose } = callContext(ctx, options.defaultDeadlineMs);
         try {
@@ -110,7 +105,7 @@ export function llmService(gateway: Gateway, options: LlmServiceOptions): Servic
           dispose();
         }
       } catch (err) {
-        return fail(err, requestId);
+        return fail(err, ctx.values);
       }
     },
   };

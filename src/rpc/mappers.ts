@@ -1,6 +1,6 @@
 /** Proto ↔ domain mapping: the only place that knows both shapes. */
 import { create } from "@bufbuild/protobuf";
-import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   CacheMode,
   CircuitState,
@@ -144,9 +144,19 @@ export function toModel(m: CatalogueModel, state: (deployment: DeploymentConfig)
 export function toUsageQuery(req: GetUsageRequest): { tenant: string; start?: Date; end?: Date } {
   return {
     tenant: req.tenant,
-    ...(req.startTime ? { start: timestampDate(req.startTime) } : {}),
-    ...(req.endTime ? { end: timestampDate(req.endTime) } : {}),
+    ...(req.startTime ? { start: toDate(req.startTime) } : {}),
+    ...(req.endTime ? { end: toDate(req.endTime) } : {}),
   };
+}
+
+/**
+ * A Timestamp as a Date, to the millisecond below (so 9999-12-31T23:59:59.999999999Z stays in year
+ * 9999); an invalid one (nanos outside 0..999,999,999, or seconds past what a Date holds) as an
+ * invalid Date, which the core refuses.
+ */
+function toDate(ts: Timestamp): Date {
+  if (!Number.isInteger(ts.nanos) || ts.nanos < 0 || ts.nanos > 999_999_999) return new Date(Number.NaN);
+  return new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1_000_000));
 }
 
 function totalsMsg(t: UsageTotals): UsageTotalsMsg {

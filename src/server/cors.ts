@@ -30,6 +30,7 @@ const EXPOSED_HEADERS = [
   "grpc-encoding",
   "connect-content-encoding",
   "x-request-id",
+  "x-client-request-id",
 ].join(", ");
 
 /**

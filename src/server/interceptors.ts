@@ -1,27 +1,55 @@
 import { randomUUID } from "node:crypto";
-import type { ConnectError, Interceptor } from "@connectrpc/connect";
+import type { ConnectError, ContextValues, Interceptor } from "@connectrpc/connect";
 import type { KeyAuthenticator } from "../core/types.js";
-import { LlmError } from "../errors/llm-error.js";
+import { asLlmError, invalidRequest, LlmError } from "../errors/llm-error.js";
 import { toConnectError } from "../errors/to-connect.js";
-import type { Logger } from "../telemetry/logger.js";
+import { throttledWarn, type Logger } from "../telemetry/logger.js";
 import { Tracing } from "../telemetry/tracing.js";
-import { kPrincipal, kRequestId } from "./call-values.js";
+import { kClientRequestId, kPrincipal, kRequestId, setRequestIdHeaders } from "./call-values.js";
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A caller's x-request-id: 1 to 128 printable ASCII characters, not starting with a space. */
+const CLIENT_REQUEST_ID = /^[\x21-\x7E][\x20-\x7E]{0,127}$/;
 
 /**
- * A refusal from an interceptor, before any handler ran: it carries x-request-id itself (error
- * metadata goes out as response headers or trailers), as handled calls do via their response header.
+ * A refusal from an interceptor, before any handler ran: it carries x-request-id (and the caller's
+ * x-client-request-id) itself, since error metadata goes out as response headers or trailers, as
+ * handled calls do via their response header.
  */
-function refusal(error: ConnectError, requestId: string): ConnectError {
-  if (requestId !== "") error.metadata.set("x-request-id", requestId);
+function refusal(err: LlmError, values: ContextValues): ConnectError {
+  const error = toConnectError(err, values.get(kRequestId), values.get(kClientRequestId));
+  setRequestIdHeaders(error.metadata, values);
   return error;
 }
 
-/** Uses the caller's x-request-id when well-formed, a new uuid otherwise. */
-export const requestIdInterceptor: Interceptor = (next) => (req) => {
-  const given = req.header.get("x-request-id");
-  req.contextValues.set(kRequestId, given && REQUEST_ID.test(given) ? given : randomUUID());
+/**
+ * Gives every call a request id of the server's own (`newId`, a uuid by default), whatever the
+ * caller sends: the ledger's key for the call, so no caller can choose it. The caller's
+ * x-request-id, when well-formed, is kept apart as a correlation id (see clientRequestIdInterceptor).
+ */
+export function requestIdInterceptor(newId: () => string = randomUUID): Interceptor {
+  return (next) => (req) => {
+    req.contextValues.set(kRequestId, newId());
+    const given = req.header.get("x-request-id");
+    if (given !== null && CLIENT_REQUEST_ID.test(given)) req.contextValues.set(kClientRequestId, given);
+    return next(req);
+  };
+}
+
+/**
+ * Refuses an LlmService call whose x-request-id is malformed (INVALID_ARGUMENT with a BadRequest),
+ * rather than serving it with the caller's correlation id silently dropped. Sits inside the
+ * telemetry interceptor, so the refusal is counted and traced.
+ */
+export const clientRequestIdInterceptor: Interceptor = (next) => (req) => {
+  if (req.service.typeName === "llm.v1.LlmService") {
+    const given = req.header.get("x-request-id");
+    if (given !== null && req.contextValues.get(kClientRequestId) !== given) {
+      throw refusal(
+        invalidRequest([{ field: "x-request-id", description: "must be 1 to 128 printable ASCII characters (U+0021 to U+007E, and inner spaces)" }]),
+        req.contextValues,
+      );
+    }
+  }
   return next(req);
 };
 
@@ -33,8 +61,7 @@ export const requestIdInterceptor: Interceptor = (next) => (req) => {
 export function drainInterceptor(state: { draining: boolean }): Interceptor {
   return (next) => async (req) => {
     if (state.draining && !req.service.typeName.startsWith("grpc.")) {
-      const requestId = req.contextValues.get(kRequestId);
-      throw refusal(toConnectError(new LlmError("SHUTTING_DOWN", "the server is shutting down; retry on another replica")), requestId);
+      throw refusal(new LlmError("SHUTTING_DOWN", "the server is shutting down; retry on another replica"), req.contextValues);
     }
     return next(req);
   };
@@ -49,27 +76,43 @@ function bearer(header: Headers): string | undefined {
   return header.get("x-api-key")?.trim() || undefined;
 }
 
-/** Resolves the API key of every LlmService call to a principal; other services (health, reflection) are open. */
+/**
+ * Resolves the API key of every LlmService call to a principal; other services (health, reflection) are open.
+ * A key that cannot be checked (the database is down and the key is not cached) is refused with the
+ * store's error (UNAVAILABLE with RetryInfo), never a bare INTERNAL.
+ */
 export function authInterceptor(keys: KeyAuthenticator, logger: Logger, tracing: Tracing = Tracing.disabled): Interceptor {
+  // During an outage every uncached key fails: one line per interval, with a count of the rest.
+  const warnOften = throttledWarn(logger);
   return (next) => async (req) => {
     if (req.service.typeName !== "llm.v1.LlmService") return next(req);
     const requestId = req.contextValues.get(kRequestId);
     const secret = bearer(req.header);
     if (!secret) {
-      throw refusal(
-        toConnectError(new LlmError("UNAUTHENTICATED", "missing API key: send authorization: Bearer <key> or x-api-key"), requestId),
-        requestId,
-      );
+      throw refusal(new LlmError("UNAUTHENTICATED", "missing API key: send authorization: Bearer <key> or x-api-key"), req.contextValues);
     }
-    const principal = await tracing.inSpan("auth", {}, async (span) => {
-      const found = await keys.authenticate(secret);
-      if (found) span.setAttributes({ "llm.tenant": found.tenant, "llm.key_id": found.keyId });
-      else tracing.fail(span, new LlmError("UNAUTHENTICATED", "unknown, revoked or expired API key"));
-      return found;
-    });
+    let principal;
+    try {
+      principal = await tracing.inSpan("auth", {}, async (span) => {
+        const found = await keys.authenticate(secret);
+        if (found) span.setAttributes({ "llm.tenant": found.tenant, "llm.key_id": found.keyId });
+        else tracing.fail(span, new LlmError("UNAUTHENTICATED", "unknown, revoked or expired API key"));
+        return found;
+      });
+    } catch (err) {
+      const error = asLlmError(err);
+      const cause = error.cause instanceof Error ? error.cause.message : undefined;
+      warnOften("could not check an API key", { requestId, method: req.method.name, reason: error.reason, ...(cause ? { error: cause } : {}) });
+      throw refusal(error, req.contextValues);
+    }
     if (!principal) {
-      logger.warn("rejected an unknown, revoked or expired API key", { requestId, method: req.method.name });
-      throw refusal(toConnectError(new LlmError("UNAUTHENTICATED", "unknown, revoked or expired API key"), requestId), requestId);
+      const clientRequestId = req.contextValues.get(kClientRequestId);
+      logger.warn("rejected an unknown, revoked or expired API key", {
+        requestId,
+        ...(clientRequestId !== "" ? { clientRequestId } : {}),
+        method: req.method.name,
+      });
+      throw refusal(new LlmError("UNAUTHENTICATED", "unknown, revoked or expired API key"), req.contextValues);
     }
     req.contextValues.set(kPrincipal, principal);
     return next(req);

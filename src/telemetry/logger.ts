@@ -11,6 +11,8 @@ export type LogLevel = "error" | "warn" | "info" | "debug";
 /** Fields a log line may carry about the call it is written in. */
 export interface LogContext {
   requestId?: string;
+  /** The caller's x-request-id, a correlation id. */
+  clientRequestId?: string;
   traceId?: string;
   spanId?: string;
 }

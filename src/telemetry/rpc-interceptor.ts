@@ -7,7 +7,7 @@
  */
 import { trace, SpanStatusCode, type Context } from "@opentelemetry/api";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { kPrincipal, kRequestId } from "../server/call-values.js";
+import { kClientRequestId, kPrincipal, kRequestId } from "../server/call-values.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { Tracing } from "./tracing.js";
 
@@ -56,6 +56,7 @@ export function telemetryInterceptor(tracing: Tracing, metrics: GatewayMetrics):
     const method = `${service}/${req.method.name}`;
     const system = rpcSystemOf(req.header.get("content-type"));
     const requestId = req.contextValues.get(kRequestId);
+    const clientRequestId = req.contextValues.get(kClientRequestId);
     const parent = tracing.extract(req.header);
     const span = tracing.startServerSpan(
       method,
@@ -66,10 +67,11 @@ export function telemetryInterceptor(tracing: Tracing, metrics: GatewayMetrics):
         "rpc.system": system === "grpc" ? "grpc" : "connect_rpc",
         "rpc.service": service,
         "llm.request_id": requestId,
+        ...(clientRequestId !== "" ? { "llm.client_request_id": clientRequestId } : {}),
       },
       parent,
     );
-    const ctx: Context = tracing.withRequestId(trace.setSpan(parent, span), requestId);
+    const ctx: Context = tracing.withRequestId(trace.setSpan(parent, span), requestId, clientRequestId);
     const countOut = metrics.rpcStarted(system, method);
 
     let finished = false;

@@ -27,6 +27,7 @@ import { TAXONOMY } from "../errors/taxonomy.js";
 export const NOOP_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 const REQUEST_ID = createContextKey("llm-service request id");
+const CLIENT_REQUEST_ID = createContextKey("llm-service client request id");
 
 /** The `error.type` of a failure: the taxonomy reason for domain errors, the class name otherwise. */
 export function errorType(err: unknown): string {
@@ -157,17 +158,20 @@ export class Tracing {
     return this.tracer.startSpan(name, { kind, ...(attrs ? { attributes: attrs } : {}) }, parent);
   }
 
-  /** A context carrying the request id, for log lines written while it is active. */
-  withRequestId(ctx: Context, requestId: string): Context {
-    return ctx.setValue(REQUEST_ID, requestId);
+  /** A context carrying the request id (and the caller's x-request-id, when given), for log lines written while it is active. */
+  withRequestId(ctx: Context, requestId: string, clientRequestId = ""): Context {
+    const withId = ctx.setValue(REQUEST_ID, requestId);
+    return clientRequestId === "" ? withId : withId.setValue(CLIENT_REQUEST_ID, clientRequestId);
   }
 
-  /** Request id, trace id and span id of the active context, for a log line. */
-  logFields(): { requestId?: string; traceId?: string; spanId?: string } {
+  /** Request id, the caller's request id, trace id and span id of the active context, for a log line. */
+  logFields(): { requestId?: string; clientRequestId?: string; traceId?: string; spanId?: string } {
     const ctx = this.contexts.active();
-    const fields: { requestId?: string; traceId?: string; spanId?: string } = {};
+    const fields: { requestId?: string; clientRequestId?: string; traceId?: string; spanId?: string } = {};
     const requestId = ctx.getValue(REQUEST_ID);
     if (typeof requestId === "string") fields.requestId = requestId;
+    const clientRequestId = ctx.getValue(CLIENT_REQUEST_ID);
+    if (typeof clientRequestId === "string") fields.clientRequestId = clientRequestId;
     const sc = trace.getSpan(ctx)?.spanContext();
     if (sc !== undefined && sc.traceId !== INVALID_SPAN_CONTEXT.traceId) {
       fields.traceId = sc.traceId;

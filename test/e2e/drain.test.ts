@@ -169,13 +169,13 @@ describe("SIGTERM drain of the real process", () => {
         const rows = await database.db
           .selectFrom("generations")
           .selectAll()
-          .where("request_id", "in", [...outputTokens.keys()])
+          .where("client_request_id", "in", [...outputTokens.keys()])
           .execute();
         expect(rows).toHaveLength(2);
         for (const row of rows) {
           expect(row.status).toBe("ok");
           expect(row.model).toBe("sim/lorem");
-          expect(BigInt(row.output_tokens)).toBe(outputTokens.get(row.request_id));
+          expect(BigInt(row.output_tokens)).toBe(outputTokens.get(row.client_request_id ?? ""));
         }
       } finally {
         await database.close();

@@ -8,7 +8,7 @@ import net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ErrorInfoSchema } from "../../gen/ts/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema } from "../../gen/ts/google/rpc/error_details_pb.js";
 import { Health } from "../../gen/ts/grpc/health/v1/health_pb.js";
 import { GenerateRequestSchema, Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
 import { connectClient, llmClient, type ProtocolName } from "../helpers/clients.js";
@@ -79,7 +79,7 @@ describe("CORS", () => {
       expect.arrayContaining(["content-type", "connect-protocol-version", "x-grpc-web", "authorization", "connect-timeout-ms", "grpc-timeout"]),
     );
     const exposed = (res.headers.get("access-control-expose-headers") ?? "").split(/\s*,\s*/);
-    expect(exposed).toEqual(expect.arrayContaining(["grpc-status", "grpc-message", "grpc-status-details-bin", "x-request-id"]));
+    expect(exposed).toEqual(expect.arrayContaining(["grpc-status", "grpc-message", "grpc-status-details-bin", "x-request-id", "x-client-request-id"]));
     expect(res.headers.get("vary")?.toLowerCase()).toContain("origin");
   });
 
@@ -219,38 +219,110 @@ describe("timeouts", () => {
 });
 
 describe("x-request-id", () => {
-  async function requestIdFor(given: string, protocol: ProtocolName): Promise<{ header: string | null; id: string }> {
-    let header: string | null = null;
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+  async function callWith(given: string, protocol: ProtocolName): Promise<{ requestId: string | null; clientRequestId: string | null; id: string }> {
+    let requestId: string | null = null;
+    let clientRequestId: string | null = null;
     const res = await llmClient(server.baseUrl, protocol, server.key).generate(
       { model: "sim/echo", messages: [user("id")] },
-      { headers: { "x-request-id": given }, onHeader: (h) => (header = h.get("x-request-id")) },
+      {
+        headers: { "x-request-id": given },
+        onHeader: (h) => {
+          requestId = h.get("x-request-id");
+          clientRequestId = h.get("x-client-request-id");
+        },
+      },
     );
-    return { header, id: res.id };
+    return { requestId, clientRequestId, id: res.id };
   }
 
-  it.each(["grpc", "connect-h1"] as const)("echoes a well-formed caller id (%s)", async (protocol) => {
+  /** The ledger rows carrying a client request id, once the ledger has written them. */
+  async function rowsFor(clientRequestId: string) {
+    await server.app.ledger.flush();
+    return server.app.database.db
+      .selectFrom("generations")
+      .select(["request_id", "client_request_id", "tenant"])
+      .where("client_request_id", "=", clientRequestId)
+      .execute();
+  }
+
+  it.each(["grpc", "connect-h1"] as const)("answers with the server's own id, and echoes the caller's as x-client-request-id (%s)", async (protocol) => {
     const given = `req-${protocol}-0123:abc.DEF_9`;
-    const { header, id } = await requestIdFor(given, protocol);
-    expect(header).toBe(given);
-    expect(id).toBe(given);
+    const { requestId, clientRequestId, id } = await callWith(given, protocol);
+    expect(requestId).toMatch(UUID);
+    expect(id).toBe(requestId);
+    expect(clientRequestId).toBe(given);
+  });
+
+  it.each(["grpc", "connect-h1"] as const)("two calls with the same caller id leave two ledger rows under distinct server ids (%s)", async (protocol) => {
+    const given = `reused-${protocol}-${Date.now()}`;
+    const first = await callWith(given, protocol);
+    const second = await callWith(given, protocol);
+    expect(first.id).not.toBe(second.id);
+    const rows = await rowsFor(given);
+    expect(rows.map((r) => r.request_id).sort()).toEqual([first.id, second.id].sort());
+    expect(rows.every((r) => r.client_request_id === given && r.tenant === "acme")).toBe(true);
+  });
+
+  it("a caller cannot take over another call's ledger row by sending its request id", async () => {
+    const victim = await callWith(`victim-${Date.now()}`, "grpc");
+    const intruder = await callWith(victim.id, "connect-h1");
+    expect(intruder.id).not.toBe(victim.id);
+    await server.app.ledger.flush();
+    const rows = await server.app.database.db
+      .selectFrom("generations")
+      .select(["request_id", "client_request_id"])
+      .where("request_id", "in", [victim.id, intruder.id])
+      .execute();
+    expect(rows).toHaveLength(2);
+    expect(rows.find((r) => r.request_id === intruder.id)?.client_request_id).toBe(victim.id);
+  });
+
+  it("gives a call without x-request-id a server id and no x-client-request-id", async () => {
+    let requestId: string | null = null;
+    let clientRequestId: string | null = "unset";
+    const res = await llmClient(server.baseUrl, "grpc", server.key).generate(
+      { model: "sim/echo", messages: [user("id")] },
+      { onHeader: (h) => ((requestId = h.get("x-request-id")), (clientRequestId = h.get("x-client-request-id"))) },
+    );
+    expect(requestId).toMatch(UUID);
+    expect(res.id).toBe(requestId);
+    expect(clientRequestId).toBeNull();
   });
 
   it.each([
-    ["300 characters", "x".repeat(300)],
     ["spaces", "has some spaces"],
     ["a quote", 'a"b'],
-  ])("replaces a malformed caller id (%s) with a uuid", async (_what, given) => {
-    const { header, id } = await requestIdFor(given, "connect-h1");
-    expect(header).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-    expect(id).toBe(header);
+  ])("keeps a caller id with %s as it was sent", async (_what, given) => {
+    const { requestId, clientRequestId } = await callWith(given, "connect-h1");
+    expect(requestId).toMatch(UUID);
+    expect(clientRequestId).toBe(given);
   });
 
-  it("carries the caller's id in the ErrorInfo of a call refused before any handler ran", async () => {
+  it.each(["grpc", "connect-h1"] as const)("refuses a caller id of 300 characters with INVALID_ARGUMENT naming x-request-id (%s)", async (protocol) => {
+    const err = await rejection(
+      llmClient(server.baseUrl, protocol, server.key).generate(
+        { model: "sim/echo", messages: [user("id")] },
+        { headers: { "x-request-id": "x".repeat(300) } },
+      ),
+    );
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field)).toEqual(["x-request-id"]);
+    expect(err.findDetails(ErrorInfoSchema)[0]?.metadata["request_id"]).toMatch(UUID);
+    expect(err.metadata.get("x-request-id")).toMatch(UUID);
+  });
+
+  it("carries both ids in the ErrorInfo and headers of a call refused before any handler ran", async () => {
     const err = await rejection(
       llmClient(server.baseUrl, "grpc").listModels({}, { headers: { "x-request-id": "auth-fail-1" } }),
     );
     expect(err.code).toBe(Code.Unauthenticated);
-    expect(err.findDetails(ErrorInfoSchema)[0]?.metadata["request_id"]).toBe("auth-fail-1");
+    const info = err.findDetails(ErrorInfoSchema)[0];
+    expect(info?.metadata["request_id"]).toMatch(UUID);
+    expect(info?.metadata["client_request_id"]).toBe("auth-fail-1");
+    expect(err.metadata.get("x-request-id")).toBe(info?.metadata["request_id"]);
+    expect(err.metadata.get("x-client-request-id")).toBe("auth-fail-1");
   });
 });
 

@@ -244,7 +244,7 @@ describe("limits and deadlines", () => {
       row = await server.app.database.db
         .selectFrom("generations")
         .selectAll()
-        .where("request_id", "=", requestId)
+        .where("client_request_id", "=", requestId)
         .executeTakeFirst();
       if (!row) await new Promise((r) => setTimeout(r, 10));
     }

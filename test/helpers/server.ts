@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startApp, type App } from "../../src/app.js";
+import { startApp, type App, type AppOptions } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 
@@ -17,10 +17,10 @@ export interface TestServer {
 }
 
 /** Starts the whole service on a free loopback port with its own PGlite directory. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, options: Pick<AppOptions, "newRequestId"> = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "llm-test-"));
   const config = loadConfig({ PORT: "0", DATA_DIR: dataDir, LEDGER_FLUSH_MS: "20", ...env });
-  const app = await startApp(config, { logger: createLogger("error", { silent: true }) });
+  const app = await startApp(config, { logger: createLogger("error", { silent: true }), ...options });
   const key = (await app.keys.create({ name: "test", tenant: "acme" })).secret;
   const adminKey = (await app.keys.create({ name: "admin", tenant: "ops", role: "admin" })).secret;
   return {

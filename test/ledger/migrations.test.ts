@@ -46,6 +46,7 @@ describeEachDatabase("migrations", (database) => {
     expect(await columns("generations")).toEqual({
       id: "uuid",
       request_id: "text",
+      client_request_id: "text",
       key_id: "text",
       tenant: "text",
       model: "text",
@@ -131,13 +132,48 @@ describeEachDatabase("migrations", (database) => {
     await sql`insert into api_keys (id, prefix, salt, hash, name, tenant, role)
               values (${id}, ${id.slice(0, 10)}, 's', 'h', 'old key', 'old-tenant', 'user')`.execute(database.db);
 
-    expect(await migrateToLatest(database.db)).toEqual(["0003_key_limits"]);
+    expect(await migrateToLatest(database.db)).toEqual(Object.keys(MIGRATIONS).filter((name) => name > "0002_api_keys"));
     const row = await database.db
       .selectFrom("api_keys")
       .select(["allowed_models", "limits", "disabled_at", "name"])
       .where("id", "=", id)
       .executeTakeFirstOrThrow();
     expect(row).toEqual({ allowed_models: [], limits: {}, disabled_at: null, name: "old key" });
+  });
+
+  it("0004 gives an existing ledger a client_request_id column: old rows keep their request_id, and new rows may share a client id", async () => {
+    const migrator = createMigrator(database.db);
+    const down = await migrator.migrateTo("0003_key_limits");
+    expect(down.error).toBeUndefined();
+    expect(Object.keys(await columns("generations"))).not.toContain("client_request_id");
+
+    // A row as the service wrote it before 0004: the caller's x-request-id was the unique request_id.
+    const oldId = randomUUID();
+    await sql`insert into generations (id, request_id, key_id, tenant, model, provider, status, latency_ms, started_at, finished_at)
+              values (${oldId}, 'caller-chose-this', 'key-1', 't-0004', 'sim-small', 'sim', 'ok', 1, now(), now())`.execute(database.db);
+
+    expect(await migrateToLatest(database.db)).toEqual(Object.keys(MIGRATIONS).filter((name) => name > "0003_key_limits"));
+    const old = await database.db
+      .selectFrom("generations")
+      .select(["request_id", "client_request_id"])
+      .where("id", "=", oldId)
+      .executeTakeFirstOrThrow();
+    expect(old).toEqual({ request_id: "caller-chose-this", client_request_id: null });
+
+    // Two calls with the same caller id: two rows, each under its own server request id.
+    const shared = "caller-reused-this";
+    const rows = [randomUUID(), randomUUID()].map((requestId) => toGenerationRow({ ...usageRecord(requestId), clientRequestId: shared }));
+    await database.db.insertInto("generations").values(rows).execute();
+    const found = await database.db
+      .selectFrom("generations")
+      .select("request_id")
+      .where("client_request_id", "=", shared)
+      .orderBy("request_id")
+      .execute();
+    expect(found.map((r) => r.request_id)).toEqual(rows.map((r) => r.request_id).sort());
+    const indexes = await sql<{ indexdef: string }>`
+      select indexdef from pg_indexes where tablename = 'generations'`.execute(database.db);
+    expect(indexes.rows.map((r) => r.indexdef)).toContainEqual(expect.stringMatching(/\(client_request_id\)/));
   });
 
   it("indexes generations by (tenant, started_at)", async () => {

@@ -129,6 +129,7 @@ describeEachDatabase("UsageLedger", (database) => {
         { provider: "sim", deployment: "sim-b", reason: "OK", latencyMs: 9 },
       ],
       metadata: { a: "1", "b c": "ü" },
+      clientRequestId: "caller-correlation-1",
     });
     ledger.record(record);
     await ledger.flush();
@@ -141,6 +142,7 @@ describeEachDatabase("UsageLedger", (database) => {
     expect(row).toEqual({
       id: record.id,
       request_id: record.requestId,
+      client_request_id: "caller-correlation-1",
       key_id: record.keyId,
       tenant,
       model: record.model,

@@ -8,6 +8,7 @@ import {
   UsageSpool,
   UsageSpoolCorruptLineError,
   UsageSpoolDropError,
+  decodeSpooledRecord,
   encodeSpooledRecord,
   type UsageSpoolOptions,
 } from "../../src/ledger/usage-spool.js";
@@ -378,5 +379,15 @@ describe("UsageSpool", () => {
     const { spool } = await openSpool(dir);
     await spool.close();
     await expect(spool.append(records(1))).rejects.toThrow(/closed/);
+  });
+});
+
+describe("spooled record lines", () => {
+  it("keep the caller's request id, and read lines written before it existed as having none", () => {
+    const withId = usageRecord({ clientRequestId: "caller-1" });
+    expect(decodeSpooledRecord(encodeSpooledRecord(withId))).toEqual(withId);
+    const without = usageRecord();
+    expect(decodeSpooledRecord(encodeSpooledRecord(without))).toEqual(without);
+    expect(decodeSpooledRecord(encodeSpooledRecord(without))).not.toHaveProperty("clientRequestId");
   });
 });

@@ -56,11 +56,12 @@ async function rejection(p: Promise<unknown>): Promise<ConnectError> {
   throw new Error("expected the call to fail");
 }
 
-async function ledgerRow(requestId: string) {
+/** The ledger row of the call that sent this x-request-id (the row's client_request_id). */
+async function ledgerRow(clientRequestId: string) {
   const deadline = Date.now() + 5000;
   for (;;) {
     await server.app.ledger.flush();
-    const row = await server.app.database.db.selectFrom("generations").selectAll().where("request_id", "=", requestId).executeTakeFirst();
+    const row = await server.app.database.db.selectFrom("generations").selectAll().where("client_request_id", "=", clientRequestId).executeTakeFirst();
     if (row || Date.now() > deadline) return row;
     await new Promise((r) => setTimeout(r, 20));
   }

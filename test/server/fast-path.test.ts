@@ -87,9 +87,15 @@ describe("the fast path against connect-node, same service, same bytes", () => {
   let slow: TestServer;
 
   beforeAll(async () => {
+    // Each server numbers its calls the same way, so the server's request ids (in headers, bodies
+    // and error details) match byte for byte; every case sends one call to each.
+    const sequence = () => {
+      let n = 0;
+      return () => `parity-${String(++n).padStart(8, "0")}`;
+    };
     [fast, slow] = await Promise.all([
-      startTestServer({ MAX_REQUEST_BYTES: "4096", MAX_DEADLINE_MS: "60000" }),
-      startTestServer({ MAX_REQUEST_BYTES: "4096", MAX_DEADLINE_MS: "60000", RPC_FAST_PATH: "false" }),
+      startTestServer({ MAX_REQUEST_BYTES: "4096", MAX_DEADLINE_MS: "60000" }, { newRequestId: sequence() }),
+      startTestServer({ MAX_REQUEST_BYTES: "4096", MAX_DEADLINE_MS: "60000", RPC_FAST_PATH: "false" }, { newRequestId: sequence() }),
     ]);
   }, 60_000);
   afterAll(async () => {

@@ -75,7 +75,8 @@ afterAll(async () => {
   await server?.close();
 });
 
-const callLine = (requestId: string) => lines.find((l) => l.message === "call" && l.requestId === requestId);
+/** The access line of the call that sent this x-request-id (logged as clientRequestId, beside the server's requestId). */
+const callLine = (clientRequestId: string) => lines.find((l) => l.message === "call" && l.clientRequestId === clientRequestId);
 
 describe("log lines", () => {
   it("are JSON objects with time, level and message", () => {
@@ -88,9 +89,11 @@ describe("log lines", () => {
   });
 
   it("write one access line per call with the request id, the caller's trace id and the call's fields", () => {
-    expect(lines.filter((l) => l.message === "call" && l.requestId === "req-logs-traced")).toHaveLength(1);
+    expect(lines.filter((l) => l.message === "call" && l.clientRequestId === "req-logs-traced")).toHaveLength(1);
     expect(callLine("req-logs-traced")).toMatchObject({
       level: "info",
+      requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      clientRequestId: "req-logs-traced",
       traceId: traced.traceId,
       spanId: expect.stringMatching(/^[0-9a-f]{16}$/),
       tenant: "acme",
@@ -116,14 +119,18 @@ describe("log lines", () => {
   it("tie retry and fallback warnings to the call that had them", () => {
     const failed = callLine("req-logs-fails");
     expect(failed).toMatchObject({ status: "failed", reason: "PROVIDER_UNAVAILABLE", attempts: 4 });
-    const warnings = lines.filter((l) => l.level === "warn" && l.requestId === "req-logs-fails");
+    const warnings = lines.filter((l) => l.level === "warn" && l.clientRequestId === "req-logs-fails");
     expect(warnings.map((w) => w.message)).toEqual(expect.arrayContaining(["retrying upstream call", "falling back to the next deployment"]));
-    for (const w of warnings) expect(w.traceId).toBe(failed?.traceId);
+    for (const w of warnings) {
+      expect(w.traceId).toBe(failed?.traceId);
+      expect(w.requestId).toBe(failed?.requestId);
+    }
   });
 
-  it("log a refused key with the request id, and the refusal carries x-request-id", () => {
-    expect(refusedRequestId).toBe("req-logs-refused");
-    const warning = lines.find((l) => l.message.startsWith("rejected an unknown") && l.requestId === "req-logs-refused");
+  it("log a refused key with both request ids, and the refusal carries the server's as x-request-id", () => {
+    expect(refusedRequestId).toMatch(/^[0-9a-f-]{36}$/);
+    const warning = lines.find((l) => l.message.startsWith("rejected an unknown") && l.clientRequestId === "req-logs-refused");
+    expect(warning?.requestId).toBe(refusedRequestId);
     expect(warning?.level).toBe("warn");
     expect(warning?.traceId).toMatch(/^[0-9a-f]{32}$/);
   });

@@ -294,6 +294,8 @@ const (
 	ErrorReason_ERROR_REASON_SHUTTING_DOWN ErrorReason = 16
 	// The key may not read another tenant's usage (PERMISSION_DENIED).
 	ErrorReason_ERROR_REASON_TENANT_NOT_ALLOWED ErrorReason = 17
+	// The database (API keys not yet cached, the usage ledger) is unreachable (UNAVAILABLE, with RetryInfo).
+	ErrorReason_ERROR_REASON_DATABASE_UNAVAILABLE ErrorReason = 18
 )
 
 // Enum value maps for ErrorReason.
@@ -317,6 +319,7 @@ var (
 		15: "ERROR_REASON_INTERNAL",
 		16: "ERROR_REASON_SHUTTING_DOWN",
 		17: "ERROR_REASON_TENANT_NOT_ALLOWED",
+		18: "ERROR_REASON_DATABASE_UNAVAILABLE",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":             0,
@@ -337,6 +340,7 @@ var (
 		"ERROR_REASON_INTERNAL":                15,
 		"ERROR_REASON_SHUTTING_DOWN":           16,
 		"ERROR_REASON_TENANT_NOT_ALLOWED":      17,
+		"ERROR_REASON_DATABASE_UNAVAILABLE":    18,
 	}
 )
 
@@ -689,7 +693,8 @@ func (x *GenerateRequest) GetIdempotencyKey() string {
 // The result of one generation.
 type GenerateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The request id, also sent as the x-request-id header.
+	// The server's id for the call (the usage ledger's key, never the caller's x-request-id), also
+	// sent as the x-request-id header. A replayed idempotency key answers with the first call's id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The model that answered, after alias resolution.
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
@@ -953,7 +958,7 @@ func (x *StreamGenerateRequest) GetIdempotencyKey() string {
 // The first event of a stream.
 type StreamStarted struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The request id.
+	// The server's id for the call, as in GenerateResponse.id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The model that answers, after alias resolution.
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
@@ -2311,7 +2316,7 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x19CIRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CIRCUIT_STATE_CLOSED\x10\x01\x12\x16\n" +
 	"\x12CIRCUIT_STATE_OPEN\x10\x02\x12\x1b\n" +
-	"\x17CIRCUIT_STATE_HALF_OPEN\x10\x03*\xf8\x04\n" +
+	"\x17CIRCUIT_STATE_HALF_OPEN\x10\x03*\x9f\x05\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12(\n" +
@@ -2331,7 +2336,8 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x16ERROR_REASON_CANCELLED\x10\x0e\x12\x19\n" +
 	"\x15ERROR_REASON_INTERNAL\x10\x0f\x12\x1e\n" +
 	"\x1aERROR_REASON_SHUTTING_DOWN\x10\x10\x12#\n" +
-	"\x1fERROR_REASON_TENANT_NOT_ALLOWED\x10\x112\xf0\x02\n" +
+	"\x1fERROR_REASON_TENANT_NOT_ALLOWED\x10\x11\x12%\n" +
+	"!ERROR_REASON_DATABASE_UNAVAILABLE\x10\x122\xf0\x02\n" +
 	"\n" +
 	"LlmService\x12=\n" +
 	"\bGenerate\x12\x17.llm.v1.GenerateRequest\x1a\x18.llm.v1.GenerateResponse\x12Q\n" +

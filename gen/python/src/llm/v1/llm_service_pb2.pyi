@@ -59,6 +59,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
     ERROR_REASON_SHUTTING_DOWN: _ClassVar[ErrorReason]
     ERROR_REASON_TENANT_NOT_ALLOWED: _ClassVar[ErrorReason]
+    ERROR_REASON_DATABASE_UNAVAILABLE: _ClassVar[ErrorReason]
 ROLE_UNSPECIFIED: Role
 ROLE_SYSTEM: Role
 ROLE_USER: Role
@@ -93,6 +94,7 @@ ERROR_REASON_CANCELLED: ErrorReason
 ERROR_REASON_INTERNAL: ErrorReason
 ERROR_REASON_SHUTTING_DOWN: ErrorReason
 ERROR_REASON_TENANT_NOT_ALLOWED: ErrorReason
+ERROR_REASON_DATABASE_UNAVAILABLE: ErrorReason
 
 class Message(_message.Message):
     __slots__ = ("role", "content")
