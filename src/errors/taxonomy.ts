@@ -21,7 +21,10 @@ export type ErrorReason =
   | "PROVIDER_AUTH_FAILED"
   | "CANCELLED"
   | "INTERNAL"
-  | "SHUTTING_DOWN";
+  | "SHUTTING_DOWN"
+  | "MALFORMED_REQUEST"
+  | "REQUEST_TOO_LARGE"
+  | "UNSUPPORTED_PROTOCOL";
 
 export interface ReasonRow {
   /** The gRPC code a client sees. */
@@ -56,6 +59,10 @@ export const TAXONOMY: Readonly<Record<ErrorReason, ReasonRow>> = {
   CANCELLED: { code: Code.Canceled, retryable: false, fallback: false, sanitise: false },
   INTERNAL: { code: Code.Internal, retryable: false, fallback: false, sanitise: true },
   SHUTTING_DOWN: { code: Code.Unavailable, retryable: false, fallback: false, sanitise: false },
+  // Protocol-level refusals, raised before a handler runs (src/server/protocol-errors.ts).
+  MALFORMED_REQUEST: { code: Code.InvalidArgument, retryable: false, fallback: false, sanitise: false },
+  REQUEST_TOO_LARGE: { code: Code.ResourceExhausted, retryable: false, fallback: false, sanitise: false },
+  UNSUPPORTED_PROTOCOL: { code: Code.Unimplemented, retryable: false, fallback: false, sanitise: false },
 };
 
 export const ERROR_REASONS = Object.keys(TAXONOMY) as ErrorReason[];

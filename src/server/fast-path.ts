@@ -16,6 +16,7 @@ import { Code, ConnectError, createContextValues, type HandlerContext, type Inte
 import { createMethodSerializationLookup, mergeNonProtocolHeaders, type MethodSerializationLookup } from "@connectrpc/connect/protocol";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
+import { describeProtocolError, hasErrorInfo, requestIdFrom } from "./protocol-errors.js";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
 
@@ -310,7 +311,17 @@ async function serve<S extends DescService>(
     settle();
   } catch (err) {
     settle();
-    writeError(res, grpc, asConnectError(err), responseHeader, responseTrailer);
+    const error = asConnectError(err);
+    if (!hasErrorInfo(error)) {
+      // A protocol error (raised here, before the interceptors): described as connect-node's are (rpc-adapter.ts).
+      describeProtocolError(error, {
+        requestId: responseHeader.get("x-request-id") ?? requestIdFrom(firstHeader(req.headers["x-request-id"])),
+        responseHeader,
+        readMaxBytes: options.readMaxBytes,
+        ...(err === timeout.error ? { timeoutHeader: grpc ? "grpc-timeout" : "connect-timeout-ms" } : {}),
+      });
+    }
+    writeError(res, grpc, error, responseHeader, responseTrailer);
   }
 }
 
