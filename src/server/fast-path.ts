@@ -108,33 +108,43 @@ function decodeSingleEnvelope(body: Buffer, kind: string): Uint8Array {
   if (body.byteLength < 5) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
   const flags = body[0] ?? 0;
   const length = body.readUInt32BE(1);
-  if (body.byteLength < 5 + length) {
-    throw new ConnectError(`protocol error: promised ${length} bytes in enveloped message, got ${body.byteLength - 5} bytes`, Code.InvalidArgument);
-  }
+  if (body.byteLength < 5 + length) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
   if (body.byteLength > 5 + length) throw new ConnectError(`protocol error: received extra input message for ${kind} method`, Code.Unimplemented);
   if ((flags & 0b01) === 0b01) throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
   return body.subarray(5, 5 + length);
 }
 
+const ENVELOPE_HEADER_BYTES = 5;
+
 /**
- * Reads the whole body, refusing (and no longer buffering) past `limit` bytes. For gRPC the
- * refusal names the enveloped message's declared size, Connect's the content-length if sent (as connect-node's).
+ * Reads the whole body, refusing (and no longer buffering) past the limit, which is on the message as in
+ * connect-node: a gRPC body may be its 5-byte envelope header larger, and a declared message length over
+ * the limit is refused as soon as the header arrives, whether or not the body then comes whole. A Connect
+ * refusal names the content-length if sent (as connect-node's). `enveloped` is the method kind of a gRPC call.
  */
-function readBody(req: NodeRequest, limit: number, enveloped: boolean): Promise<Buffer> {
+function readBody(req: NodeRequest, limit: number, enveloped: string | undefined): Promise<Buffer> {
+  const bodyLimit = enveloped === undefined ? limit : limit + ENVELOPE_HEADER_BYTES;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    let declared: number | undefined;
+    const fail = (error: ConnectError) => {
+      failed = true;
+      chunks.length = 0;
+      reject(error);
+    };
     req.on("data", (chunk: Buffer) => {
       if (failed) return;
       size += chunk.byteLength;
-      if (size > limit) {
-        failed = true;
-        const head = chunks.length > 0 ? Buffer.concat([...chunks, chunk]) : chunk;
+      if (enveloped !== undefined && declared === undefined && size >= ENVELOPE_HEADER_BYTES) {
+        declared = (chunks.length > 0 ? Buffer.concat([...chunks, chunk]) : chunk).readUInt32BE(1);
+        if (declared > limit) return fail(new ConnectError(`message size ${declared} is larger than configured readMaxBytes ${limit}`, Code.ResourceExhausted));
+      }
+      if (size > bodyLimit) {
+        if (enveloped !== undefined) return fail(new ConnectError(`protocol error: received extra input message for ${enveloped} method`, Code.Unimplemented));
         const length = req.headers["content-length"];
-        const declared = enveloped && head.byteLength >= 5 ? ` ${head.readUInt32BE(1)}` : length !== undefined ? ` ${length}` : "";
-        reject(new ConnectError(`message size${declared} is larger than configured readMaxBytes ${limit}`, Code.ResourceExhausted));
-        return;
+        return fail(new ConnectError(`message size${length !== undefined ? ` ${length}` : ""} is larger than configured readMaxBytes ${limit}`, Code.ResourceExhausted));
       }
       chunks.push(chunk);
     });
@@ -246,8 +256,9 @@ async function serve<S extends DescService>(
 
   try {
     if (timeout.error) throw timeout.error;
-    const body = await readBody(req, options.readMaxBytes, grpc);
-    const bytes = grpc ? decodeSingleEnvelope(body, route.kind === "unary" ? "unary" : "server-streaming") : body;
+    const kind = route.kind === "unary" ? "unary" : "server-streaming";
+    const body = await readBody(req, options.readMaxBytes, grpc ? kind : undefined);
+    const bytes = grpc ? decodeSingleEnvelope(body, kind) : body;
     const input = route.serialization.getI(protocol.binary).parse(bytes);
     const requestHeader = webHeaders(req);
     const context: HandlerContext = {

@@ -126,6 +126,27 @@ describe.each([
     expect(res.trailers["x-request-id"]).toBe(ID);
   });
 
+  it("the limit is on the message: one of exactly MAX_REQUEST_BYTES is served, one byte more is REQUEST_TOO_LARGE", async () => {
+    const ofSize = (bytes: number) => {
+      for (let n = bytes; n > 0; n--) if (request("s".repeat(n)).byteLength === bytes) return request("s".repeat(n));
+      throw new Error(`no request of ${bytes} bytes`);
+    };
+    expect((await grpc({}, envelope(ofSize(MAX_REQUEST_BYTES)))).trailers["grpc-status"]).toBe("0");
+    expect((await grpc({}, envelope(ofSize(MAX_REQUEST_BYTES - 4)))).trailers["grpc-status"]).toBe("0");
+    const over = grpcError((await grpc({}, envelope(ofSize(MAX_REQUEST_BYTES + 1)))).trailers);
+    expect(over.code).toBe(String(Code.ResourceExhausted));
+    expectDescribed(over, "REQUEST_TOO_LARGE");
+  });
+
+  it("a declared message length over the limit is RESOURCE_EXHAUSTED even when the body is cut short", async () => {
+    const head = Buffer.alloc(5 + 10, 0x20);
+    head[0] = 0;
+    head.writeUInt32BE(MAX_REQUEST_BYTES + 1, 1);
+    const error = grpcError((await grpc({}, head)).trailers);
+    expect(error.code).toBe(String(Code.ResourceExhausted));
+    expectDescribed(error, "REQUEST_TOO_LARGE");
+  });
+
   it("a gRPC content type nobody speaks: 415 with the status and its details in the headers", async () => {
     const res = await grpc({ "content-type": "application/grpc+thrift" }, envelope(request()));
     expect(res.status).toBe(415);

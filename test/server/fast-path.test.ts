@@ -82,6 +82,23 @@ function envelope(data: Uint8Array, flags = 0): Buffer {
 const request = (model: string, content = "fast path parity") =>
   toBinary(GenerateRequestSchema, create(GenerateRequestSchema, { model, messages: [{ role: Role.USER, content }] }));
 
+/** A request message of exactly `bytes` bytes (the prompt's length adjusted to it). */
+function requestOfSize(bytes: number): Uint8Array {
+  for (let n = bytes; n > 0; n--) {
+    const message = request("sim/echo", "s".repeat(n));
+    if (message.byteLength === bytes) return message;
+  }
+  throw new Error(`no request of ${bytes} bytes`);
+}
+
+/** An envelope header declaring `declared` bytes, followed by only `sent` of them. */
+function truncatedEnvelope(declared: number, sent: number): Buffer {
+  const out = Buffer.alloc(5 + sent, 0x20);
+  out[0] = 0;
+  out.writeUInt32BE(declared, 1);
+  return out;
+}
+
 describe("the fast path against connect-node, same service, same bytes", () => {
   let fast: TestServer;
   let slow: TestServer;
@@ -108,6 +125,12 @@ describe("the fast path against connect-node, same service, same bytes", () => {
     { name: "gRPC undecodable message", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(Buffer.from([0x0a, 0xff, 0x01])) },
     { name: "gRPC empty body", path: "/llm.v1.LlmService/Generate", headers: grpc, body: new Uint8Array(0) },
     { name: "gRPC oversize message", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(request("sim/echo", "x".repeat(8000))) },
+    // The limit is on the message, as connect-node has it: the envelope's 5 bytes do not count.
+    { name: "gRPC message of exactly MAX_REQUEST_BYTES", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(requestOfSize(4096)) },
+    { name: "gRPC message 4 bytes under MAX_REQUEST_BYTES", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(requestOfSize(4092)) },
+    { name: "gRPC message 1 byte over MAX_REQUEST_BYTES", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(requestOfSize(4097)) },
+    { name: "gRPC declared length over the limit, body cut short", path: "/llm.v1.LlmService/Generate", headers: grpc, body: truncatedEnvelope(5000, 10) },
+    { name: "gRPC declared length within the limit, body cut short", path: "/llm.v1.LlmService/Generate", headers: grpc, body: truncatedEnvelope(100, 10) },
     { name: "gRPC compressed flag without grpc-encoding", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(request("sim/echo"), 1) },
     { name: "gRPC server stream success", path: "/llm.v1.LlmService/StreamGenerate", headers: grpc, body: envelope(request("sim/echo", "one two three four")) },
     { name: "gRPC server stream NOT_FOUND", path: "/llm.v1.LlmService/StreamGenerate", headers: grpc, body: envelope(request("no/such-model")) },
