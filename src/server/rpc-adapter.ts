@@ -28,6 +28,8 @@ function requestIdOf(context: HandlerContext): string {
   return context.responseHeader.get("x-request-id") || context.values.get(kRequestId) || requestIdFrom(context.requestHeader.get("x-request-id"));
 }
 
+const ACCEPT_ENCODING_HEADERS = ["grpc-accept-encoding", "accept-encoding", "connect-accept-encoding"];
+
 /**
  * Runs before the body is read, for every call of every protocol. connect aborts the call's context
  * with the error it is about to serialize, so a listener on that signal can describe the error first.
@@ -36,7 +38,14 @@ function protocolErrorGate(options: Pick<RpcAdapterOptions, "readMaxBytes" | "ma
   return (context: HandlerContext): void => {
     const onAbort = () => {
       const error: unknown = context.signal.reason;
-      if (!(error instanceof ConnectError) || hasErrorInfo(error)) return;
+      if (!(error instanceof ConnectError)) return;
+      // An unsupported compression's answer lists the supported ones in a header connect then drops as a
+      // protocol header (grpc-accept-encoding, accept-encoding, connect-accept-encoding): send it.
+      for (const name of ACCEPT_ENCODING_HEADERS) {
+        const value = error.metadata.get(name);
+        if (value !== null && !context.responseHeader.has(name)) context.responseHeader.set(name, value);
+      }
+      if (hasErrorInfo(error)) return;
       const timeoutHeader = context.protocolName === "connect" ? "connect-timeout-ms" : "grpc-timeout";
       const timeoutValue = context.requestHeader.get(timeoutHeader);
       const timeout = context.protocolName === "connect" ? parseConnectTimeout(timeoutValue, options.maxTimeoutMs) : parseGrpcTimeout(timeoutValue, options.maxTimeoutMs);

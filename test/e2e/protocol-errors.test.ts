@@ -147,6 +147,20 @@ describe.each([
     expectDescribed(error, "REQUEST_TOO_LARGE");
   });
 
+  it("an unsupported grpc-encoding: UNIMPLEMENTED with grpc-accept-encoding listing what the server takes", async () => {
+    const res = await grpc({ "grpc-encoding": "snappy" }, envelope(request(), 1));
+    const error = grpcError(res.trailers);
+    expect(error.code).toBe(String(Code.Unimplemented));
+    expectDescribed(error, "UNSUPPORTED_PROTOCOL");
+    expect(res.headers["grpc-accept-encoding"]).toBe("gzip,br");
+  });
+
+  it("an unsupported Connect content-encoding: unimplemented with accept-encoding listing what the server takes", async () => {
+    const res = await connect({ "content-encoding": "snappy" }, json());
+    expect(connectError(res.body).code).toBe("unimplemented");
+    expect(res.headers["accept-encoding"]).toBe("gzip,br");
+  });
+
   it("a gRPC content type nobody speaks: 415 with the status and its details in the headers", async () => {
     const res = await grpc({ "content-type": "application/grpc+thrift" }, envelope(request()));
     expect(res.status).toBe(415);
