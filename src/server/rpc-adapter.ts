@@ -1,7 +1,7 @@
 /**
  * connect-node's adapter, with what its own cannot do: protocol-level errors (raised before any
  * interceptor runs) get ErrorInfo and x-request-id, an unsupported content type gets a described
- * error rather than a bare 415. It is connectNodeAdapter's few lines (router, path table, universal
+ * error rather than a bare 415, and gRPC-web text mode is served (grpc-web-text.ts). It is connectNodeAdapter's few lines (router, path table, universal
  * request/response) with a request gate and a response step added.
  */
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
@@ -10,6 +10,7 @@ import { createAsyncIterable, mergeNonProtocolHeaders, type UniversalHandler, ty
 import { errorToJsonBytes, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { kRequestId } from "./call-values.js";
+import { binaryRequest, isGrpcWebText, textResponse } from "./grpc-web-text.js";
 import type { RequestHandler } from "./transport.js";
 import { describeProtocolError, hasErrorInfo, requestIdFrom } from "./protocol-errors.js";
 
@@ -63,7 +64,16 @@ function protocolErrorGate(options: Pick<RpcAdapterOptions, "readMaxBytes" | "ma
 
 const UNARY_TYPES = ["application/json", "application/proto"];
 const STREAM_TYPES = ["application/connect+json", "application/connect+proto"];
-const GRPC_TYPES = ["application/grpc", "application/grpc+proto", "application/grpc+json", "application/grpc-web", "application/grpc-web+proto", "application/grpc-web+json"];
+const GRPC_TYPES = [
+  "application/grpc",
+  "application/grpc+proto",
+  "application/grpc+json",
+  "application/grpc-web",
+  "application/grpc-web+proto",
+  "application/grpc-web+json",
+  "application/grpc-web-text",
+  "application/grpc-web-text+proto",
+];
 
 /**
  * The answer to a content type no protocol of the method takes: still 415 (with accept-post listing
@@ -105,10 +115,12 @@ export function createRpcAdapter(options: RpcAdapterOptions): RequestHandler {
       return;
     }
     const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
-    handler(uReq)
+    // gRPC-web text mode is served as binary gRPC-web, base64 decoded on the way in and encoded on the way out.
+    const text = isGrpcWebText(uReq.header.get("content-type"));
+    handler(text ? binaryRequest(uReq) : uReq)
       .then((uRes) => {
         if (uRes.status === 415) return unsupportedMediaType(handler, uReq.header.get("content-type"), requestIdFrom(uReq.header.get("x-request-id")));
-        return uRes;
+        return text ? textResponse(uRes) : uRes;
       })
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((reason: unknown) => {
