@@ -5,7 +5,7 @@
  * request/response) with a request gate and a response step added.
  */
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
-import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { createAsyncIterable, mergeNonProtocolHeaders, type UniversalHandler, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { errorToJsonBytes, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
@@ -13,6 +13,7 @@ import { kRequestId } from "./call-values.js";
 import { binaryRequest, isGrpcWebText, textResponse } from "./grpc-web-text.js";
 import type { RequestHandler } from "./transport.js";
 import { describeProtocolError, hasErrorInfo, requestIdFrom } from "./protocol-errors.js";
+import { RESPONSE_COMPRESSIONS } from "./response-compression.js";
 
 export interface RpcAdapterOptions {
   routes: (router: ConnectRouter) => void;
@@ -100,7 +101,8 @@ export function createRpcAdapter(options: RpcAdapterOptions): RequestHandler {
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,
     maxTimeoutMs: options.maxTimeoutMs,
-    acceptCompression: [compressionGzip, compressionBrotli],
+    // The direct path compresses responses with the same list, in the same order.
+    acceptCompression: [...RESPONSE_COMPRESSIONS],
     requestGate: protocolErrorGate(options),
   });
   options.routes(router);
