@@ -1,8 +1,9 @@
 /**
  * connect-node's adapter, with what its own cannot do: protocol-level errors (raised before any
  * interceptor runs) get ErrorInfo and x-request-id, an unsupported content type gets a described
- * error rather than a bare 415, and gRPC-web text mode is served (grpc-web-text.ts). It is connectNodeAdapter's few lines (router, path table, universal
- * request/response) with a request gate and a response step added.
+ * error rather than a bare 415, and gRPC-web text mode is served (grpc-web-text.ts). It is
+ * connectNodeAdapter's few lines (router, path table, universal request/response) with a request
+ * gate and a response step added.
  */
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
