@@ -12,6 +12,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { GenerateRequestSchema, GenerateResponseSchema, LlmService, Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
 import { createFastPath } from "../../src/server/fast-path.js";
+import { grpcJsClient, grpcMetadata, llmClient } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 interface RawResponse {
@@ -261,6 +262,26 @@ describe("response compression on the direct path", () => {
     expect(large.body.byteLength).toBeLessThan(1000);
     expect(small.headers["grpc-encoding"]).toBe("gzip");
     expect(small.body[0]).toBe(0);
+  });
+
+  it("real clients read compressed answers: grpc-js (accepts gzip) and connect-node over gRPC and Connect (gzip, br)", async () => {
+    const content = "r".repeat(3000);
+    const before = server.app.fastPathServed() ?? 0;
+    const js = grpcJsClient(LlmService, server.port);
+    try {
+      const res = await new Promise<{ text: string }>((resolve, reject) => {
+        const call = js["generate"] as (req: unknown, md: unknown, cb: (err: Error | null, res: { text: string }) => void) => void;
+        call.call(js, create(GenerateRequestSchema, { model: "sim/echo", messages: [{ role: Role.USER, content }] }), grpcMetadata(server.key), (err, r) => (err ? reject(err) : resolve(r)));
+      });
+      expect(res.text).toBe(content);
+    } finally {
+      js.close();
+    }
+    for (const protocol of ["grpc", "connect-h1"] as const) {
+      const res = await llmClient(server.baseUrl, protocol, server.key).generate({ model: "sim/echo", messages: [{ role: Role.USER, content }] });
+      expect(res.text).toBe(content);
+    }
+    expect(server.app.fastPathServed()).toBe(before + 3);
   });
 
   it("compresses a Connect unary body with the first accepted encoding it has, and an error body too", async () => {
