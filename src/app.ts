@@ -1,6 +1,5 @@
 /** Builds the whole service from a Config: database, ledger, keys, gateway, routes, transport. */
 import { join } from "node:path";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { file_google_rpc_error_details } from "../gen/ts/google/rpc/error_details_pb.js";
 import { file_grpc_health_v1_health, Health } from "../gen/ts/grpc/health/v1/health_pb.js";
@@ -36,6 +35,7 @@ import { responseCacheOn } from "./cache/keyv-cache.js";
 import { createKvStore } from "./cache/kv-store.js";
 import { createLimiter } from "./limits/index.js";
 import { createFastPath } from "./server/fast-path.js";
+import { createRpcAdapter } from "./server/rpc-adapter.js";
 
 /** How long start-up waits for the Redis cache and idempotency stores to connect before serving without them. */
 const REDIS_READY_WAIT_MS = 3_000;
@@ -277,11 +277,13 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     clientRequestIdInterceptor,
     authInterceptor(keys, logger, tracing),
   ];
-  const adapter = connectNodeAdapter({
+  // connect-node, with ErrorInfo and x-request-id on the protocol errors it raises before any interceptor runs.
+  const adapter = createRpcAdapter({
     routes,
     interceptors,
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxDeadlineMs,
+    onHandlerError: (method, err) => logger.error("RPC handler failed", { method, error: err instanceof Error ? err.message : String(err) }),
   });
   // gRPC and Connect unary calls to LlmService skip connect-node's plumbing (same interceptors and
   // handlers, same wire output); everything else, and every call with RPC_FAST_PATH=false, goes to connect-node.

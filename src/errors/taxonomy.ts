@@ -22,6 +22,9 @@ export type ErrorReason =
   | "CANCELLED"
   | "INTERNAL"
   | "SHUTTING_DOWN"
+  | "MALFORMED_REQUEST"
+  | "REQUEST_TOO_LARGE"
+  | "UNSUPPORTED_PROTOCOL"
   | "DATABASE_UNAVAILABLE";
 
 export interface ReasonRow {
@@ -57,6 +60,10 @@ export const TAXONOMY: Readonly<Record<ErrorReason, ReasonRow>> = {
   CANCELLED: { code: Code.Canceled, retryable: false, fallback: false, sanitise: false },
   INTERNAL: { code: Code.Internal, retryable: false, fallback: false, sanitise: true },
   SHUTTING_DOWN: { code: Code.Unavailable, retryable: false, fallback: false, sanitise: false },
+  // Protocol-level refusals, raised before a handler runs (src/server/protocol-errors.ts).
+  MALFORMED_REQUEST: { code: Code.InvalidArgument, retryable: false, fallback: false, sanitise: false },
+  REQUEST_TOO_LARGE: { code: Code.ResourceExhausted, retryable: false, fallback: false, sanitise: false },
+  UNSUPPORTED_PROTOCOL: { code: Code.Unimplemented, retryable: false, fallback: false, sanitise: false },
   DATABASE_UNAVAILABLE: { code: Code.Unavailable, retryable: false, fallback: false, sanitise: false },
 };
 

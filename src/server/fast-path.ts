@@ -5,9 +5,11 @@
  * profile showed to cost more than the gateway itself.
  *
  * It runs the same interceptors and the same ServiceImpl as connect-node, and writes the same
- * wire output: connect's own serialization, timeout parsing and error encoders are used. What it
- * does not take (compression, gRPC-web, Connect streaming and GET, JSON over gRPC, HTTP/1.1 gRPC,
- * other services such as health and reflection) is left to connect-node: `handle` returns false.
+ * wire output: connect's own serialization, timeout parsing, error encoders and compressors are used
+ * (responses of 1 KiB or more are compressed when the client accepts it, response-compression.ts).
+ * What it does not take (compressed requests, gRPC-web, Connect streaming and GET, JSON over gRPC,
+ * HTTP/1.1 gRPC, other services such as health and reflection) is left to connect-node: `handle`
+ * returns false.
  */
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -16,6 +18,8 @@ import { Code, ConnectError, createContextValues, type HandlerContext, type Inte
 import { createMethodSerializationLookup, mergeNonProtocolHeaders, type MethodSerializationLookup } from "@connectrpc/connect/protocol";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
+import { describeProtocolError, hasErrorInfo, requestIdFrom } from "./protocol-errors.js";
+import { compressed, responseCompression, type Compression } from "./response-compression.js";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
 
@@ -93,9 +97,9 @@ function asConnectError(err: unknown): ConnectError {
   return err instanceof ConnectError ? err : new ConnectError("internal error", Code.Internal, undefined, undefined, err);
 }
 
-function encodeEnvelope(data: Uint8Array): Buffer {
+function encodeEnvelope(data: Uint8Array, flags = 0): Buffer {
   const out = Buffer.allocUnsafe(5 + data.byteLength);
-  out[0] = 0;
+  out[0] = flags;
   out.writeUInt32BE(data.byteLength, 1);
   out.set(data, 5);
   return out;
@@ -107,33 +111,43 @@ function decodeSingleEnvelope(body: Buffer, kind: string): Uint8Array {
   if (body.byteLength < 5) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
   const flags = body[0] ?? 0;
   const length = body.readUInt32BE(1);
-  if (body.byteLength < 5 + length) {
-    throw new ConnectError(`protocol error: promised ${length} bytes in enveloped message, got ${body.byteLength - 5} bytes`, Code.InvalidArgument);
-  }
+  if (body.byteLength < 5 + length) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
   if (body.byteLength > 5 + length) throw new ConnectError(`protocol error: received extra input message for ${kind} method`, Code.Unimplemented);
   if ((flags & 0b01) === 0b01) throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
   return body.subarray(5, 5 + length);
 }
 
+const ENVELOPE_HEADER_BYTES = 5;
+
 /**
- * Reads the whole body, refusing (and no longer buffering) past `limit` bytes. For gRPC the
- * refusal names the enveloped message's declared size, Connect's the content-length if sent (as connect-node's).
+ * Reads the whole body, refusing (and no longer buffering) past the limit, which is on the message as in
+ * connect-node: a gRPC body may be its 5-byte envelope header larger, and a declared message length over
+ * the limit is refused as soon as the header arrives, whether or not the body then comes whole. A Connect
+ * refusal names the content-length if sent (as connect-node's). `enveloped` is the method kind of a gRPC call.
  */
-function readBody(req: NodeRequest, limit: number, enveloped: boolean): Promise<Buffer> {
+function readBody(req: NodeRequest, limit: number, enveloped: string | undefined): Promise<Buffer> {
+  const bodyLimit = enveloped === undefined ? limit : limit + ENVELOPE_HEADER_BYTES;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    let declared: number | undefined;
+    const fail = (error: ConnectError) => {
+      failed = true;
+      chunks.length = 0;
+      reject(error);
+    };
     req.on("data", (chunk: Buffer) => {
       if (failed) return;
       size += chunk.byteLength;
-      if (size > limit) {
-        failed = true;
-        const head = chunks.length > 0 ? Buffer.concat([...chunks, chunk]) : chunk;
+      if (enveloped !== undefined && declared === undefined && size >= ENVELOPE_HEADER_BYTES) {
+        declared = (chunks.length > 0 ? Buffer.concat([...chunks, chunk]) : chunk).readUInt32BE(1);
+        if (declared > limit) return fail(new ConnectError(`message size ${declared} is larger than configured readMaxBytes ${limit}`, Code.ResourceExhausted));
+      }
+      if (size > bodyLimit) {
+        if (enveloped !== undefined) return fail(new ConnectError(`protocol error: received extra input message for ${enveloped} method`, Code.Unimplemented));
         const length = req.headers["content-length"];
-        const declared = enveloped && head.byteLength >= 5 ? ` ${head.readUInt32BE(1)}` : length !== undefined ? ` ${length}` : "";
-        reject(new ConnectError(`message size${declared} is larger than configured readMaxBytes ${limit}`, Code.ResourceExhausted));
-        return;
+        return fail(new ConnectError(`message size${length !== undefined ? ` ${length}` : ""} is larger than configured readMaxBytes ${limit}`, Code.ResourceExhausted));
       }
       chunks.push(chunk);
     });
@@ -220,6 +234,9 @@ async function serve<S extends DescService>(
     ? parseGrpcTimeout(firstHeader(req.headers["grpc-timeout"]) ?? null, options.maxTimeoutMs)
     : parseConnectTimeout(firstHeader(req.headers["connect-timeout-ms"]) ?? null, options.maxTimeoutMs);
   const responseHeader = new Headers({ "content-type": grpc ? "application/grpc+proto" : protocol.binary ? "application/proto" : "application/json" });
+  // Response compression as connect-node negotiates it; gRPC announces it up front, as connect-node does.
+  const compression = responseCompression(firstHeader(req.headers[grpc ? "grpc-accept-encoding" : "accept-encoding"]));
+  if (grpc && compression !== null) responseHeader.set("grpc-encoding", compression.name);
   const responseTrailer = new Headers();
 
   // One controller: aborted at the client's deadline, or when the client goes away first. It is
@@ -245,8 +262,9 @@ async function serve<S extends DescService>(
 
   try {
     if (timeout.error) throw timeout.error;
-    const body = await readBody(req, options.readMaxBytes, grpc);
-    const bytes = grpc ? decodeSingleEnvelope(body, route.kind === "unary" ? "unary" : "server-streaming") : body;
+    const kind = route.kind === "unary" ? "unary" : "server-streaming";
+    const body = await readBody(req, options.readMaxBytes, grpc ? kind : undefined);
+    const bytes = grpc ? decodeSingleEnvelope(body, kind) : body;
     const input = route.serialization.getI(protocol.binary).parse(bytes);
     const requestHeader = webHeaders(req);
     const context: HandlerContext = {
@@ -288,8 +306,8 @@ async function serve<S extends DescService>(
       copyHeaders(response.trailer, responseTrailer);
       const data = route.serialization.getO(protocol.binary).serialize(response.message);
       settle();
-      if (grpc) writeGrpcUnary(res, responseHeader, responseTrailer, data);
-      else writeConnectUnary(res, 200, responseHeader, responseTrailer, data);
+      if (grpc) await writeGrpcUnary(res, responseHeader, responseTrailer, data, compression);
+      else await writeConnectUnary(res, 200, responseHeader, responseTrailer, data, compression);
       return;
     }
     const call = applyInterceptors(
@@ -306,11 +324,21 @@ async function serve<S extends DescService>(
     );
     const response = (await call({ stream: true, method: route.method, message: single(input), ...common } as never)) as StreamResponse;
     copyHeaders(response.header, responseHeader);
-    await writeGrpcStream(res, response, route, output, responseHeader, responseTrailer);
+    await writeGrpcStream(res, response, route, output, responseHeader, responseTrailer, compression);
     settle();
   } catch (err) {
     settle();
-    writeError(res, grpc, asConnectError(err), responseHeader, responseTrailer);
+    const error = asConnectError(err);
+    if (!hasErrorInfo(error)) {
+      // A protocol error (raised here, before the interceptors): described as connect-node's are (rpc-adapter.ts).
+      describeProtocolError(error, {
+        requestId: responseHeader.get("x-request-id") ?? requestIdFrom(firstHeader(req.headers["x-request-id"])),
+        responseHeader,
+        readMaxBytes: options.readMaxBytes,
+        ...(err === timeout.error ? { timeoutHeader: grpc ? "grpc-timeout" : "connect-timeout-ms" } : {}),
+      });
+    }
+    await writeError(res, grpc, error, responseHeader, responseTrailer, compression);
   }
 }
 
@@ -340,17 +368,28 @@ function copyHeaders(from: Headers, to: Headers): void {
   from.forEach((value, key) => to.set(key, value));
 }
 
-function writeGrpcUnary(res: NodeResponse, header: Headers, trailer: Headers, data: Uint8Array): void {
+/** A gRPC message envelope, compressed (flag 1) when connect-node would compress it. */
+async function frame(data: Uint8Array, compression: Compression | null): Promise<Buffer> {
+  const out = await compressed(data, compression);
+  return encodeEnvelope(out.data, out.compressed ? 1 : 0);
+}
+
+async function writeGrpcUnary(res: NodeResponse, header: Headers, trailer: Headers, data: Uint8Array, compression: Compression | null): Promise<void> {
+  const framed = await frame(data, compression);
   if (responseClosed(res)) return;
   res.writeHead(200, nodeHeaders(header));
-  res.write(encodeEnvelope(data));
+  res.write(framed);
   trailer.set("grpc-status", "0");
   res.addTrailers(nodeHeaders(trailer));
   res.end();
 }
 
-function writeConnectUnary(res: NodeResponse, status: number, header: Headers, trailer: Headers, data: Uint8Array): void {
+async function writeConnectUnary(res: NodeResponse, status: number, header: Headers, trailer: Headers, body: Uint8Array, compression: Compression | null): Promise<void> {
+  // An error body that fails to compress (it cannot, short of running out of memory) goes out as it is.
+  const out = await compressed(body, compression).catch(() => ({ data: body, compressed: false }));
   if (responseClosed(res)) return;
+  const data = out.data;
+  if (out.compressed && compression !== null) header.set("content-encoding", compression.name);
   const headers = nodeHeaders(trailerMux(header, trailer));
   headers["content-length"] = String(data.byteLength);
   res.writeHead(status, headers);
@@ -365,6 +404,7 @@ async function writeGrpcStream(
   output: DescMessage,
   header: Headers,
   trailer: Headers,
+  compression: Compression | null,
 ): Promise<void> {
   const serializer = route.serialization.getO(true);
   const it = (response.message as AsyncIterable<unknown>)[Symbol.asyncIterator]();
@@ -374,6 +414,7 @@ async function writeGrpcStream(
     for (;;) {
       const step = await it.next();
       if (step.done === true) break;
+      const framed = await frame(serializer.serialize(normalize(output, step.value)), compression);
       if (responseClosed(res)) {
         await it.return?.(undefined);
         return;
@@ -382,7 +423,7 @@ async function writeGrpcStream(
         res.writeHead(200, nodeHeaders(header));
         headersSent = true;
       }
-      if (!res.write(encodeEnvelope(serializer.serialize(normalize(output, step.value))))) await drained(res);
+      if (!res.write(framed)) await drained(res);
     }
     copyHeaders(response.trailer, trailer);
   } catch (err) {
@@ -396,7 +437,7 @@ async function writeGrpcStream(
   res.end();
 }
 
-function writeError(res: NodeResponse, grpc: boolean, error: ConnectError, header: Headers, trailer: Headers): void {
+async function writeError(res: NodeResponse, grpc: boolean, error: ConnectError, header: Headers, trailer: Headers, compression: Compression | null): Promise<void> {
   if (responseClosed(res)) return;
   if (grpc) {
     if (!res.headersSent) res.writeHead(200, nodeHeaders(header));
@@ -407,5 +448,5 @@ function writeError(res: NodeResponse, grpc: boolean, error: ConnectError, heade
   }
   header.set("content-type", "application/json");
   if (!error.isWireError) mergeNonProtocolHeaders(header, error.metadata);
-  writeConnectUnary(res, codeToHttpStatus(error.code), header, trailer, errorToJsonBytes(error, {}));
+  await writeConnectUnary(res, codeToHttpStatus(error.code), header, trailer, errorToJsonBytes(error, {}), compression);
 }

@@ -5,12 +5,14 @@
  */
 import http from "node:http";
 import http2 from "node:http2";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { GenerateRequestSchema, LlmService, Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
+import { GenerateRequestSchema, GenerateResponseSchema, LlmService, Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
 import { createFastPath } from "../../src/server/fast-path.js";
+import { grpcJsClient, grpcMetadata, llmClient } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 interface RawResponse {
@@ -82,6 +84,23 @@ function envelope(data: Uint8Array, flags = 0): Buffer {
 const request = (model: string, content = "fast path parity") =>
   toBinary(GenerateRequestSchema, create(GenerateRequestSchema, { model, messages: [{ role: Role.USER, content }] }));
 
+/** A request message of exactly `bytes` bytes (the prompt's length adjusted to it). */
+function requestOfSize(bytes: number): Uint8Array {
+  for (let n = bytes; n > 0; n--) {
+    const message = request("sim/echo", "s".repeat(n));
+    if (message.byteLength === bytes) return message;
+  }
+  throw new Error(`no request of ${bytes} bytes`);
+}
+
+/** An envelope header declaring `declared` bytes, followed by only `sent` of them. */
+function truncatedEnvelope(declared: number, sent: number): Buffer {
+  const out = Buffer.alloc(5 + sent, 0x20);
+  out[0] = 0;
+  out.writeUInt32BE(declared, 1);
+  return out;
+}
+
 describe("the fast path against connect-node, same service, same bytes", () => {
   let fast: TestServer;
   let slow: TestServer;
@@ -114,10 +133,64 @@ describe("the fast path against connect-node, same service, same bytes", () => {
     { name: "gRPC undecodable message", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(Buffer.from([0x0a, 0xff, 0x01])) },
     { name: "gRPC empty body", path: "/llm.v1.LlmService/Generate", headers: grpc, body: new Uint8Array(0) },
     { name: "gRPC oversize message", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(request("sim/echo", "x".repeat(8000))) },
+    // The limit is on the message, as connect-node has it: the envelope's 5 bytes do not count.
+    { name: "gRPC message of exactly MAX_REQUEST_BYTES", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(requestOfSize(4096)) },
+    { name: "gRPC message 4 bytes under MAX_REQUEST_BYTES", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(requestOfSize(4092)) },
+    { name: "gRPC message 1 byte over MAX_REQUEST_BYTES", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(requestOfSize(4097)) },
+    { name: "gRPC declared length over the limit, body cut short", path: "/llm.v1.LlmService/Generate", headers: grpc, body: truncatedEnvelope(5000, 10) },
+    { name: "gRPC declared length within the limit, body cut short", path: "/llm.v1.LlmService/Generate", headers: grpc, body: truncatedEnvelope(100, 10) },
     { name: "gRPC compressed flag without grpc-encoding", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(request("sim/echo"), 1) },
     { name: "gRPC server stream success", path: "/llm.v1.LlmService/StreamGenerate", headers: grpc, body: envelope(request("sim/echo", "one two three four")) },
     { name: "gRPC server stream NOT_FOUND", path: "/llm.v1.LlmService/StreamGenerate", headers: grpc, body: envelope(request("no/such-model")) },
     { name: "gRPC ListModels", path: "/llm.v1.LlmService/ListModels", headers: grpc, body: envelope(new Uint8Array(0)) },
+    // Response compression, negotiated as connect-node does: messages and bodies of 1 KiB or more.
+    { name: "gRPC gzip accepted, small response", path: "/llm.v1.LlmService/Generate", headers: { ...grpc, "grpc-accept-encoding": "gzip" }, body: envelope(request("sim/echo")) },
+    { name: "gRPC gzip accepted, large response", path: "/llm.v1.LlmService/Generate", headers: { ...grpc, "grpc-accept-encoding": "gzip" }, body: envelope(request("sim/echo", "g".repeat(2000))) },
+    { name: "gRPC br accepted, large response", path: "/llm.v1.LlmService/Generate", headers: { ...grpc, "grpc-accept-encoding": "br" }, body: envelope(request("sim/echo", "b".repeat(2000))) },
+    {
+      name: "gRPC grpc-js's accept list, large response",
+      path: "/llm.v1.LlmService/Generate",
+      headers: { ...grpc, "grpc-accept-encoding": "identity,deflate,gzip" },
+      body: envelope(request("sim/echo", "j".repeat(2000))),
+    },
+    { name: "gRPC unknown encodings accepted only", path: "/llm.v1.LlmService/Generate", headers: { ...grpc, "grpc-accept-encoding": "snappy" }, body: envelope(request("sim/echo", "u".repeat(2000))) },
+    {
+      name: "gRPC server stream, gzip accepted, one large delta",
+      path: "/llm.v1.LlmService/StreamGenerate",
+      headers: { ...grpc, "grpc-accept-encoding": "gzip" },
+      body: envelope(request("sim/echo", `${"s".repeat(1500)} small`)),
+    },
+    { name: "gRPC error, gzip accepted", path: "/llm.v1.LlmService/Generate", headers: { ...grpc, "grpc-accept-encoding": "gzip" }, body: envelope(request("no/such-model")) },
+    ...[false, true].flatMap((h1): Case[] => [
+      {
+        name: `Connect JSON, a browser's accept-encoding, large response${h1 ? " (HTTP/1.1)" : ""}`,
+        h1,
+        path: "/llm.v1.LlmService/Generate",
+        headers: { "content-type": "application/json", "accept-encoding": "gzip, deflate, br, zstd" },
+        body: Buffer.from(JSON.stringify({ model: "sim/echo", messages: [{ role: "ROLE_USER", content: "c".repeat(2000) }] })),
+      },
+      {
+        name: `Connect proto, br accepted, large response${h1 ? " (HTTP/1.1)" : ""}`,
+        h1,
+        path: "/llm.v1.LlmService/Generate",
+        headers: { "content-type": "application/proto", "accept-encoding": "br" },
+        body: request("sim/echo", "p".repeat(2000)),
+      },
+      {
+        name: `Connect JSON, gzip accepted, small response${h1 ? " (HTTP/1.1)" : ""}`,
+        h1,
+        path: "/llm.v1.LlmService/Generate",
+        headers: { "content-type": "application/json", "accept-encoding": "gzip" },
+        body: Buffer.from(JSON.stringify({ model: "sim/echo", messages: [{ role: "ROLE_USER", content: "small" }] })),
+      },
+      {
+        name: `Connect JSON, gzip accepted, large error body${h1 ? " (HTTP/1.1)" : ""}`,
+        h1,
+        path: "/llm.v1.LlmService/Generate",
+        headers: { "content-type": "application/json", "accept-encoding": "gzip" },
+        body: Buffer.from(JSON.stringify({ model: "sim/echo", messages: Array.from({ length: 40 }, () => ({ role: "ROLE_UNSPECIFIED", content: "" })) })),
+      },
+    ]),
     ...[false, true].flatMap((h1): Case[] => [
       {
         name: `Connect JSON success${h1 ? " (HTTP/1.1)" : ""}`,
@@ -170,6 +243,64 @@ describe("the fast path against connect-node, same service, same bytes", () => {
     // The comparison means something only if the fast path answered one side and connect-node the other.
     expect(fast.app.fastPathServed()).toBe(before + 1);
     expect(slow.app.fastPathServed()).toBeUndefined();
+  });
+});
+
+describe("response compression on the direct path", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ MAX_REQUEST_BYTES: "65536" });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("gzips a gRPC message of 1 KiB or more for a client that accepts gzip, and not a smaller one", async () => {
+    const send = (content: string) =>
+      h2Request(server.port, "/llm.v1.LlmService/Generate", { "content-type": "application/grpc", te: "trailers", "grpc-accept-encoding": "gzip", authorization: `Bearer ${server.key}` }, envelope(request("sim/echo", content)));
+    const before = server.app.fastPathServed() ?? 0;
+    const [large, small] = [await send("z".repeat(3000)), await send("tiny")];
+    expect(server.app.fastPathServed()).toBe(before + 2);
+    expect(large.headers["grpc-encoding"]).toBe("gzip");
+    expect(large.body[0]).toBe(1);
+    const message = gunzipSync(large.body.subarray(5, 5 + large.body.readUInt32BE(1)));
+    expect(fromBinary(GenerateResponseSchema, message).text).toBe("z".repeat(3000));
+    expect(large.body.byteLength).toBeLessThan(1000);
+    expect(small.headers["grpc-encoding"]).toBe("gzip");
+    expect(small.body[0]).toBe(0);
+  });
+
+  it("real clients read compressed answers: grpc-js (accepts gzip) and connect-node over gRPC and Connect (gzip, br)", async () => {
+    const content = "r".repeat(3000);
+    const before = server.app.fastPathServed() ?? 0;
+    const js = grpcJsClient(LlmService, server.port);
+    try {
+      const res = await new Promise<{ text: string }>((resolve, reject) => {
+        const call = js["generate"] as (req: unknown, md: unknown, cb: (err: Error | null, res: { text: string }) => void) => void;
+        call.call(js, create(GenerateRequestSchema, { model: "sim/echo", messages: [{ role: Role.USER, content }] }), grpcMetadata(server.key), (err, r) => (err ? reject(err) : resolve(r)));
+      });
+      expect(res.text).toBe(content);
+    } finally {
+      js.close();
+    }
+    for (const protocol of ["grpc", "connect-h1"] as const) {
+      const res = await llmClient(server.baseUrl, protocol, server.key).generate({ model: "sim/echo", messages: [{ role: Role.USER, content }] });
+      expect(res.text).toBe(content);
+    }
+    expect(server.app.fastPathServed()).toBe(before + 3);
+  });
+
+  it("compresses a Connect unary body with the first accepted encoding it has, and an error body too", async () => {
+    const send = (body: unknown, acceptEncoding: string) =>
+      h1Request(server.port, "/llm.v1.LlmService/Generate", { "content-type": "application/json", "accept-encoding": acceptEncoding, authorization: `Bearer ${server.key}` }, Buffer.from(JSON.stringify(body)));
+    const ok = await send({ model: "sim/echo", messages: [{ role: "ROLE_USER", content: "q".repeat(3000) }] }, "zstd, br, gzip");
+    expect(ok.headers["content-encoding"]).toBe("br");
+    expect(JSON.parse(brotliDecompressSync(ok.body).toString()).text).toBe("q".repeat(3000));
+    const messages = Array.from({ length: 40 }, () => ({ role: "ROLE_UNSPECIFIED", content: "" }));
+    const bad = await send({ model: "sim/echo", messages }, "gzip");
+    expect(bad.status).toBe(400);
+    expect(bad.headers["content-encoding"]).toBe("gzip");
+    expect(JSON.parse(gunzipSync(bad.body).toString()).code).toBe("invalid_argument");
   });
 });
 

@@ -294,8 +294,14 @@ const (
 	ErrorReason_ERROR_REASON_SHUTTING_DOWN ErrorReason = 16
 	// The key may not read another tenant's usage (PERMISSION_DENIED).
 	ErrorReason_ERROR_REASON_TENANT_NOT_ALLOWED ErrorReason = 17
+	// The request cannot be decoded: malformed JSON or protobuf, or a broken envelope (INVALID_ARGUMENT).
+	ErrorReason_ERROR_REASON_MALFORMED_REQUEST ErrorReason = 18
+	// A request message is larger than the server's limit (RESOURCE_EXHAUSTED).
+	ErrorReason_ERROR_REASON_REQUEST_TOO_LARGE ErrorReason = 19
+	// A content type, compression or message count the method does not support (UNIMPLEMENTED).
+	ErrorReason_ERROR_REASON_UNSUPPORTED_PROTOCOL ErrorReason = 20
 	// The database (API keys not yet cached, the usage ledger) is unreachable (UNAVAILABLE, with RetryInfo).
-	ErrorReason_ERROR_REASON_DATABASE_UNAVAILABLE ErrorReason = 18
+	ErrorReason_ERROR_REASON_DATABASE_UNAVAILABLE ErrorReason = 21
 )
 
 // Enum value maps for ErrorReason.
@@ -319,7 +325,10 @@ var (
 		15: "ERROR_REASON_INTERNAL",
 		16: "ERROR_REASON_SHUTTING_DOWN",
 		17: "ERROR_REASON_TENANT_NOT_ALLOWED",
-		18: "ERROR_REASON_DATABASE_UNAVAILABLE",
+		18: "ERROR_REASON_MALFORMED_REQUEST",
+		19: "ERROR_REASON_REQUEST_TOO_LARGE",
+		20: "ERROR_REASON_UNSUPPORTED_PROTOCOL",
+		21: "ERROR_REASON_DATABASE_UNAVAILABLE",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":             0,
@@ -340,7 +349,10 @@ var (
 		"ERROR_REASON_INTERNAL":                15,
 		"ERROR_REASON_SHUTTING_DOWN":           16,
 		"ERROR_REASON_TENANT_NOT_ALLOWED":      17,
-		"ERROR_REASON_DATABASE_UNAVAILABLE":    18,
+		"ERROR_REASON_MALFORMED_REQUEST":       18,
+		"ERROR_REASON_REQUEST_TOO_LARGE":       19,
+		"ERROR_REASON_UNSUPPORTED_PROTOCOL":    20,
+		"ERROR_REASON_DATABASE_UNAVAILABLE":    21,
 	}
 )
 
@@ -2316,7 +2328,7 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x19CIRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CIRCUIT_STATE_CLOSED\x10\x01\x12\x16\n" +
 	"\x12CIRCUIT_STATE_OPEN\x10\x02\x12\x1b\n" +
-	"\x17CIRCUIT_STATE_HALF_OPEN\x10\x03*\x9f\x05\n" +
+	"\x17CIRCUIT_STATE_HALF_OPEN\x10\x03*\x8e\x06\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12(\n" +
@@ -2336,8 +2348,11 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x16ERROR_REASON_CANCELLED\x10\x0e\x12\x19\n" +
 	"\x15ERROR_REASON_INTERNAL\x10\x0f\x12\x1e\n" +
 	"\x1aERROR_REASON_SHUTTING_DOWN\x10\x10\x12#\n" +
-	"\x1fERROR_REASON_TENANT_NOT_ALLOWED\x10\x11\x12%\n" +
-	"!ERROR_REASON_DATABASE_UNAVAILABLE\x10\x122\xf0\x02\n" +
+	"\x1fERROR_REASON_TENANT_NOT_ALLOWED\x10\x11\x12\"\n" +
+	"\x1eERROR_REASON_MALFORMED_REQUEST\x10\x12\x12\"\n" +
+	"\x1eERROR_REASON_REQUEST_TOO_LARGE\x10\x13\x12%\n" +
+	"!ERROR_REASON_UNSUPPORTED_PROTOCOL\x10\x14\x12%\n" +
+	"!ERROR_REASON_DATABASE_UNAVAILABLE\x10\x152\xf0\x02\n" +
 	"\n" +
 	"LlmService\x12=\n" +
 	"\bGenerate\x12\x17.llm.v1.GenerateRequest\x1a\x18.llm.v1.GenerateResponse\x12Q\n" +
