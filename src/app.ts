@@ -1,4 +1,5 @@
 /** Builds the whole service from a Config: database, ledger, keys, gateway, routes, transport. */
+import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { file_google_rpc_error_details } from "../gen/ts/google/rpc/error_details_pb.js";
@@ -270,8 +271,9 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     )(router);
   };
   // The telemetry interceptor sits outside drain and auth, so refused calls are counted and traced too.
+  const newRequestId = options.newRequestId ?? randomUUID;
   const interceptors = [
-    requestIdInterceptor(options.newRequestId),
+    requestIdInterceptor(newRequestId),
     telemetryInterceptor(tracing, metrics),
     drainInterceptor(drain),
     clientRequestIdInterceptor,
@@ -283,12 +285,13 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     interceptors,
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxDeadlineMs,
+    newRequestId,
     onHandlerError: (method, err) => logger.error("RPC handler failed", { method, error: err instanceof Error ? err.message : String(err) }),
   });
   // gRPC and Connect unary calls to LlmService skip connect-node's plumbing (same interceptors and
   // handlers, same wire output); everything else, and every call with RPC_FAST_PATH=false, goes to connect-node.
   const fastPath = config.rpcFastPath
-    ? createFastPath({ service: LlmService, impl: service, interceptors, readMaxBytes: config.maxRequestBytes, maxTimeoutMs: config.maxDeadlineMs })
+    ? createFastPath({ service: LlmService, impl: service, interceptors, readMaxBytes: config.maxRequestBytes, maxTimeoutMs: config.maxDeadlineMs, newRequestId })
     : undefined;
   const cors = new Set(config.corsOrigins);
   // The web playground (built by `npm run build` into dist/web): GET /playground*, same origin as the API.

@@ -17,6 +17,14 @@ export const kRequestId = createContextKey<string>("", { description: "request i
  */
 export const kClientRequestId = createContextKey<string>("", { description: "client request id" });
 
+/** A caller's x-request-id: 1 to 128 printable ASCII characters, not starting with a space. */
+const CLIENT_REQUEST_ID = /^[\x21-\x7E][\x20-\x7E]{0,127}$/;
+
+/** The caller's x-request-id when it is well-formed (kept as the correlation id), undefined otherwise. */
+export function wellFormedClientRequestId(given: string | null | undefined): string | undefined {
+  return given !== null && given !== undefined && CLIENT_REQUEST_ID.test(given) ? given : undefined;
+}
+
 /** The response header that echoes the caller's x-request-id (x-request-id itself carries the server's id). */
 export const CLIENT_REQUEST_ID_HEADER = "x-client-request-id";
 

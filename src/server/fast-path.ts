@@ -18,7 +18,7 @@ import { Code, ConnectError, createContextValues, type HandlerContext, type Inte
 import { createMethodSerializationLookup, mergeNonProtocolHeaders, type MethodSerializationLookup } from "@connectrpc/connect/protocol";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
-import { describeProtocolError, hasErrorInfo, requestIdFrom } from "./protocol-errors.js";
+import { describeProtocolError, hasErrorInfo, newProtocolRequestId } from "./protocol-errors.js";
 import { compressed, responseCompression, type Compression } from "./response-compression.js";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -44,6 +44,8 @@ export interface FastPathOptions<S extends DescService> {
   interceptors: readonly Interceptor[];
   readMaxBytes: number;
   maxTimeoutMs: number;
+  /** The id of a call refused before the interceptors gave it one (the server's, as requestIdInterceptor's). */
+  newRequestId?: () => string;
 }
 
 interface Route {
@@ -332,7 +334,8 @@ async function serve<S extends DescService>(
     if (!hasErrorInfo(error)) {
       // A protocol error (raised here, before the interceptors): described as connect-node's are (rpc-adapter.ts).
       describeProtocolError(error, {
-        requestId: responseHeader.get("x-request-id") ?? requestIdFrom(firstHeader(req.headers["x-request-id"])),
+        requestId: responseHeader.get("x-request-id") ?? (options.newRequestId ?? newProtocolRequestId)(),
+        callerRequestId: firstHeader(req.headers["x-request-id"]),
         responseHeader,
         readMaxBytes: options.readMaxBytes,
         ...(err === timeout.error ? { timeoutHeader: grpc ? "grpc-timeout" : "connect-timeout-ms" } : {}),

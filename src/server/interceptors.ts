@@ -5,10 +5,7 @@ import { asLlmError, invalidRequest, LlmError } from "../errors/llm-error.js";
 import { toConnectError } from "../errors/to-connect.js";
 import { throttledWarn, type Logger } from "../telemetry/logger.js";
 import { Tracing } from "../telemetry/tracing.js";
-import { kClientRequestId, kPrincipal, kRequestId, setRequestIdHeaders } from "./call-values.js";
-
-/** A caller's x-request-id: 1 to 128 printable ASCII characters, not starting with a space. */
-const CLIENT_REQUEST_ID = /^[\x21-\x7E][\x20-\x7E]{0,127}$/;
+import { kClientRequestId, kPrincipal, kRequestId, setRequestIdHeaders, wellFormedClientRequestId } from "./call-values.js";
 
 /**
  * A refusal from an interceptor, before any handler ran: it carries x-request-id (and the caller's
@@ -29,8 +26,8 @@ function refusal(err: LlmError, values: ContextValues): ConnectError {
 export function requestIdInterceptor(newId: () => string = randomUUID): Interceptor {
   return (next) => (req) => {
     req.contextValues.set(kRequestId, newId());
-    const given = req.header.get("x-request-id");
-    if (given !== null && CLIENT_REQUEST_ID.test(given)) req.contextValues.set(kClientRequestId, given);
+    const given = wellFormedClientRequestId(req.header.get("x-request-id"));
+    if (given !== undefined) req.contextValues.set(kClientRequestId, given);
     return next(req);
   };
 }

@@ -12,17 +12,21 @@ import { ErrorInfoSchema } from "../../gen/ts/google/rpc/error_details_pb.js";
 import { LlmError, type FieldViolation } from "../errors/llm-error.js";
 import type { ErrorReason } from "../errors/taxonomy.js";
 import { toConnectError } from "../errors/to-connect.js";
+import { CLIENT_REQUEST_ID_HEADER, wellFormedClientRequestId } from "./call-values.js";
 
-/** The same rule as requestIdInterceptor: the caller's x-request-id when well-formed, a new uuid otherwise. */
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-export function requestIdFrom(callerId: string | null | undefined): string {
-  return callerId && REQUEST_ID.test(callerId) ? callerId : randomUUID();
+/**
+ * The request id of a call refused before any interceptor gave it one: a new uuid of the server's, as
+ * requestIdInterceptor gives every call (the caller's x-request-id is never the call's id).
+ */
+export function newProtocolRequestId(): string {
+  return randomUUID();
 }
 
 export interface ProtocolErrorFacts {
   /** The request id the error reports (ErrorInfo metadata and, unless `responseHeader` has one, x-request-id). */
   requestId: string;
+  /** The caller's x-request-id as sent: echoed as x-client-request-id when well-formed, never the call's id. */
+  callerRequestId?: string | null | undefined;
   /** The response headers so far: an x-request-id there is not repeated in the error's metadata. */
   responseHeader?: Headers;
   /** The call's deadline header (grpc-timeout, connect-timeout-ms) when parsing it raised this error. */
@@ -82,6 +86,10 @@ export function describeProtocolError(error: ConnectError, facts: ProtocolErrorF
     reason === "INVALID_REQUEST" && facts.timeoutHeader !== undefined ? [{ field: facts.timeoutHeader, description: error.rawMessage }] : [];
   const described = toConnectError(new LlmError(reason, error.rawMessage, { metadata, fieldViolations }), facts.requestId);
   error.details.push(...described.details);
-  if (!error.metadata.has("x-request-id") && !facts.responseHeader?.has("x-request-id")) error.metadata.set("x-request-id", facts.requestId);
+  if (!error.metadata.has("x-request-id") && !facts.responseHeader?.has("x-request-id")) {
+    error.metadata.set("x-request-id", facts.requestId);
+    const clientRequestId = wellFormedClientRequestId(facts.callerRequestId);
+    if (clientRequestId !== undefined) error.metadata.set(CLIENT_REQUEST_ID_HEADER, clientRequestId);
+  }
   return error;
 }

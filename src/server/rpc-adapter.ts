@@ -13,7 +13,7 @@ import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/
 import { kRequestId } from "./call-values.js";
 import { binaryRequest, isGrpcWebText, textResponse } from "./grpc-web-text.js";
 import type { RequestHandler } from "./transport.js";
-import { describeProtocolError, hasErrorInfo, requestIdFrom } from "./protocol-errors.js";
+import { describeProtocolError, hasErrorInfo, newProtocolRequestId } from "./protocol-errors.js";
 import { RESPONSE_COMPRESSIONS } from "./response-compression.js";
 
 export interface RpcAdapterOptions {
@@ -22,13 +22,15 @@ export interface RpcAdapterOptions {
   interceptors: Interceptor[];
   readMaxBytes: number;
   maxTimeoutMs: number;
+  /** The id of a call refused before the interceptors gave it one (the server's, as requestIdInterceptor's). */
+  newRequestId?: () => string;
   /** A handler that failed outside the protocol (connect-node prints these to stderr). */
   onHandlerError: (method: string, err: unknown) => void;
 }
 
-/** The request id a protocol error reports: the one the call already has, else the caller's or a new one. */
-function requestIdOf(context: HandlerContext): string {
-  return context.responseHeader.get("x-request-id") || context.values.get(kRequestId) || requestIdFrom(context.requestHeader.get("x-request-id"));
+/** The request id a protocol error reports: the one the call already has, else a new one of the server's. */
+function requestIdOf(context: HandlerContext, newRequestId: () => string): string {
+  return context.responseHeader.get("x-request-id") || context.values.get(kRequestId) || newRequestId();
 }
 
 const ACCEPT_ENCODING_HEADERS = ["grpc-accept-encoding", "accept-encoding", "connect-accept-encoding"];
@@ -37,7 +39,7 @@ const ACCEPT_ENCODING_HEADERS = ["grpc-accept-encoding", "accept-encoding", "con
  * Runs before the body is read, for every call of every protocol. connect aborts the call's context
  * with the error it is about to serialize, so a listener on that signal can describe the error first.
  */
-function protocolErrorGate(options: Pick<RpcAdapterOptions, "readMaxBytes" | "maxTimeoutMs">) {
+function protocolErrorGate(options: Pick<RpcAdapterOptions, "readMaxBytes" | "maxTimeoutMs" | "newRequestId">) {
   return (context: HandlerContext): void => {
     const onAbort = () => {
       const error: unknown = context.signal.reason;
@@ -53,7 +55,8 @@ function protocolErrorGate(options: Pick<RpcAdapterOptions, "readMaxBytes" | "ma
       const timeoutValue = context.requestHeader.get(timeoutHeader);
       const timeout = context.protocolName === "connect" ? parseConnectTimeout(timeoutValue, options.maxTimeoutMs) : parseGrpcTimeout(timeoutValue, options.maxTimeoutMs);
       describeProtocolError(error, {
-        requestId: requestIdOf(context),
+        requestId: requestIdOf(context, options.newRequestId ?? newProtocolRequestId),
+        callerRequestId: context.requestHeader.get("x-request-id"),
         responseHeader: context.responseHeader,
         readMaxBytes: options.readMaxBytes,
         ...(timeout.error !== undefined && timeout.error.rawMessage === error.rawMessage ? { timeoutHeader } : {}),
@@ -82,12 +85,12 @@ const GRPC_TYPES = [
  * what it takes, as connect-go does), now with a Connect error body, x-request-id, and for a gRPC-like
  * type the status in the headers too (trailers-only form), each carrying ErrorInfo UNSUPPORTED_PROTOCOL.
  */
-function unsupportedMediaType(handler: UniversalHandler, contentType: string | null, requestId: string): UniversalServerResponse {
+function unsupportedMediaType(handler: UniversalHandler, contentType: string | null, requestId: string, callerRequestId: string | null): UniversalServerResponse {
   const shown = contentType === null || contentType === "" ? "none" : JSON.stringify(contentType.slice(0, 100));
   const accepted = [...(handler.method.methodKind === "unary" ? UNARY_TYPES : STREAM_TYPES), ...GRPC_TYPES];
   const error = describeProtocolError(
     new ConnectError(`unsupported content type ${shown}; this method takes ${accepted.join(", ")}`, Code.Unimplemented),
-    { requestId },
+    { requestId, callerRequestId },
   );
   const header = new Headers({ "content-type": "application/json", "accept-post": accepted.join(", ") });
   if (contentType?.toLowerCase().startsWith("application/grpc")) setTrailerStatus(header, error);
@@ -107,6 +110,7 @@ export function createRpcAdapter(options: RpcAdapterOptions): RequestHandler {
     requestGate: protocolErrorGate(options),
   });
   options.routes(router);
+  const newRequestId = options.newRequestId ?? newProtocolRequestId;
   const paths = new Map<string, UniversalHandler>();
   for (const handler of router.handlers) paths.set(handler.requestPath, handler);
 
@@ -122,7 +126,7 @@ export function createRpcAdapter(options: RpcAdapterOptions): RequestHandler {
     const text = isGrpcWebText(uReq.header.get("content-type"));
     handler(text ? binaryRequest(uReq) : uReq)
       .then((uRes) => {
-        if (uRes.status === 415) return unsupportedMediaType(handler, uReq.header.get("content-type"), requestIdFrom(uReq.header.get("x-request-id")));
+        if (uRes.status === 415) return unsupportedMediaType(handler, uReq.header.get("content-type"), newRequestId(), uReq.header.get("x-request-id"));
         return text ? textResponse(uRes) : uRes;
       })
       .then((uRes) => universalResponseToNodeResponse(uRes, res))

@@ -15,6 +15,7 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 const MAX_REQUEST_BYTES = 4096;
 const GENERATE = "/llm.v1.LlmService/Generate";
 const ID = "protocol-error-1";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const request = (content = "hi") =>
   toBinary(GenerateRequestSchema, create(GenerateRequestSchema, { model: "sim/echo", messages: [{ role: Role.USER, content }] }));
@@ -37,10 +38,19 @@ describe.each([
   const grpc = (headers: Record<string, string>, body: Uint8Array) =>
     h2Request(server.port, GENERATE, { "content-type": "application/grpc", te: "trailers", ...auth(), ...headers }, body);
 
-  function expectDescribed(error: WireError, reason: string, requestId = ID): void {
+  function expectDescribed(error: WireError, reason: string, requestId?: string): void {
     expect(error.info?.reason).toBe(reason);
     expect(error.info?.domain).toBe("llm-service");
-    expect(error.info?.metadata["request_id"]).toBe(requestId);
+    // The call's id is the server's own, never the caller's x-request-id.
+    expect(error.info?.metadata["request_id"]).toMatch(UUID);
+    if (requestId !== undefined) expect(error.info?.metadata["request_id"]).toBe(requestId);
+  }
+
+  /** x-request-id carries the server's id (the one in ErrorInfo); the caller's id comes back as x-client-request-id. */
+  function expectIds(headers: Record<string, string | string[] | undefined>, error: WireError): void {
+    expect(headers["x-request-id"]).toMatch(UUID);
+    expect(headers["x-request-id"]).toBe(error.info?.metadata["request_id"]);
+    expect(headers["x-client-request-id"]).toBe(ID);
   }
 
   it("malformed JSON: invalid_argument, MALFORMED_REQUEST, x-request-id", async () => {
@@ -49,7 +59,7 @@ describe.each([
     const error = connectError(res.body);
     expect(error.code).toBe("invalid_argument");
     expectDescribed(error, "MALFORMED_REQUEST");
-    expect(res.headers["x-request-id"]).toBe(ID);
+    expectIds(res.headers, error);
   });
 
   it("a malformed connect-timeout-ms: INVALID_REQUEST with a BadRequest naming the header", async () => {
@@ -58,7 +68,7 @@ describe.each([
     expect(error.code).toBe("invalid_argument");
     expectDescribed(error, "INVALID_REQUEST");
     expect(error.badRequest?.fieldViolations[0]?.field).toBe("connect-timeout-ms");
-    expect(res.headers["x-request-id"]).toBe(ID);
+    expectIds(res.headers, error);
   });
 
   it("an oversize Connect body: resource_exhausted, REQUEST_TOO_LARGE with the limit", async () => {
@@ -67,7 +77,7 @@ describe.each([
     expect(error.code).toBe("resource_exhausted");
     expectDescribed(error, "REQUEST_TOO_LARGE");
     expect(error.info?.metadata["limit_bytes"]).toBe(String(MAX_REQUEST_BYTES));
-    expect(res.headers["x-request-id"]).toBe(ID);
+    expectIds(res.headers, error);
   });
 
   it("a wrong content type: still 415, now with a Connect error body, UNSUPPORTED_PROTOCOL and x-request-id", async () => {
@@ -77,7 +87,7 @@ describe.each([
     const error = connectError(res.body);
     expect(error.code).toBe("unimplemented");
     expectDescribed(error, "UNSUPPORTED_PROTOCOL");
-    expect(res.headers["x-request-id"]).toBe(ID);
+    expectIds(res.headers, error);
   });
 
   it("a wrong content type without an x-request-id gets a fresh id, the same in the header and ErrorInfo", async () => {
@@ -92,7 +102,7 @@ describe.each([
     const error = grpcError(res.trailers);
     expect(error.code).toBe(String(Code.InvalidArgument));
     expectDescribed(error, "MALFORMED_REQUEST");
-    expect(res.trailers["x-request-id"]).toBe(ID);
+    expectIds(res.trailers, error);
   });
 
   it("gRPC, a compressed flag without grpc-encoding: INVALID_ARGUMENT (bad input, not INTERNAL), MALFORMED_REQUEST", async () => {
@@ -115,7 +125,7 @@ describe.each([
     expect(error.code).toBe(String(Code.InvalidArgument));
     expectDescribed(error, "INVALID_REQUEST");
     expect(error.badRequest?.fieldViolations[0]?.field).toBe("grpc-timeout");
-    expect(res.trailers["x-request-id"]).toBe(ID);
+    expectIds(res.trailers, error);
   });
 
   it("gRPC, an oversize message: RESOURCE_EXHAUSTED, REQUEST_TOO_LARGE", async () => {
@@ -123,7 +133,7 @@ describe.each([
     const error = grpcError(res.trailers);
     expect(error.code).toBe(String(Code.ResourceExhausted));
     expectDescribed(error, "REQUEST_TOO_LARGE");
-    expect(res.trailers["x-request-id"]).toBe(ID);
+    expectIds(res.trailers, error);
   });
 
   it("the limit is on the message: one of exactly MAX_REQUEST_BYTES is served, one byte more is REQUEST_TOO_LARGE", async () => {
@@ -167,7 +177,7 @@ describe.each([
     const error = grpcError(res.headers);
     expect(error.code).toBe(String(Code.Unimplemented));
     expectDescribed(error, "UNSUPPORTED_PROTOCOL");
-    expect(res.headers["x-request-id"]).toBe(ID);
+    expectIds(res.headers, error);
   });
 
   it("gRPC-web, an undecodable message: the trailer frame carries the details and x-request-id", async () => {
@@ -176,7 +186,7 @@ describe.each([
     const error = grpcError(trailers);
     expect(error.code).toBe(String(Code.InvalidArgument));
     expectDescribed(error, "MALFORMED_REQUEST");
-    expect(trailers["x-request-id"]).toBe(ID);
+    expectIds(trailers, error);
   });
 
   it.each(["connect-h1", "grpc", "grpc-web"] as ProtocolName[])("a %s client tells an oversize message from a rate limit by its reason", async (protocol) => {
