@@ -288,6 +288,8 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     host: config.host,
     port: config.port,
     ...(config.tls ? { tls: config.tls } : {}),
+    limits: config.connections,
+    onConnectionRefused: () => warnOften("connection refused: MAX_CONNECTIONS are open", { maxConnections: config.connections.maxConnections }),
     handler: (req, res) => {
       if (metricsPort === undefined && isMetricsRequest(req)) return serveMetrics(metrics, req, res);
       if (playground(req, res)) return;
