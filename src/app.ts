@@ -334,11 +334,20 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     shutdown() {
       shuttingDown ??= (async () => {
         logger.info("draining", { inFlight: inFlight.size, graceMs: config.shutdownGraceMs });
+        const graceEnds = Date.now() + config.shutdownGraceMs;
         health.setAll(ServingStatus.NOT_SERVING);
         drain.draining = true;
         transport.stopAccepting();
         const idle = await inFlight.idle(config.shutdownGraceMs);
         if (!idle) logger.warn("grace period over; closing calls still in flight", { inFlight: inFlight.size });
+        else {
+          // A call's response is written, but its client may not have read the trailers yet: destroying
+          // the connection now cut them off (grpc-go: "EOF ... received prior goaway"). Health watches
+          // end (UNAVAILABLE), then each connection closes once its client closed it, within the grace.
+          health.endWatches();
+          const closed = await transport.closed(Math.max(0, graceEnds - Date.now()));
+          if (!closed) logger.warn("grace period over; closing connections still open", { connections: transport.connections });
+        }
         await transport.destroy();
         await ledger.close();
         await database.close();

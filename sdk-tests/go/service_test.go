@@ -75,7 +75,8 @@ func repoRoot() (string, error) {
 
 var keyLine = regexp.MustCompile(`export LLM_API_KEY=(\S+)`)
 
-func startService() (*service, error) {
+// startService starts a service process; extraEnv (KEY=value) adds to the fixed environment.
+func startService(extraEnv ...string) (*service, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
@@ -95,6 +96,7 @@ func startService() (*service, error) {
 		"LEDGER_FLUSH_MS=20",
 		"LOG_LEVEL=info",
 	}
+	env = append(env, extraEnv...)
 	if admin := os.Getenv("DATABASE_URL"); admin != "" {
 		if err := s.createDatabase(admin); err != nil {
 			return nil, err
