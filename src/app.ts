@@ -36,6 +36,7 @@ import { responseCacheOn } from "./cache/keyv-cache.js";
 import { createKvStore } from "./cache/kv-store.js";
 import { createLimiter } from "./limits/index.js";
 import { createFastPath } from "./server/fast-path.js";
+import { guardBodyDeadline } from "./server/body-deadline.js";
 
 /** How long start-up waits for the Redis cache and idempotency stores to connect before serving without them. */
 const REDIS_READY_WAIT_MS = 3_000;
@@ -275,6 +276,8 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const fastPath = config.rpcFastPath
     ? createFastPath({ service: LlmService, impl: service, interceptors, readMaxBytes: config.maxRequestBytes, maxTimeoutMs: config.maxDeadlineMs })
     : undefined;
+  // A call's deadline runs from its headers, also while its body is still arriving (both paths read it whole first).
+  const bodyDeadline = { defaultTimeoutMs: config.defaultDeadlineMs, maxTimeoutMs: config.maxDeadlineMs };
   const cors = new Set(config.corsOrigins);
   // The web playground (built by `npm run build` into dist/web): GET /playground*, same origin as the API.
   const playground = staticAssets({ prefix: "/playground", dir: defaultPlaygroundDir() });
@@ -301,6 +304,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         inFlight.enter();
         res.once("close", () => inFlight.leave());
       }
+      if (!req.url?.startsWith("/grpc.")) guardBodyDeadline(req, res, bodyDeadline);
       if (!fastPath?.(req, res)) adapter(req, res);
     },
   });
