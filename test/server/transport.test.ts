@@ -175,6 +175,44 @@ describe("HTTP/2 limits", () => {
     expect(most).toBe(3);
   });
 
+  it("refuses streams past the limit (REFUSED_STREAM) from a client that opens them before reading SETTINGS", async () => {
+    let running = 0;
+    let most = 0;
+    const held: (() => void)[] = [];
+    const transport = await start({ http2MaxConcurrentStreams: 3 }, (_req, res) => {
+      running++;
+      most = Math.max(most, running);
+      held.push(() => {
+        running--;
+        res.end("ok");
+      });
+    });
+    // peerMaxConcurrentStreams: what the client assumes until the server's SETTINGS arrive.
+    const session = http2.connect(`http://127.0.0.1:${transport.port}`, { peerMaxConcurrentStreams: 1000 });
+    session.on("error", () => undefined);
+    open.sessions.push(session);
+    const outcomes = Array.from(
+      { length: 10 },
+      () =>
+        new Promise<string>((resolve) => {
+          const stream = session.request({ ":path": "/" });
+          stream.resume();
+          stream.on("end", () => resolve("ok"));
+          stream.on("error", () => resolve(stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM ? "refused" : `rst ${stream.rstCode}`));
+          stream.end();
+        }),
+    );
+    let settled = 0;
+    for (const o of outcomes) void o.then(() => settled++);
+    // Answer the held streams once the refusals are in (bounded).
+    for (let round = 0; round < 500 && settled < 7; round++) await new Promise<void>((resolve) => setImmediate(resolve));
+    for (const release of held.splice(0)) release();
+    const results = await Promise.all(outcomes);
+    expect(results.filter((r) => r === "ok")).toHaveLength(3);
+    expect(results.filter((r) => r === "refused")).toHaveLength(7);
+    expect(most).toBe(3);
+  });
+
   it("closes a connection left without streams past the idle timeout with GOAWAY, but not one with a stream open", async () => {
     let release: () => void = () => undefined;
     const transport = await start({ http2IdleTimeoutMs: 300 }, (req, res) => {
@@ -215,5 +253,47 @@ describe("connection cap", () => {
     // The server sees the close a moment after the client: wait for it, bounded.
     for (let i = 0; i < 100 && transport.connections > 1; i++) await new Promise<void>((resolve) => setTimeout(resolve, 10));
     expect((await get(h2(transport.port))).body).toBe("ok");
+  });
+});
+
+describe("graceful close (the drain)", () => {
+  it("lets a stream in flight finish with its trailers after GOAWAY, closes idle HTTP/1.1, and closed() resolves once the clients closed", async () => {
+    let release: () => void = () => undefined;
+    let responded: () => void = () => undefined;
+    const responding = new Promise<void>((resolve) => (responded = resolve));
+    const transport = await start({}, (req, res) => {
+      if (req.httpVersionMajor !== 2) return void res.end("done");
+      const h2res = res as http2.Http2ServerResponse;
+      h2res.writeHead(200);
+      release = () => {
+        h2res.addTrailers({ "grpc-status": "0" });
+        h2res.end("done");
+      };
+      responded();
+    });
+    const session = h2(transport.port);
+    const goaway = new Promise<void>((resolve) => session.once("goaway", () => resolve()));
+    const stream = session.request({ ":path": "/" });
+    stream.end();
+    const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once("trailers", resolve));
+    stream.resume();
+    await responding;
+    // An HTTP/1.1 keep-alive connection, idle after its response.
+    const h1 = await connect(transport.port);
+    const h1Closed = new Promise<void>((resolve) => h1.once("close", () => resolve()));
+    await new Promise<void>((resolve) => {
+      let text = "";
+      h1.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")) && text.endsWith("done") && resolve());
+      h1.write("GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    });
+
+    transport.stopAccepting();
+    await goaway;
+    await h1Closed;
+    const closed = transport.closed(5000);
+    release();
+    expect((await trailers)["grpc-status"]).toBe("0");
+    expect(await closed).toBe(true);
+    expect(transport.connections).toBe(0);
   });
 });
