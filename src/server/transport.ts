@@ -87,6 +87,14 @@ export async function listen(options: TransportOptions): Promise<Transport> {
 
   let front: net.Server;
   let h1: http.Server | undefined;
+  /** Closes the HTTP/1.1 connections that are idle (Node's http server tracks them). */
+  let closeIdleH1: () => void;
+  // While draining, an HTTP/1.1 response ends its connection: no keep-alive past the drain.
+  const endKeepAliveWhileDraining = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+    if (req.httpVersionMajor !== 1) return;
+    if (draining) (res as ServerResponse).shouldKeepAlive = false;
+    else res.once("finish", () => draining && req.socket.end());
+  };
   if (options.tls) {
     const secure = http2.createSecureServer(
       {
@@ -103,6 +111,10 @@ export async function listen(options: TransportOptions): Promise<Transport> {
     // reading these two properties, which @types/node does not declare on Http2SecureServer.
     Object.assign(secure, { headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: checkingIntervalMs(limits.headersTimeoutMs) });
     secure.on("session", trackSession);
+    secure.prependListener("request", endKeepAliveWhileDraining);
+    // Declared by http.Server, present on Http2SecureServer with allowHTTP1 too (not in @types/node).
+    const secureH1 = secure as unknown as Pick<http.Server, "closeIdleConnections">;
+    closeIdleH1 = () => secureH1.closeIdleConnections();
     front = secure;
   } else {
     const h2 = http2.createServer({ settings: h2Settings }, options.handler);
@@ -122,11 +134,8 @@ export async function listen(options: TransportOptions): Promise<Transport> {
     // connection forever. Checked by test/server/transport.test.ts.
     h1.emit("listening");
     const h1Server = h1;
-    // While draining, a response ends its connection: no keep-alive past the drain.
-    h1.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
-      if (draining) res.shouldKeepAlive = false;
-      else res.once("finish", () => draining && req.socket.end());
-    });
+    h1.prependListener("request", endKeepAliveWhileDraining);
+    closeIdleH1 = () => h1Server.closeIdleConnections();
     // TCP_NODELAY: a gRPC response is three writes (headers, message, trailers); with Nagle the
     // later ones wait for the client's delayed ACK, adding milliseconds to every call.
     front = net.createServer({ noDelay: true }, (socket) => {
@@ -190,7 +199,7 @@ export async function listen(options: TransportOptions): Promise<Transport> {
       front.close();
       for (const session of sessions) session.close();
       for (const socket of sniffing) socket.destroy();
-      h1?.closeIdleConnections();
+      closeIdleH1();
     },
     closed(timeoutMs) {
       if (sockets.size === 0) return Promise.resolve(true);
