@@ -122,6 +122,12 @@ describe("HTTP/1.1 header deadline", () => {
     const closed = new Promise<boolean>((resolve) => socket.once("close", () => resolve(true)));
     const stillOpen = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 800));
     expect(await Promise.race([closed, stillOpen])).toBe(false);
+    // And the next request on it is timed from its own first byte, not from the last response.
+    received = "";
+    const second = new Promise<void>((resolve) => socket.on("data", () => received.endsWith("\r\n\r\nok") && resolve()));
+    socket.write("GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    await second;
+    expect(received).toMatch(/^HTTP\/1\.1 200 /);
   });
 });
 
