@@ -7,9 +7,11 @@
 import http2 from "node:http2";
 import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { Code, ConnectError } from "@connectrpc/connect";
+import type { ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJson, errorToJsonBytes, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { LlmError } from "../errors/llm-error.js";
+import { toConnectError } from "../errors/to-connect.js";
 
 type Wire = "grpc" | "grpc-web" | "connect" | "connect-stream";
 
@@ -69,7 +71,8 @@ export function guardBodyDeadline(
 
 function expire(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, wire: Wire): void {
   if (req.complete) return;
-  const error = new ConnectError("the deadline passed before the request arrived in full", Code.DeadlineExceeded);
+  // "Deadline spent" is PROVIDER_TIMEOUT in the taxonomy (DEADLINE_EXCEEDED), as for a single-flight wait; the message says which.
+  const error = toConnectError(new LlmError("PROVIDER_TIMEOUT", "the deadline passed before the request arrived in full"));
   if (!res.headersSent && !res.writableEnded) answer(res, wire, req.headers["content-type"] ?? "", error);
   if (req.httpVersionMajor === 2) {
     // After the response (NO_ERROR waits for it to be written), RST_STREAM tells the client to stop sending.

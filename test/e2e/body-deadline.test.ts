@@ -6,7 +6,10 @@
  */
 import http2 from "node:http2";
 import net from "node:net";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { anyUnpack } from "@bufbuild/protobuf/wkt";
+import { ErrorInfoSchema } from "../../gen/ts/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../../gen/ts/google/rpc/status_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GenerateRequestSchema, Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
@@ -104,6 +107,18 @@ async function stalledH1(
   return { received, ms: Date.now() - started };
 }
 
+/** The ErrorInfo reason in a gRPC error's grpc-status-details-bin. */
+function grpcErrorReason(outcome: H2Outcome): string | undefined {
+  const bin = (outcome.trailers["grpc-status-details-bin"] ?? outcome.headers["grpc-status-details-bin"]) as string | undefined;
+  if (bin === undefined) return undefined;
+  const status = fromBinary(StatusSchema, Buffer.from(bin, "base64"));
+  for (const detail of status.details) {
+    const info = anyUnpack(detail, ErrorInfoSchema);
+    if (info) return info.reason;
+  }
+  return undefined;
+}
+
 function grpcHeaders(server: TestServer, timeout?: string): http2.OutgoingHttpHeaders {
   return {
     ":path": "/llm.v1.LlmService/Generate",
@@ -121,6 +136,7 @@ describe.each(["direct path", "connect-node"] as const)("deadline from the heade
     const whole = envelope(message);
     const outcome = await stalledH2(server(), grpcHeaders(server(), "400m"), whole.subarray(0, 8));
     expect(grpcStatus(outcome)).toBe("4");
+    expect(grpcErrorReason(outcome)).toBe("PROVIDER_TIMEOUT"); // the taxonomy's "deadline spent"
     expect(outcome.ms).toBeGreaterThanOrEqual(350);
     expect(outcome.ms).toBeLessThan(3000);
     await outcome.closed;
@@ -162,7 +178,9 @@ describe.each(["direct path", "connect-node"] as const)("deadline from the heade
     const json = JSON.stringify({ model: "sim/echo", messages: [{ role: "ROLE_USER", content: "hello" }] });
     const { received, ms } = await stalledH1(server(), "/llm.v1.LlmService/Generate", "application/json", { "connect-protocol-version": "1", "connect-timeout-ms": "400" }, Buffer.from(json), 10);
     expect(received).toMatch(/^HTTP\/1\.1 504 /);
-    expect(received.slice(received.indexOf("\r\n\r\n") + 4)).toContain('"code":"deadline_exceeded"');
+    const error = JSON.parse(received.slice(received.indexOf("\r\n\r\n") + 4)) as { code: string; details?: { type: string }[] };
+    expect(error.code).toBe("deadline_exceeded");
+    expect(error.details?.map((d) => d.type)).toContain("google.rpc.ErrorInfo");
     expect(ms).toBeLessThan(3000);
   });
 
