@@ -3,8 +3,13 @@
  * HTTP/2 idle close and stream limit, the connection cap, and the graceful close of a drain.
  * A bare handler stands in for the service: these are properties of the transport alone.
  */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import http2 from "node:http2";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import tls from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import { listen, type ConnectionLimits, type RequestHandler, type Transport } from "../../src/server/transport.js";
 
@@ -128,6 +133,38 @@ describe("HTTP/1.1 header deadline", () => {
     socket.write("GET / HTTP/1.1\r\nhost: x\r\n\r\n");
     await second;
     expect(received).toMatch(/^HTTP\/1\.1 200 /);
+  });
+});
+
+describe("HTTP/1.1 header deadline over TLS", () => {
+  it("answers 408 and closes a TLS connection whose headers trickle in past the deadline", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-transport-tls-"));
+    try {
+      execFileSync("openssl", [
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=localhost",
+      ], { stdio: "ignore" });
+      open.transport = await listen({
+        host: "127.0.0.1",
+        port: 0,
+        tls: { certFile: join(dir, "cert.pem"), keyFile: join(dir, "key.pem") },
+        limits: { ...LIMITS, headersTimeoutMs: 300 },
+        handler: ok,
+      });
+      const port = open.transport.port;
+      const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+        const s = tls.connect({ port, host: "127.0.0.1", rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] }, () => resolve(s));
+        s.once("error", reject);
+      });
+      open.sockets.push(socket);
+      const request = Buffer.from(`GET / HTTP/1.1\r\nhost: x\r\nx-slow: ${"a".repeat(50)}\r\n\r\n`);
+      const result = await trickle(socket, request, 40);
+      expect(result.closed).toBe(true);
+      expect(result.written).toBeLessThan(request.length);
+      expect(result.received).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
