@@ -168,6 +168,44 @@ describe("HTTP/1.1 header deadline over TLS", () => {
   });
 });
 
+describe("TLS handshake deadline", () => {
+  it("closes a connection that trickles its ClientHello past the protocol deadline, though every byte comes sooner", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-transport-tls-"));
+    try {
+      execFileSync("openssl", [
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=localhost",
+      ], { stdio: "ignore" });
+      // A real ClientHello, caught by a plain TCP server.
+      const hello = await new Promise<Buffer>((resolve) => {
+        const catcher = net.createServer((s) => s.once("data", (chunk: Buffer) => {
+          resolve(chunk);
+          s.destroy();
+          catcher.close();
+        }));
+        catcher.listen(0, "127.0.0.1", () => {
+          const client = tls.connect({ port: (catcher.address() as net.AddressInfo).port, host: "127.0.0.1", rejectUnauthorized: false });
+          client.on("error", () => undefined);
+        });
+      });
+      open.transport = await listen({
+        host: "127.0.0.1",
+        port: 0,
+        tls: { certFile: join(dir, "cert.pem"), keyFile: join(dir, "key.pem") },
+        limits: { ...LIMITS, protocolTimeoutMs: 300 },
+        handler: ok,
+      });
+      const socket = await connect(open.transport.port);
+      // 40 bytes, one every 60 ms: 2.4 s, each gap far inside the 300 ms deadline.
+      const result = await trickle(socket, hello.subarray(0, 40), 60);
+      expect(result.closed).toBe(true);
+      expect(result.written).toBeLessThan(40);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("protocol sniff deadline", () => {
   it("closes a connection that trickles the HTTP/2 preface past the deadline, though every byte comes sooner", async () => {
     const transport = await start({ protocolTimeoutMs: 300 });
