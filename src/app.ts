@@ -37,6 +37,7 @@ import { createKvStore } from "./cache/kv-store.js";
 import { createLimiter } from "./limits/index.js";
 import { createFastPath } from "./server/fast-path.js";
 import { createRpcAdapter } from "./server/rpc-adapter.js";
+import { guardBodyDeadline } from "./server/body-deadline.js";
 
 /** How long start-up waits for the Redis cache and idempotency stores to connect before serving without them. */
 const REDIS_READY_WAIT_MS = 3_000;
@@ -293,6 +294,8 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   const fastPath = config.rpcFastPath
     ? createFastPath({ service: LlmService, impl: service, interceptors, readMaxBytes: config.maxRequestBytes, maxTimeoutMs: config.maxDeadlineMs, newRequestId })
     : undefined;
+  // A call's deadline runs from its headers, also while its body is still arriving (both paths read it whole first).
+  const bodyDeadline = { defaultTimeoutMs: config.defaultDeadlineMs, maxTimeoutMs: config.maxDeadlineMs };
   const cors = new Set(config.corsOrigins);
   // The web playground (built by `npm run build` into dist/web): GET /playground*, same origin as the API.
   const playground = staticAssets({ prefix: "/playground", dir: defaultPlaygroundDir() });
@@ -306,6 +309,8 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     host: config.host,
     port: config.port,
     ...(config.tls ? { tls: config.tls } : {}),
+    limits: config.connections,
+    onConnectionRefused: () => warnOften("connection refused: MAX_CONNECTIONS are open", { maxConnections: config.connections.maxConnections }),
     handler: (req, res) => {
       if (metricsPort === undefined && isMetricsRequest(req)) return serveMetrics(metrics, req, res);
       if (playground(req, res)) return;
@@ -317,6 +322,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         inFlight.enter();
         res.once("close", () => inFlight.leave());
       }
+      if (!req.url?.startsWith("/grpc.")) guardBodyDeadline(req, res, bodyDeadline);
       if (!fastPath?.(req, res)) adapter(req, res);
     },
   });
@@ -350,11 +356,20 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     shutdown() {
       shuttingDown ??= (async () => {
         logger.info("draining", { inFlight: inFlight.size, graceMs: config.shutdownGraceMs });
+        const graceEnds = Date.now() + config.shutdownGraceMs;
         health.setAll(ServingStatus.NOT_SERVING);
         drain.draining = true;
         transport.stopAccepting();
         const idle = await inFlight.idle(config.shutdownGraceMs);
         if (!idle) logger.warn("grace period over; closing calls still in flight", { inFlight: inFlight.size });
+        else {
+          // A call's response is written, but its client may not have read the trailers yet: destroying
+          // the connection now cut them off (grpc-go: "EOF ... received prior goaway"). Health watches
+          // end (UNAVAILABLE), then each connection closes once its client closed it, within the grace.
+          health.endWatches();
+          const closed = await transport.closed(Math.max(0, graceEnds - Date.now()));
+          if (!closed) logger.warn("grace period over; closing connections still open", { connections: transport.connections });
+        }
         await transport.destroy();
         await ledger.close();
         await database.close();

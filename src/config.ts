@@ -145,6 +145,14 @@ const EnvSchema = z.object({
   MAX_DEADLINE_MS: int(1, 24 * 3_600_000).default(600_000),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   RPC_FAST_PATH: bool.default(true),
+  /** A new connection's first bytes (HTTP/2 preface or HTTP/1.1 request line), or its TLS handshake, within this time of accept. */
+  HTTP_PROTOCOL_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  /** An HTTP/1.1 request's headers within this time of its first byte; past it 408 and close. */
+  HTTP1_HEADERS_TIMEOUT_MS: int(100, 300_000).default(10_000),
+  /** An HTTP/2 connection with no open stream this long is closed with GOAWAY; 0 never. */
+  HTTP2_IDLE_TIMEOUT_MS: int(0, 24 * 3_600_000).default(300_000),
+  HTTP2_MAX_CONCURRENT_STREAMS: int(1, 1_000_000).default(256),
+  MAX_CONNECTIONS: int(1, 1_000_000).default(10_000),
   DATA_DIR: z.string().min(1).default("./.data"),
   PGLITE_WORKER: bool.default(false),
   DATABASE_URL: optionalString.pipe(z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional()),
@@ -207,6 +215,14 @@ export interface Config {
   /** Serve gRPC and Connect unary LlmService calls on the direct path (src/server/fast-path.ts); false: connect-node serves everything. */
   rpcFastPath: boolean;
   shutdownGraceMs: number;
+  /** What a connection may hold of the server: see ConnectionLimits in src/server/transport.ts. */
+  connections: {
+    protocolTimeoutMs: number;
+    headersTimeoutMs: number;
+    http2IdleTimeoutMs: number;
+    http2MaxConcurrentStreams: number;
+    maxConnections: number;
+  };
   dataDir: string;
   /** The embedded database in a worker thread instead of on the event loop (ledger/database.ts). */
   pgliteWorker: boolean;
@@ -365,6 +381,13 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     rpcFastPath: e.RPC_FAST_PATH,
     upstreamMaxSockets: e.UPSTREAM_MAX_SOCKETS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    connections: {
+      protocolTimeoutMs: e.HTTP_PROTOCOL_TIMEOUT_MS,
+      headersTimeoutMs: e.HTTP1_HEADERS_TIMEOUT_MS,
+      http2IdleTimeoutMs: e.HTTP2_IDLE_TIMEOUT_MS,
+      http2MaxConcurrentStreams: e.HTTP2_MAX_CONCURRENT_STREAMS,
+      maxConnections: e.MAX_CONNECTIONS,
+    },
     dataDir: e.DATA_DIR,
     pgliteWorker: e.PGLITE_WORKER,
     ...(e.DATABASE_URL ? { databaseUrl: e.DATABASE_URL } : {}),

@@ -121,7 +121,7 @@ func TestGRPCMicrosecondDeadlinesReachEveryProvider(t *testing.T) {
 		"OPENAI_API_KEY=sk-test-openai",
 		"ANTHROPIC_API_KEY=sk-test-anthropic",
 		"OLLAMA_HOST=" + simURL,
-	})
+	}...)
 	if err != nil {
 		t.Fatalf("could not start the service with the providers catalogue: %v", err)
 	}

@@ -46,7 +46,7 @@ type service struct {
 }
 
 func TestMain(m *testing.M) {
-	s, err := startService(nil)
+	s, err := startService()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sdk-tests: could not start the service: %v\n", err)
 		os.Exit(1)
@@ -75,8 +75,8 @@ func repoRoot() (string, error) {
 
 var keyLine = regexp.MustCompile(`export LLM_API_KEY=(\S+)`)
 
-// startService starts the service with the environment below plus extraEnv (KEY=value entries).
-func startService(extraEnv []string) (*service, error) {
+// startService starts a service process; extraEnv (KEY=value) adds to the fixed environment.
+func startService(extraEnv ...string) (*service, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
@@ -96,6 +96,7 @@ func startService(extraEnv []string) (*service, error) {
 		"LEDGER_FLUSH_MS=20",
 		"LOG_LEVEL=info",
 	}
+	env = append(env, extraEnv...)
 	if admin := os.Getenv("DATABASE_URL"); admin != "" {
 		if err := s.createDatabase(admin); err != nil {
 			return nil, err
@@ -107,8 +108,6 @@ func startService(extraEnv []string) (*service, error) {
 		}
 		env = append(env, "DATA_DIR="+s.dataDir)
 	}
-
-	env = append(env, extraEnv...)
 
 	s.cmd = exec.Command(node, "--import", "tsx", "src/main.ts")
 	s.cmd.Dir = root

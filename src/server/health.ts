@@ -18,6 +18,7 @@ export type HealthListener = (status: ServingStatus) => void;
 export class HealthState {
   private readonly statuses = new Map<string, ServingStatus>();
   private readonly listeners = new Map<string, Set<HealthListener>>();
+  private watchesEnded = false;
 
   constructor(serviceNames: Iterable<string> = []) {
     this.statuses.set("", ServingStatus.SERVING);
@@ -47,6 +48,23 @@ export class HealthState {
     for (const service of [...this.statuses.keys()]) {
       this.set(service, status);
     }
+  }
+
+  /**
+   * Ends every Watch, and any opened later, with UNAVAILABLE: the server is going away. A Watch
+   * never ends by itself, and its connection cannot close while it is open (the drain calls this
+   * once the calls in flight are done).
+   */
+  endWatches(): void {
+    this.watchesEnded = true;
+    for (const [service, set] of [...this.listeners]) {
+      for (const listener of [...set]) listener(this.statuses.get(service) ?? ServingStatus.SERVICE_UNKNOWN);
+    }
+  }
+
+  /** Whether endWatches() was called. */
+  get ended(): boolean {
+    return this.watchesEnded;
   }
 
   /** Listens for changes of one service's status; returns the function that stops listening. */
@@ -107,6 +125,8 @@ async function* watchStatus(state: HealthState, service: string, signal: AbortSi
   try {
     while (!signal.aborted) {
       if (pending === undefined || pending === last) {
+        // Ended only once the latest status went out (NOT_SERVING, when draining).
+        if (state.ended) throw new ConnectError("the server is shutting down", Code.Unavailable);
         pending = undefined;
         await new Promise<void>((resolve) => {
           wake = resolve;
@@ -137,6 +157,8 @@ export function healthService(state: HealthState): ServiceImpl<typeof Health> {
       for await (const status of watchStatus(state, request.service, ctx.signal)) {
         yield { status };
       }
+      // The loop ends only when the call does: at its deadline that is DEADLINE_EXCEEDED, not OK.
+      if (ctx.signal.aborted) throw ConnectError.from(ctx.signal.reason);
     },
   };
 }

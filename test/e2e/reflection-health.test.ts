@@ -3,8 +3,9 @@
  * connect-node and grpcurl, the tools an operator reaches for first.
  */
 import { execFile } from "node:child_process";
+import http2 from "node:http2";
 import { resolve as resolvePath } from "node:path";
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -103,6 +104,33 @@ describe("grpc.health.v1.Health over the server", () => {
     } finally {
       call.cancel();
       client.close();
+    }
+  });
+
+  it("Watch ends with DEADLINE_EXCEEDED (grpc-status 4), not OK, at the deadline sent in grpc-timeout", async () => {
+    const session = http2.connect(server.baseUrl);
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/grpc.health.v1.Health/Watch",
+        "content-type": "application/grpc",
+        te: "trailers",
+        "grpc-timeout": "300m",
+      });
+      const body = toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: "" }));
+      const envelope = Buffer.alloc(5 + body.length);
+      envelope.writeUInt32BE(body.length, 1);
+      envelope.set(body, 5);
+      stream.end(envelope);
+      // A raw HTTP/2 client: grpc-js or connect-node would end the call at the deadline themselves.
+      const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+        stream.on("trailers", resolve);
+        stream.on("error", reject);
+        stream.resume();
+      });
+      expect(trailers["grpc-status"]).toBe(String(grpc.status.DEADLINE_EXCEEDED));
+    } finally {
+      session.close();
     }
   });
 

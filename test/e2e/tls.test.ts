@@ -44,4 +44,20 @@ describe("TLS from TLS_CERT_FILE/TLS_KEY_FILE", () => {
     const plain = createClient(LlmService, createConnectTransport({ baseUrl: `http://127.0.0.1:${server.port}`, httpVersion: "1.1" }));
     await expect(plain.listModels({}, { timeoutMs: 2000 })).rejects.toThrow();
   });
+
+  // Last: it shuts the server down (afterAll's close() then finds it stopped).
+  it("shuts down without waiting out the grace for idle TLS connections, HTTP/2 and HTTP/1.1", async () => {
+    const baseUrl = `https://localhost:${server.port}`;
+    const interceptors = [bearer(server.key)];
+    const grpc = createClient(LlmService, createGrpcTransport({ baseUrl, nodeOptions: { ca }, interceptors }));
+    const h1 = createClient(LlmService, createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions: { ca }, interceptors }));
+    await grpc.listModels({});
+    await h1.listModels({});
+    expect(server.app.transport.connections).toBeGreaterThanOrEqual(2);
+    const started = Date.now();
+    await server.app.shutdown();
+    // SHUTDOWN_GRACE_MS is 10 s: an idle keep-alive connection left open would hold the drain that long.
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(server.app.transport.connections).toBe(0);
+  });
 });

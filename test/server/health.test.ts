@@ -125,7 +125,7 @@ describe("grpc.health.v1.Health/Watch", () => {
     expect(seen).toEqual([ServingStatus.SERVICE_UNKNOWN, ServingStatus.SERVING]);
   });
 
-  it("ends its stream and removes its listener when the call's signal aborts", async () => {
+  it("ends its stream, with the abort's code, and removes its listener when the call's signal aborts", async () => {
     const state = new HealthState([llm]);
     const abort = new AbortController();
     const watch = healthService(state).watch(create(HealthCheckRequestSchema, { service: llm }), watchContext(abort.signal));
@@ -134,7 +134,30 @@ describe("grpc.health.v1.Health/Watch", () => {
     expect(state.listenerCount).toBe(1);
     const waiting = stream.next();
     abort.abort();
-    expect(await waiting).toEqual({ done: true, value: undefined });
+    expect((await rejection(waiting))?.code).toBe(Code.Canceled);
+    expect(state.listenerCount).toBe(0);
+  });
+
+  it("ends with DEADLINE_EXCEEDED, not OK, when the call's deadline aborts it", async () => {
+    const state = new HealthState([llm]);
+    const abort = new AbortController();
+    const watch = healthService(state).watch(create(HealthCheckRequestSchema, { service: llm }), watchContext(abort.signal));
+    const stream = watch[Symbol.asyncIterator]();
+    expect((await stream.next()).value).toMatchObject({ status: ServingStatus.SERVING });
+    const waiting = stream.next();
+    abort.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+    expect((await rejection(waiting))?.code).toBe(Code.DeadlineExceeded);
+  });
+
+  it("endWatches() sends the latest status still pending, then ends every watch with UNAVAILABLE", async () => {
+    const state = new HealthState([llm]);
+    const watch = healthService(state).watch(create(HealthCheckRequestSchema, { service: llm }), watchContext(new AbortController().signal));
+    const stream = watch[Symbol.asyncIterator]();
+    expect((await stream.next()).value).toMatchObject({ status: ServingStatus.SERVING });
+    state.setAll(ServingStatus.NOT_SERVING);
+    state.endWatches();
+    expect((await stream.next()).value).toMatchObject({ status: ServingStatus.NOT_SERVING });
+    expect((await rejection(stream.next()))?.code).toBe(Code.Unavailable);
     expect(state.listenerCount).toBe(0);
   });
 
@@ -146,7 +169,7 @@ describe("grpc.health.v1.Health/Watch", () => {
     expect((await stream.next()).value).toMatchObject({ status: ServingStatus.SERVING });
     abort.abort();
     expect(state.listenerCount).toBe(0);
-    expect((await stream.next()).done).toBe(true);
+    expect((await rejection(stream.next()))?.code).toBe(Code.Canceled);
   });
 
   it("skips a status that changed and changed back before it was read", async () => {
@@ -160,7 +183,7 @@ describe("grpc.health.v1.Health/Watch", () => {
     state.set(llm, ServingStatus.NOT_SERVING);
     expect((await stream.next()).value).toMatchObject({ status: ServingStatus.NOT_SERVING });
     abort.abort();
-    expect((await stream.next()).done).toBe(true);
+    expect((await rejection(stream.next()))?.code).toBe(Code.Canceled);
     expect(state.listenerCount).toBe(0);
   });
 });
