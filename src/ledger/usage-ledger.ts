@@ -649,7 +649,8 @@ export class UsageLedger implements UsageSink {
       }
     }
     // A failure leaves the rows in the spool, to be replayed again: nothing to put back.
-    const kept = await this.#writeRows(rows, () => undefined);
+    const kept: number[] = [];
+    await this.#writeRows(rows, () => undefined, kept);
     // A refused row the dead-letter file could not take: keep the segment, to try again later.
     if (kept.length > 0) throw new Error(`usage ledger: ${kept.length} refused row(s) could not be dead-lettered; the spool keeps them`);
   }
@@ -663,23 +664,30 @@ export class UsageLedger implements UsageSink {
       const batch = this.#queue.splice(0, n);
       this.#inFlight = batch;
       let unwritten = batch.length;
-      let kept: number[] = [];
+      const kept: number[] = [];
       try {
-        kept = await this.#writeRows(
+        await this.#writeRows(
           batch.map((q) => q.row),
           (from) => {
             unwritten = from;
             this.#requeue(batch.slice(from));
           },
+          kept,
         );
       } finally {
         this.#inFlight = [];
-        // Written or dead-lettered: the journal need not hold them any more.
-        // Refused and not dead-lettered: a journaled one stays in the journal for the next start, the others are lost.
+        // Refused and not dead-lettered either: a journaled one stays in the journal for the next
+        // start to try again, the others are lost.
+        let lost = 0;
         for (const i of kept) {
-          if (batch[i]!.journal === 0) this.#dropped++;
+          if (batch[i]!.journal === 0) lost++;
           batch[i]!.journal = 0;
         }
+        if (lost > 0) {
+          this.#dropped += lost;
+          this.#report(new UsageRecordsDroppedError(lost, "the database refused them and the dead-letter file cannot be written"));
+        }
+        // Written or dead-lettered: the journal need not hold them any more.
         this.#release(batch.slice(0, unwritten));
       }
     }
@@ -701,14 +709,13 @@ export class UsageLedger implements UsageSink {
    * written and the error is rethrown. When the database rejects a row itself (bad data), the
    * batch is written one row at a time, so the good rows are written and one bad record cannot
    * block the ledger; each rejected row goes to the dead-letter file with the database's reason.
-   * Returns the indices of rejected rows that could not be dead-lettered either (reported).
+   * `kept` gets the indices of rejected rows that could not be dead-lettered either (reported).
    */
-  async #writeRows(rows: readonly NewGenerationRow[], unwritten: (from: number) => void): Promise<number[]> {
-    const kept: number[] = [];
-    if (rows.length === 0) return kept;
+  async #writeRows(rows: readonly NewGenerationRow[], unwritten: (from: number) => void, kept: number[]): Promise<void> {
+    if (rows.length === 0) return;
     try {
       await this.#insert(rows);
-      return kept;
+      return;
     } catch (err) {
       if (!isRowError(err)) {
         unwritten(0);
@@ -727,7 +734,6 @@ export class UsageLedger implements UsageSink {
         if (!(await this.#deadLetterRow(row, err))) kept.push(i);
       }
     }
-    return kept;
   }
 
   /** Keeps a row the database refused in the dead-letter file; false when it could not (reported). */

@@ -83,6 +83,33 @@ describeEachDatabase("UsageLedger with rows the database refuses", (database) =>
     expect((await readdir(dir)).filter((n) => n.startsWith("journal-"))).toEqual([]);
   });
 
+  it("keeps a refused record in the journal when the dead-letter file cannot be written, and dead-letters it on the next start", async () => {
+    const tenant = `dead-${randomUUID()}`;
+    const dir = await spoolDir();
+    const good = usageRecord(tenant);
+    const bad = usageRecord(tenant, { metadata: { note: "\u0000" } });
+    const first = new UsageLedger({ db: database.db, spoolDir: dir, deadLetterPath: join(dir, "no-such-dir", "dead-letter.jsonl") });
+    await first.start();
+    first.record(good);
+    first.record(bad);
+    await first.flush();
+    expect(first.deadLettered).toBe(0);
+    expect(first.dropped).toBe(0);
+    expect(first.journaled).toBe(1);
+    await first.close();
+    expect((await readdir(dir)).filter((n) => n.startsWith("journal-"))).toHaveLength(1);
+
+    const second = new UsageLedger({ db: database.db, spoolDir: dir });
+    // The segment holds the good record's line too (written already: replayed idempotently).
+    expect(await second.start()).toEqual({ spooled: 2 });
+    await second.flush();
+    await second.close();
+    expect(second.deadLettered).toBe(1);
+    expect(await stored(tenant)).toEqual([good.requestId]);
+    expect((await deadLetters(dir)).map((l) => l.record.requestId)).toEqual([bad.requestId]);
+    expect((await readdir(dir)).filter((n) => n.endsWith(".jsonl"))).toEqual(["dead-letter.jsonl"]);
+  });
+
   it("dead-letters a refused record replayed from the spool, and writes the rest of the segment", async () => {
     const tenant = `dead-${randomUUID()}`;
     const dir = await spoolDir();
