@@ -58,6 +58,26 @@ export function rssKiB(pid: number | undefined): number | undefined {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in µs, from /proc/<pid>/stat; undefined when it is gone. */
+export function cpuMicros(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: /proc reports CPU time in these ticks (100 on Linux builds that matter here). */
+const CLOCK_TICKS = (() => {
+  const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
+  const n = Number(r.stdout?.trim());
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
 /** Whether taskset can pin (and BENCH_PIN is not 0). */
 export const pinning: boolean =
   process.env.BENCH_PIN !== "0" && spawnSync("taskset", ["-c", "0", "true"]).status === 0;

@@ -13,7 +13,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { h2load, killRunningLoads, useH2load, type LoadResult, type LoadSpec } from "./h2load.ts";
 import { delta, readCounters, readSettledCounters, type CounterDelta } from "./metrics.ts";
 import { startOtlpReceiver, type OtlpReceiver } from "./otlp-receiver.ts";
-import { log, pinning, Procs, RssSampler, rssKiB, sleep } from "./procs.ts";
+import { cpuMicros, log, pinning, Procs, RssSampler, rssKiB, sleep } from "./procs.ts";
 import { grpcFrame, pb } from "./proto.ts";
 import {
   GATEWAY_CPU,
@@ -41,6 +41,8 @@ const PEERS = new Set((process.env.BENCH_PEERS ?? "").split(",").map((s) => s.tr
 const P = QUICK
   ? { c1Requests: 200, c1Warmup: 50, rounds: 1, tputSeconds: 2, warmUpSeconds: 1, ladder: [250, 1000], ladderSeconds: 2, streams: [50, 200], cacheHits: 200, settleMs: 5000 }
   : { c1Requests: 3000, c1Warmup: 300, rounds: 3, tputSeconds: 4, warmUpSeconds: 1, ladder: [500, 1000, 2000, 3000, 4000], ladderSeconds: 5, streams: [100, 1000], cacheHits: 2000, settleMs: 5000 };
+/** Calls per CPU-per-call measurement (c=32, a fixed count, so the gateway's CPU time divides by it exactly). */
+const CPU_CALLS = QUICK ? 3000 : 8000;
 const CONCURRENCY = 32;
 /** Open loop over h2: clients × streams each may be outstanding; over HTTP/1.1 one per client. */
 const LADDER_CLIENTS_H2 = 20;
@@ -460,6 +462,30 @@ async function main(): Promise<void> {
   }
   json.throughput = Object.fromEntries(targets.map((t) => [t.name, { ...brief(tputResults.get(t)!), roundsRps: tputRuns.get(t)!.map((r) => r.rps) }]));
 
+  // 2a. CPU time per call: the gateway process's utime+stime over a fixed number of calls at c=32,
+  // right after the throughput rounds warmed it up. A busy machine moves RPS and latency much more than this.
+  log(`CPU per call: ${CPU_CALLS} calls at c=${CONCURRENCY} per target, ${P.rounds} rounds`);
+  const cpuTargets = [bareGrpc, bareConnect, bareWorkerGrpc];
+  const cpuRuns = new Map<Target, number[]>(cpuTargets.map((t) => [t, []]));
+  for (let round = 1; round <= P.rounds; round++) {
+    for (const t of cpuTargets) {
+      const pid = t.gateway?.child.pid;
+      const before = cpuMicros(pid);
+      const m = await measure(t, { clients: CONCURRENCY, streams: 1, requests: CPU_CALLS });
+      // The ledger writes its batch after the last answer: wait for that to be counted too.
+      await sleep(P.settleMs / 5);
+      const after = cpuMicros(pid);
+      if (before !== undefined && after !== undefined && m.done > 0) cpuRuns.get(t)!.push((after - before) / m.done);
+    }
+  }
+  for (const t of cpuTargets) {
+    const runs = cpuRuns.get(t)!;
+    if (runs.length === 0) continue;
+    const median = medianBy(runs, (x) => x);
+    rows.push({ measurement: `CPU µs per call c=${CONCURRENCY}`, target: t.name, note: `${fmt(median, 0)} µs (rounds: ${runs.map((x) => fmt(x, 0)).join(", ")}; utime+stime of the gateway over ${CPU_CALLS} calls)` });
+  }
+  json.cpuMicrosPerCall = Object.fromEntries(cpuTargets.map((t) => [t.name, cpuRuns.get(t)!]));
+
   // 2b. The same with a new prompt on every call (bench/unary-client.ts): the "on" gateways look the
   // cache up (a miss) and write it on every call, and no two calls can share a single flight.
   // Interleaved rounds as above.
@@ -547,6 +573,7 @@ async function main(): Promise<void> {
     const d = streamStats(await sseStreams({ port: paced.port, model: "gpt-4o-mini", maxTokens: PACED_TOKENS, count: n, timeoutMs: STREAM_TIMEOUT_MS }));
     await sleep(500);
     const rssBefore = rssKiB(bare.child.pid);
+    const cpuBefore = cpuMicros(bare.child.pid);
     // Streams do not all stay open at once (1000 take longer to start than one lasts): the peak RSS
     // over the run, sampled every 50 ms, stands for "with the streams open".
     let rssOpen = rssBefore;
@@ -563,6 +590,9 @@ async function main(): Promise<void> {
       }),
     );
     clearInterval(rssTimer);
+    const cpuAfter = cpuMicros(bare.child.pid);
+    // The stream's start amortized over its tokens, as DESIGN.md quotes it.
+    const cpuPerToken = cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / (n * PACED_TOKENS) : undefined;
     const perStream = rssOpen !== undefined && rssBefore !== undefined ? (rssOpen - rssBefore) / n : undefined;
     if (n === Math.max(...P.streams)) perStreamKiB = perStream;
     log(`  direct: ttft p50 ${fmt(quantile(d.ttft, 0.5))} ms, errors ${d.errors}; gateway: ttft p50 ${fmt(quantile(g.ttft, 0.5))} ms, stall-free ${g.stallFree}/${n}, errors ${g.errors}${g.firstError ? ` (${g.firstError})` : ""}`);
@@ -587,10 +617,10 @@ async function main(): Promise<void> {
       p99: quantile(g.gaps, 0.99) - quantile(d.gaps, 0.99),
       p999: quantile(g.gaps, 0.999) - quantile(d.gaps, 0.999),
       errors: g.errors,
-      note: `gaps p50/p99 direct ${fmt(quantile(d.gaps, 0.5), 1)}/${fmt(quantile(d.gaps, 0.99), 1)}, gateway ${fmt(quantile(g.gaps, 0.5), 1)}/${fmt(quantile(g.gaps, 0.99), 1)} ms; RSS ${perStream === undefined ? "–" : fmt(perStream, 1)} KiB/stream`,
+      note: `gaps p50/p99 direct ${fmt(quantile(d.gaps, 0.5), 1)}/${fmt(quantile(d.gaps, 0.99), 1)}, gateway ${fmt(quantile(g.gaps, 0.5), 1)}/${fmt(quantile(g.gaps, 0.99), 1)} ms; RSS ${perStream === undefined ? "–" : fmt(perStream, 1)} KiB/stream; CPU ${cpuPerToken === undefined ? "–" : fmt(cpuPerToken, 0)} µs/token`,
       added: true,
     });
-    streamJson.push({ streams: n, direct: streamSummary(d), gateway: streamSummary(g), gatewayRssKiBBefore: rssBefore, gatewayRssKiBOpen: rssOpen, rssKiBPerStream: perStream });
+    streamJson.push({ streams: n, direct: streamSummary(d), gateway: streamSummary(g), gatewayRssKiBBefore: rssBefore, gatewayRssKiBOpen: rssOpen, rssKiBPerStream: perStream, cpuMicrosPerToken: cpuPerToken });
     await sleep(500);
   }
   json.streaming = streamJson;

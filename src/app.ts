@@ -11,7 +11,7 @@ import { Gateway } from "./core/gateway.js";
 import { TokenCounter } from "./core/token-counter.js";
 import { ApiKeyStore } from "./ledger/api-keys.js";
 import { openDatabase, type Database } from "./ledger/database.js";
-import { UsageLedger, UsageRecordsDroppedError } from "./ledger/usage-ledger.js";
+import { UsageLedger, UsageRecordDeadLetteredError, UsageRecordsDroppedError } from "./ledger/usage-ledger.js";
 import { UsageQuery } from "./ledger/usage-query.js";
 import { createHttpFetch } from "./providers/http.js";
 import { createProviders } from "./providers/registry.js";
@@ -102,13 +102,18 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     // Past a bounded queue, records wait in an append-only spool file that is replayed on recovery and on start.
     spoolDir: join(config.dataDir, "spool"),
     onSpill: (count) => warnOften("ledger database unreachable: usage records spooled to disk", { count }),
+    // Every record is journaled to the spool directory before its call answers; the next start replays it.
+    onReplay: (replayed, remaining) => logger.info("usage records replayed from the spool", { replayed, remaining }),
     onError: (err) => {
       ledgerSpans.failOpen(err);
       if (err instanceof UsageRecordsDroppedError) logger.error("usage records dropped", { dropped: err.dropped, error: err.message });
-      else warnOften("usage ledger write failed; records kept for retry", { error: err.message });
+      else if (err instanceof UsageRecordDeadLetteredError) {
+        logger.error("usage record refused by the database; kept in the dead-letter file", { request_id: err.requestId, sqlstate: err.sqlstate, error: err.message });
+      } else warnOften("usage ledger write failed; records kept for retry", { error: err.message });
     },
   });
-  await ledger.start();
+  const { spooled } = await ledger.start();
+  if (spooled > 0) logger.info("replaying usage records left by an earlier process", { records: spooled });
   metrics.observeLedger(ledger);
   const limiter = await createLimiter({
     ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),

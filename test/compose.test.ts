@@ -192,7 +192,7 @@ describe("the observability stack in docker-compose.yml", () => {
 
     it("refers only to metrics the service exports", () => {
       const metrics = new GatewayMetrics({ processMetrics: false });
-      metrics.observeLedger({ pending: 0, spooled: 0, written: 0, dropped: 0 });
+      metrics.observeLedger({ pending: 0, spooled: 0, written: 0, dropped: 0, deadLettered: 0 });
       metrics.observeCircuits(() => []);
       const exported = new Set(metrics.registry.getMetricsAsArray().map((m) => m.name));
       // Metric names: the identifiers left once grouping clauses and label matchers are gone.

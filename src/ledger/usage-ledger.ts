@@ -10,11 +10,19 @@
  * append-only spool on local disk (usage-spool.ts), which is replayed in the background once
  * writes succeed again and on `start()`; `close()` spools whatever the database did not take.
  * Without it, records wait in memory up to `maxQueue`.
+ *
+ * With a spool, `start()` also opens the journal (usage-journal.ts): `record()` writes each record
+ * through to the page cache before it returns, so an acknowledged call's record survives kill -9;
+ * the next start replays what the journal holds. And a row the database refuses for its content
+ * goes to the dead-letter file (dead-letter.ts) beside the spool, not to /dev/null.
  */
+import { join } from "node:path";
 import { InsertQueryNode, RawNode, ValueNode, ValuesNode, sql, type Kysely, type RawBuilder, type RootOperationNode } from "kysely";
 import type { UsageRecord, UsageSink } from "../core/types.js";
 import type { AttemptRecord } from "../errors/llm-error.js";
 import type { DatabaseSchema, NewGenerationRow } from "./schema.js";
+import { DeadLetterFile, rejectionOf } from "./dead-letter.js";
+import { UsageJournal } from "./usage-journal.js";
 import { UsageSpool, UsageSpoolDropError } from "./usage-spool.js";
 
 export interface UsageLedgerOptions {
@@ -54,6 +62,18 @@ export interface UsageLedgerOptions {
   onSpill?: (records: number) => void;
   /** The clock behind spillAfterMs. Default Date.now. */
   now?: () => number;
+  /**
+   * With a spool: journal every record to disk before record() returns (write(2), no fsync), so a
+   * crash of the process loses none. Default true.
+   */
+  journal?: boolean;
+  /**
+   * Where rows the database refuses for their content go (one JSON line each, with the SQLSTATE).
+   * Default `<spoolDir>/dead-letter.jsonl` with a spool; without either, such rows are dropped and reported.
+   */
+  deadLetterPath?: string;
+  /** Called after a replay of the spool wrote records, with how many and how many are still spooled. */
+  onReplay?: (replayed: number, remaining: number) => void;
 }
 
 /** Records the ledger gave up on: the queue was full, the ledger was closed, or the database rejected the row itself. */
@@ -67,17 +87,35 @@ export class UsageRecordsDroppedError extends Error {
   }
 }
 
+/** A record the database refused for its content, kept in the dead-letter file (reported once per record). */
+export class UsageRecordDeadLetteredError extends Error {
+  override readonly name = "UsageRecordDeadLetteredError";
+  readonly requestId: string;
+  readonly sqlstate: string | null;
+
+  constructor(requestId: string, file: string, sqlstate: string | null, options?: ErrorOptions) {
+    super(`the database rejected the usage record of request ${requestId} (SQLSTATE ${sqlstate ?? "none"}); kept in ${file}`, options);
+    this.requestId = requestId;
+    this.sqlstate = sqlstate;
+  }
+}
+
 interface Queued {
   /** Enqueue order; `flush()` writes everything up to the sequence number current when it was called. */
   seq: number;
   row: NewGenerationRow;
+  /** The journal segment holding the record until it is released; 0 when not journaled (or released). */
+  journal: number;
 }
 
-/** SQLSTATE classes that mean "this row is wrong", not "the database is unwell": 22 data exception, 23 integrity. */
+/**
+ * SQLSTATE classes that mean "this row is wrong", not "the database is unwell": 22 data exception,
+ * 23 integrity, 54 program limit (a value too large for an index row, say).
+ */
 function isRowError(err: unknown): boolean {
   if (typeof err !== "object" || err === null || !("code" in err)) return false;
   const code = (err as { code: unknown }).code;
-  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23"));
+  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23") || code.startsWith("54"));
 }
 
 function asError(err: unknown): Error {
@@ -238,8 +276,12 @@ export class UsageLedger implements UsageSink {
   readonly #closeTimeoutMs: number;
   readonly #onSpill: (records: number) => void;
   readonly #now: () => number;
+  readonly #journalOn: boolean;
+  readonly #deadLetter: DeadLetterFile | undefined;
+  readonly #onReplay: (replayed: number, remaining: number) => void;
 
   #queue: Queued[] = [];
+  #journal: UsageJournal | undefined;
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   /** Every write runs on this chain, one at a time, so concurrent flushes never write a row twice. */
@@ -284,6 +326,10 @@ export class UsageLedger implements UsageSink {
     this.#closeTimeoutMs = Math.max(0, opts.closeTimeoutMs ?? 5_000);
     this.#onSpill = opts.onSpill ?? (() => undefined);
     this.#now = opts.now ?? Date.now;
+    this.#journalOn = opts.journal ?? true;
+    const deadLetterPath = opts.deadLetterPath ?? (opts.spoolDir === undefined ? undefined : join(opts.spoolDir, "dead-letter.jsonl"));
+    this.#deadLetter = deadLetterPath === undefined ? undefined : new DeadLetterFile(deadLetterPath);
+    this.#onReplay = opts.onReplay ?? (() => undefined);
   }
 
   /** Records waiting in memory to be written. */
@@ -301,20 +347,41 @@ export class UsageLedger implements UsageSink {
     return this.#dropped;
   }
 
+  /** Records the database refused for their content, kept in the dead-letter file. */
+  get deadLettered(): number {
+    return this.#deadLetter?.written ?? 0;
+  }
+
+  /** Records journaled and not yet in the database, the spool or the dead-letter file. */
+  get journaled(): number {
+    return this.#journal?.outstanding ?? 0;
+  }
+
   /** Rows sent to the database in successful INSERTs (duplicates of a request id included). */
   get written(): number {
     return this.#written;
   }
 
   /**
-   * Opens the spool and starts replaying, in the background, whatever an earlier process left in
-   * it. Does nothing without `spoolDir`. Rejects when the spool cannot be opened (another live
-   * process holds it, say); the ledger then works as without one until a spill opens it.
+   * Opens the spool, takes in the journal an earlier process left, opens this process's journal
+   * and starts replaying, in the background, whatever the spool holds. Resolves with the number
+   * of records waiting to be replayed. Does nothing without `spoolDir`. Rejects when the spool
+   * cannot be opened (another live process holds it, say); the ledger then works as without one
+   * (and without a journal) until a spill opens it.
    */
-  async start(): Promise<void> {
-    if (this.#spoolDir === undefined || this.#closed) return;
-    await this.#openSpool();
+  async start(): Promise<{ spooled: number }> {
+    if (this.#spoolDir === undefined || this.#closed) return { spooled: 0 };
+    const spool = await this.#openSpool();
+    if (this.#closed) return { spooled: spool.records };
+    if (this.#journalOn && this.#journal === undefined) {
+      const leftovers = await UsageJournal.leftovers(spool.dir);
+      if (this.#closed) return { spooled: spool.records };
+      await spool.adopt(leftovers);
+      if (this.#closed) return { spooled: spool.records };
+      this.#journal = new UsageJournal({ dir: spool.dir, onError: (err) => this.#report(err) });
+    }
     this.#startReplay();
+    return { spooled: spool.records };
   }
 
   record(record: UsageRecord): void {
@@ -331,7 +398,10 @@ export class UsageLedger implements UsageSink {
         this.#schedule(this.#flushIntervalMs);
         return;
       }
-      this.#queue.push({ seq: ++this.#seq, row: toGenerationRow(record) });
+      const row = toGenerationRow(record);
+      // Through to the page cache before the call can answer: from here a crash cannot lose it.
+      const journal = this.#journal === undefined ? 0 : this.#journal.append(record);
+      this.#queue.push({ seq: ++this.#seq, row, journal });
       if (this.#queue.length >= this.#batchSize && this.#failures === 0) this.#startBackgroundWrite();
       else this.#schedule(this.#flushIntervalMs);
       this.#maybeSpill();
@@ -399,17 +469,24 @@ export class UsageLedger implements UsageSink {
       try {
         const spool = await this.#openSpool();
         const { spooled } = await spool.append(left.map((q) => toUsageRecord(q.row)));
+        this.#release(left);
         if (spooled > 0) this.#notifySpill(spooled);
       } catch (err) {
         spoolFailure = err;
-        this.#dropped += left.length;
-        this.#report(
-          new UsageRecordsDroppedError(left.length, "the database is unreachable and the spool cannot be written", { cause: err }),
-        );
+        // The journaled ones stay in the journal, for the next start to replay.
+        const lost = left.filter((q) => q.journal === 0).length;
+        if (lost > 0) {
+          this.#dropped += lost;
+          this.#report(
+            new UsageRecordsDroppedError(lost, "the database is unreachable and the spool cannot be written", { cause: err }),
+          );
+        }
       }
     }
     // The replay was told to stop; its current batch may be waiting on the database.
     if (this.#replaying !== undefined) await withTimeout(this.#replaying, deadline, "").catch(() => undefined);
+    // Before the lock goes: what it still holds is the next start's to replay.
+    this.#journal?.close();
     // An open still under way (start() not awaited) would otherwise keep the lock.
     const spool = this.#spool ?? (await this.#spoolOpening?.catch(() => undefined));
     await spool?.close();
@@ -509,6 +586,7 @@ export class UsageLedger implements UsageSink {
     try {
       const spool = await this.#openSpool();
       const { spooled } = await spool.append(moved.map((q) => toUsageRecord(q.row)));
+      this.#release(moved);
       if (spooled > 0) this.#notifySpill(spooled);
     } catch (err) {
       this.#spillPausedUntil = this.#now() + this.#retryMaxMs;
@@ -556,6 +634,13 @@ export class UsageLedger implements UsageSink {
       batchSize: this.#batchSize,
       signal: this.#stopReplay.signal,
     });
+    if (result.replayed > 0) {
+      try {
+        this.#onReplay(result.replayed, spool.records);
+      } catch {
+        // A failing callback must not break the writer.
+      }
+    }
     return result.segments > 0;
   }
 
@@ -570,7 +655,10 @@ export class UsageLedger implements UsageSink {
       }
     }
     // A failure leaves the rows in the spool, to be replayed again: nothing to put back.
-    await this.#writeRows(rows, () => undefined);
+    const kept: number[] = [];
+    await this.#writeRows(rows, () => undefined, kept);
+    // A refused row the dead-letter file could not take: keep the segment, to try again later.
+    if (kept.length > 0) throw new Error(`usage ledger: ${kept.length} refused row(s) could not be dead-lettered; the spool keeps them`);
   }
 
   /** Writes queued records with seq <= target, a batch at a time. */
@@ -581,24 +669,55 @@ export class UsageLedger implements UsageSink {
       if (n === 0) return;
       const batch = this.#queue.splice(0, n);
       this.#inFlight = batch;
+      let unwritten = batch.length;
+      const kept: number[] = [];
       try {
         await this.#writeRows(
           batch.map((q) => q.row),
-          (from) => this.#requeue(batch.slice(from)),
+          (from) => {
+            unwritten = from;
+            this.#requeue(batch.slice(from));
+          },
+          kept,
         );
       } finally {
         this.#inFlight = [];
+        // Refused and not dead-lettered either: a journaled one stays in the journal for the next
+        // start to try again, the others are lost.
+        let lost = 0;
+        for (const i of kept) {
+          if (batch[i]!.journal === 0) lost++;
+          batch[i]!.journal = 0;
+        }
+        if (lost > 0) {
+          this.#dropped += lost;
+          this.#report(new UsageRecordsDroppedError(lost, "the database refused them and the dead-letter file cannot be written"));
+        }
+        // Written or dead-lettered: the journal need not hold them any more.
+        this.#release(batch.slice(0, unwritten));
       }
+    }
+  }
+
+  /** The records are in the database, the spool or the dead-letter file now. */
+  #release(queued: readonly Queued[]): void {
+    const journal = this.#journal;
+    if (journal === undefined) return;
+    for (const q of queued) {
+      if (q.journal === 0) continue;
+      journal.release(q.journal);
+      q.journal = 0;
     }
   }
 
   /**
    * Writes one batch. When the database fails, `unwritten` gets the index of the first row not
    * written and the error is rethrown. When the database rejects a row itself (bad data), the
-   * batch is written one row at a time and only the rejected rows are dropped and reported,
-   * so one bad record cannot block the ledger.
+   * batch is written one row at a time, so the good rows are written and one bad record cannot
+   * block the ledger; each rejected row goes to the dead-letter file with the database's reason.
+   * `kept` gets the indices of rejected rows that could not be dead-lettered either (reported).
    */
-  async #writeRows(rows: readonly NewGenerationRow[], unwritten: (from: number) => void): Promise<void> {
+  async #writeRows(rows: readonly NewGenerationRow[], unwritten: (from: number) => void, kept: number[]): Promise<void> {
     if (rows.length === 0) return;
     try {
       await this.#insert(rows);
@@ -618,10 +737,28 @@ export class UsageLedger implements UsageSink {
           unwritten(i);
           throw err;
         }
-        this.#dropped++;
-        this.#report(new UsageRecordsDroppedError(1, `the database rejected request ${row.request_id}`, { cause: err }));
+        if (!(await this.#deadLetterRow(row, err))) kept.push(i);
       }
     }
+  }
+
+  /** Keeps a row the database refused in the dead-letter file; false when it could not (reported). */
+  async #deadLetterRow(row: NewGenerationRow, refusal: unknown): Promise<boolean> {
+    const rejection = rejectionOf(refusal);
+    const why = `the database rejected request ${row.request_id} (SQLSTATE ${rejection.sqlstate ?? "none"})`;
+    if (this.#deadLetter === undefined) {
+      this.#dropped++;
+      this.#report(new UsageRecordsDroppedError(1, why, { cause: refusal }));
+      return true;
+    }
+    try {
+      await this.#deadLetter.write(toUsageRecord(row), rejection);
+    } catch (err) {
+      this.#report(new Error(`usage ledger: ${why}, and the dead-letter file ${this.#deadLetter.path} cannot be written`, { cause: err }));
+      return false;
+    }
+    this.#report(new UsageRecordDeadLetteredError(row.request_id, this.#deadLetter.path, rejection.sqlstate, { cause: refusal }));
+    return true;
   }
 
   #requeue(rows: Queued[]): void {

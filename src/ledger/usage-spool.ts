@@ -16,7 +16,7 @@
  * records past it are dropped and reported, the one place the ledger may lose a record.
  */
 import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, rm, stat, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { acquirePidLock } from "../core/pid-lock.js";
 import type { UsageRecord, UsageStatus } from "../core/types.js";
@@ -236,6 +236,35 @@ export class UsageSpool {
       await unlock();
       throw err;
     }
+  }
+
+  /**
+   * Takes files of spool-format lines left by an earlier process (the usage journal's) into the
+   * spool as closed segments, renamed in order after the existing ones, so the next replay writes
+   * them; empty ones are deleted. Call right after open(), before appending.
+   */
+  async adopt(paths: readonly string[]): Promise<number> {
+    if (this.#closed) throw new Error("the usage spool is closed");
+    let records = 0;
+    await this.#exclusive(async () => {
+      for (const from of paths) {
+        const { size } = await stat(from);
+        if (size === 0) {
+          await rm(from, { force: true });
+          continue;
+        }
+        const n = ++this.#lastSegment;
+        const path = join(this.dir, segmentName(n));
+        await rename(from, path);
+        const segment: Segment = { n, path, bytes: size, records: await countLines(path) };
+        this.#segments.set(n, segment);
+        this.#bytes += segment.bytes;
+        this.#records += segment.records;
+        records += segment.records;
+      }
+      if (paths.length > 0) await syncDir(this.dir);
+    });
+    return records;
   }
 
   /** Records on disk (acknowledged appends not yet replayed). */

@@ -58,6 +58,7 @@ export interface LedgerGauges {
   readonly spooled: number;
   readonly written: number;
   readonly dropped: number;
+  readonly deadLettered: number;
 }
 
 export interface MetricsOptions {
@@ -323,9 +324,15 @@ export class GatewayMetrics {
     });
     new Counter({
       name: "llm_ledger_records_dropped_total",
-      help: "Usage records given up on (queue or spool full, rejected by the database).",
+      help: "Usage records given up on (queue or spool full, or refused by the database with no dead-letter file).",
       registers,
       collect: totalFrom(() => ledger.dropped),
+    });
+    new Counter({
+      name: "llm_ledger_dead_letters_total",
+      help: "Usage records the database refused for their content, kept in the dead-letter file beside the spool.",
+      registers,
+      collect: totalFrom(() => ledger.deadLettered),
     });
   }
 

@@ -3,6 +3,7 @@
  * records usage while its database fails, so it spills continuously, and is killed mid-way. A new
  * ledger on the same spool directory then replays on start: every record the child acknowledged
  * as spooled reaches the database, the spool holds nothing else, and no request id counts twice.
+ * Records it had not spooled yet are in its journal, replayed too.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -18,11 +19,11 @@ import { describeEachDatabase } from "../helpers/postgres.js";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const CHILD = join(ROOT, "test/fixtures/usage-ledger-child.ts");
 
-/** Request ids on the complete lines of the spool's segments, and how many torn lines follow them. */
-async function readSpool(dir: string): Promise<{ ids: string[]; torn: number }> {
+/** Request ids on the complete lines of the spool's segments (or the journal's), and how many torn lines follow them. */
+async function readSpool(dir: string, prefix = "spool-"): Promise<{ ids: string[]; torn: number }> {
   const ids: string[] = [];
   let torn = 0;
-  for (const f of (await readdir(dir)).filter((n) => n.endsWith(".jsonl"))) {
+  for (const f of (await readdir(dir)).filter((n) => n.startsWith(prefix) && n.endsWith(".jsonl"))) {
     const lines = (await readFile(join(dir, f), "utf8")).split("\n");
     const last = lines.pop()!;
     if (last !== "") torn++;
@@ -86,10 +87,13 @@ describeEachDatabase("UsageLedger after kill -9 during a spill", (database) => {
 
       // What survived: the rows the child wrote, and the complete lines of its spool.
       const spool = await readSpool(spoolDir);
+      const journal = await readSpool(spoolDir, "journal-");
       const before = await database.db.selectFrom("generations").select("request_id").where("tenant", "=", tenant).execute();
-      const survived = new Set([...before.map((r) => r.request_id), ...spool.ids]);
+      const survived = new Set([...before.map((r) => r.request_id), ...spool.ids, ...journal.ids]);
       expect(new Set(spool.ids).size).toBe(spool.ids.length);
       expect(survived.size).toBeGreaterThanOrEqual(acknowledged.written + acknowledged.spooled);
+      // Everything recorded before the kill, with no gap: what was not spooled yet was journaled.
+      expect(survived).toEqual(new Set(Array.from({ length: survived.size }, (_, i) => `${tenant}-${i}`)));
       if (withDatabase) {
         // The first failing INSERT committed before it failed: its batch is in the database and in the spool.
         const committedThenFailed = before.length - writeFirst;
@@ -112,7 +116,7 @@ describeEachDatabase("UsageLedger after kill -9 during a spill", (database) => {
       expect(new Set(after.map((r) => r.request_id))).toEqual(survived);
       expect(after).toHaveLength(survived.size);
       // Only a torn last line may have been skipped, and it was reported.
-      expect(errors.map((e) => e.name)).toEqual(Array.from({ length: spool.torn }, () => "UsageSpoolCorruptLineError"));
+      expect(errors.map((e) => e.name)).toEqual(Array.from({ length: spool.torn + journal.torn }, () => "UsageSpoolCorruptLineError"));
       expect((await readdir(spoolDir)).filter((n) => n.endsWith(".jsonl"))).toEqual([]);
     },
     40_000,
