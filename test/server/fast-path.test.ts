@@ -3,7 +3,6 @@
  * deadlines and cancellation reaching the handler, and — against the whole service — the same
  * bytes on the wire as connect-node for successes, errors and protocol faults.
  */
-import http from "node:http";
 import http2 from "node:http2";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import type { AddressInfo } from "node:net";
@@ -13,73 +12,8 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@conn
 import { GenerateRequestSchema, GenerateResponseSchema, LlmService, Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
 import { createFastPath } from "../../src/server/fast-path.js";
 import { grpcJsClient, grpcMetadata, llmClient } from "../helpers/clients.js";
+import { envelope, h1Request, h2Request } from "../helpers/raw-http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
-
-interface RawResponse {
-  status: number;
-  headers: Record<string, string>;
-  trailers: Record<string, string>;
-  body: Buffer;
-}
-
-function plain(headers: http2.IncomingHttpHeaders | http.IncomingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) {
-    if (k === "date" || k === ":status" || v === undefined) continue;
-    out[k] = Array.isArray(v) ? v.join(", ") : String(v);
-  }
-  return out;
-}
-
-/** One HTTP/2 request; resolves with headers, trailers and the whole body. */
-function h2Request(port: number, path: string, headers: Record<string, string>, body: Uint8Array): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    session.on("error", reject);
-    const stream = session.request({ ":method": "POST", ":path": path, ...headers });
-    let status = 0;
-    let head: Record<string, string> = {};
-    let trailers: Record<string, string> = {};
-    const chunks: Buffer[] = [];
-    stream.on("response", (h) => {
-      status = Number(h[":status"]);
-      head = plain(h);
-    });
-    stream.on("trailers", (t) => (trailers = plain(t)));
-    stream.on("data", (c: Buffer) => chunks.push(c));
-    stream.on("end", () => {
-      session.close();
-      resolve({ status, headers: head, trailers, body: Buffer.concat(chunks) });
-    });
-    stream.on("error", reject);
-    stream.end(body);
-  });
-}
-
-function h1Request(port: number, path: string, headers: Record<string, string>, body: Uint8Array): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method: "POST", path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const h = plain(res.headers);
-        delete h["connection"];
-        delete h["keep-alive"];
-        resolve({ status: res.statusCode ?? 0, headers: h, trailers: {}, body: Buffer.concat(chunks) });
-      });
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-function envelope(data: Uint8Array, flags = 0): Buffer {
-  const out = Buffer.alloc(5 + data.byteLength);
-  out[0] = flags;
-  out.writeUInt32BE(data.byteLength, 1);
-  out.set(data, 5);
-  return out;
-}
 
 const request = (model: string, content = "fast path parity") =>
   toBinary(GenerateRequestSchema, create(GenerateRequestSchema, { model, messages: [{ role: Role.USER, content }] }));
