@@ -97,16 +97,17 @@ func startService(extraEnv ...string) (*service, error) {
 		"LOG_LEVEL=info",
 	}
 	env = append(env, extraEnv...)
+	// A data directory of its own in every case: with Postgres it still holds the ledger's spool
+	// (crash journal, outage spool), which one process at a time may use.
+	if s.dataDir, err = os.MkdirTemp("", "llm-sdk-go-"); err != nil {
+		return nil, err
+	}
+	env = append(env, "DATA_DIR="+s.dataDir)
 	if admin := os.Getenv("DATABASE_URL"); admin != "" {
 		if err := s.createDatabase(admin); err != nil {
 			return nil, err
 		}
 		env = append(env, "DATABASE_URL="+s.dbURL)
-	} else {
-		if s.dataDir, err = os.MkdirTemp("", "llm-sdk-go-"); err != nil {
-			return nil, err
-		}
-		env = append(env, "DATA_DIR="+s.dataDir)
 	}
 
 	s.cmd = exec.Command(node, "--import", "tsx", "src/main.ts")

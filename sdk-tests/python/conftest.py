@@ -161,15 +161,16 @@ def running_service(extra_env: Optional[dict] = None) -> Iterator[Service]:
         "LOG_LEVEL": "info",
     }
     admin_url = os.environ.get("DATABASE_URL")
-    db_name = data_dir = db_url = None
+    db_name = db_url = None
+    # A data directory of its own in every case: with Postgres it still holds the ledger's spool
+    # (crash journal, outage spool), which one process at a time may use.
+    data_dir = tempfile.mkdtemp(prefix="llm-sdk-python-")
+    env["DATA_DIR"] = data_dir
     if admin_url:
         db_name = f"llm_sdk_python_{secrets.token_hex(4)}"
         psql(admin_url, f"create database {db_name}")
         db_url = urllib.parse.urlparse(admin_url)._replace(path=f"/{db_name}").geturl()
         env["DATABASE_URL"] = db_url
-    else:
-        data_dir = tempfile.mkdtemp(prefix="llm-sdk-python-")
-        env["DATA_DIR"] = data_dir
     env.update(extra_env or {})
     process = None
     try:
