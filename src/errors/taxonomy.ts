@@ -1,5 +1,3 @@
-import { Code } from "@connectrpc/connect";
-
 /** The domain every ErrorInfo this service sends carries. */
 export const ERROR_DOMAIN = "llm-service";
 
@@ -27,9 +25,31 @@ export type ErrorReason =
   | "UNSUPPORTED_PROTOCOL"
   | "DATABASE_UNAVAILABLE";
 
+/**
+ * A gRPC status code by its canonical name (google.rpc.Code), OK left out: an error never has it.
+ * Only `src/rpc/` turns a name into a transport's code, so nothing below the handlers loads Connect.
+ */
+export type GrpcCode =
+  | "CANCELLED"
+  | "UNKNOWN"
+  | "INVALID_ARGUMENT"
+  | "DEADLINE_EXCEEDED"
+  | "NOT_FOUND"
+  | "ALREADY_EXISTS"
+  | "PERMISSION_DENIED"
+  | "RESOURCE_EXHAUSTED"
+  | "FAILED_PRECONDITION"
+  | "ABORTED"
+  | "OUT_OF_RANGE"
+  | "UNIMPLEMENTED"
+  | "INTERNAL"
+  | "UNAVAILABLE"
+  | "DATA_LOSS"
+  | "UNAUTHENTICATED";
+
 export interface ReasonRow {
   /** The gRPC code a client sees. */
-  code: Code;
+  code: GrpcCode;
   /** Whether the router may try the same deployment again. */
   retryable: boolean;
   /** Whether the router may move on to the next deployment or fallback model. */
@@ -43,28 +63,28 @@ export interface ReasonRow {
  * policy cannot drift apart. Retryability is an explicit column, never a default.
  */
 export const TAXONOMY: Readonly<Record<ErrorReason, ReasonRow>> = {
-  INVALID_REQUEST: { code: Code.InvalidArgument, retryable: false, fallback: false, sanitise: false },
-  CONTEXT_LENGTH_EXCEEDED: { code: Code.InvalidArgument, retryable: false, fallback: true, sanitise: false },
-  UNAUTHENTICATED: { code: Code.Unauthenticated, retryable: false, fallback: false, sanitise: false },
-  MODEL_NOT_ALLOWED: { code: Code.PermissionDenied, retryable: false, fallback: false, sanitise: false },
-  TENANT_NOT_ALLOWED: { code: Code.PermissionDenied, retryable: false, fallback: false, sanitise: false },
-  MODEL_NOT_FOUND: { code: Code.NotFound, retryable: false, fallback: false, sanitise: false },
-  RATE_LIMITED: { code: Code.ResourceExhausted, retryable: false, fallback: false, sanitise: false },
-  BUDGET_EXCEEDED: { code: Code.ResourceExhausted, retryable: false, fallback: false, sanitise: false },
-  PROVIDER_RATE_LIMITED: { code: Code.ResourceExhausted, retryable: true, fallback: true, sanitise: false },
-  PROVIDER_TIMEOUT: { code: Code.DeadlineExceeded, retryable: true, fallback: true, sanitise: false },
-  PROVIDER_UNAVAILABLE: { code: Code.Unavailable, retryable: true, fallback: true, sanitise: false },
-  CIRCUIT_OPEN: { code: Code.Unavailable, retryable: false, fallback: true, sanitise: false },
-  PROVIDER_REJECTED: { code: Code.InvalidArgument, retryable: false, fallback: false, sanitise: false },
-  PROVIDER_AUTH_FAILED: { code: Code.Internal, retryable: false, fallback: true, sanitise: true },
-  CANCELLED: { code: Code.Canceled, retryable: false, fallback: false, sanitise: false },
-  INTERNAL: { code: Code.Internal, retryable: false, fallback: false, sanitise: true },
-  SHUTTING_DOWN: { code: Code.Unavailable, retryable: false, fallback: false, sanitise: false },
+  INVALID_REQUEST: { code: "INVALID_ARGUMENT", retryable: false, fallback: false, sanitise: false },
+  CONTEXT_LENGTH_EXCEEDED: { code: "INVALID_ARGUMENT", retryable: false, fallback: true, sanitise: false },
+  UNAUTHENTICATED: { code: "UNAUTHENTICATED", retryable: false, fallback: false, sanitise: false },
+  MODEL_NOT_ALLOWED: { code: "PERMISSION_DENIED", retryable: false, fallback: false, sanitise: false },
+  TENANT_NOT_ALLOWED: { code: "PERMISSION_DENIED", retryable: false, fallback: false, sanitise: false },
+  MODEL_NOT_FOUND: { code: "NOT_FOUND", retryable: false, fallback: false, sanitise: false },
+  RATE_LIMITED: { code: "RESOURCE_EXHAUSTED", retryable: false, fallback: false, sanitise: false },
+  BUDGET_EXCEEDED: { code: "RESOURCE_EXHAUSTED", retryable: false, fallback: false, sanitise: false },
+  PROVIDER_RATE_LIMITED: { code: "RESOURCE_EXHAUSTED", retryable: true, fallback: true, sanitise: false },
+  PROVIDER_TIMEOUT: { code: "DEADLINE_EXCEEDED", retryable: true, fallback: true, sanitise: false },
+  PROVIDER_UNAVAILABLE: { code: "UNAVAILABLE", retryable: true, fallback: true, sanitise: false },
+  CIRCUIT_OPEN: { code: "UNAVAILABLE", retryable: false, fallback: true, sanitise: false },
+  PROVIDER_REJECTED: { code: "INVALID_ARGUMENT", retryable: false, fallback: false, sanitise: false },
+  PROVIDER_AUTH_FAILED: { code: "INTERNAL", retryable: false, fallback: true, sanitise: true },
+  CANCELLED: { code: "CANCELLED", retryable: false, fallback: false, sanitise: false },
+  INTERNAL: { code: "INTERNAL", retryable: false, fallback: false, sanitise: true },
+  SHUTTING_DOWN: { code: "UNAVAILABLE", retryable: false, fallback: false, sanitise: false },
   // Protocol-level refusals, raised before a handler runs (src/server/protocol-errors.ts).
-  MALFORMED_REQUEST: { code: Code.InvalidArgument, retryable: false, fallback: false, sanitise: false },
-  REQUEST_TOO_LARGE: { code: Code.ResourceExhausted, retryable: false, fallback: false, sanitise: false },
-  UNSUPPORTED_PROTOCOL: { code: Code.Unimplemented, retryable: false, fallback: false, sanitise: false },
-  DATABASE_UNAVAILABLE: { code: Code.Unavailable, retryable: false, fallback: false, sanitise: false },
+  MALFORMED_REQUEST: { code: "INVALID_ARGUMENT", retryable: false, fallback: false, sanitise: false },
+  REQUEST_TOO_LARGE: { code: "RESOURCE_EXHAUSTED", retryable: false, fallback: false, sanitise: false },
+  UNSUPPORTED_PROTOCOL: { code: "UNIMPLEMENTED", retryable: false, fallback: false, sanitise: false },
+  DATABASE_UNAVAILABLE: { code: "UNAVAILABLE", retryable: false, fallback: false, sanitise: false },
 };
 
 export const ERROR_REASONS = Object.keys(TAXONOMY) as ErrorReason[];

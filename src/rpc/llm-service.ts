@@ -7,7 +7,7 @@ import {
 } from "../../gen/ts/llm/v1/llm_service_pb.js";
 import type { Gateway } from "../core/gateway.js";
 import { LlmError, asLlmError } from "../errors/llm-error.js";
-import { toConnectError, toRpcStatus } from "../errors/to-connect.js";
+import { toConnectError, toRpcStatus } from "./to-connect.js";
 import { kClientRequestId, kPrincipal, kRequestId, setRequestIdHeaders } from "../server/call-values.js";
 import { callContext } from "./call-context.js";
 import {

@@ -11,7 +11,7 @@ import type { ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJson, errorToJsonBytes, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { LlmError } from "../errors/llm-error.js";
-import { toConnectError } from "../errors/to-connect.js";
+import { toConnectError } from "../rpc/to-connect.js";
 
 type Wire = "grpc" | "grpc-web" | "connect" | "connect-stream";
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { ConnectError, ContextValues, Interceptor } from "@connectrpc/connect";
 import type { KeyAuthenticator } from "../core/types.js";
 import { asLlmError, invalidRequest, LlmError } from "../errors/llm-error.js";
-import { toConnectError } from "../errors/to-connect.js";
+import { toConnectError } from "../rpc/to-connect.js";
 import { throttledWarn, type Logger } from "../telemetry/logger.js";
 import { Tracing } from "../telemetry/tracing.js";
 import { kClientRequestId, kPrincipal, kRequestId, setRequestIdHeaders, wellFormedClientRequestId } from "./call-values.js";

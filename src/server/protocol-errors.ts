@@ -11,7 +11,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/ts/google/rpc/error_details_pb.js";
 import { LlmError, type FieldViolation } from "../errors/llm-error.js";
 import type { ErrorReason } from "../errors/taxonomy.js";
-import { toConnectError } from "../errors/to-connect.js";
+import { toConnectError } from "../rpc/to-connect.js";
 import { CLIENT_REQUEST_ID_HEADER, wellFormedClientRequestId } from "./call-values.js";
 
 /**

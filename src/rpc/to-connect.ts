@@ -1,6 +1,6 @@
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   BadRequestSchema,
   ErrorInfoSchema,
@@ -8,8 +8,33 @@ import {
   RetryInfoSchema,
 } from "../../gen/ts/google/rpc/error_details_pb.js";
 import { StatusSchema, type Status } from "../../gen/ts/google/rpc/status_pb.js";
-import { LlmError } from "./llm-error.js";
-import { ERROR_DOMAIN, TAXONOMY } from "./taxonomy.js";
+import { LlmError } from "../errors/llm-error.js";
+import { ERROR_DOMAIN, TAXONOMY, type GrpcCode } from "../errors/taxonomy.js";
+
+/** The taxonomy's code names as Connect's codes: the one table between the domain and the transport. */
+const CONNECT_CODES: Readonly<Record<GrpcCode, Code>> = {
+  CANCELLED: Code.Canceled,
+  UNKNOWN: Code.Unknown,
+  INVALID_ARGUMENT: Code.InvalidArgument,
+  DEADLINE_EXCEEDED: Code.DeadlineExceeded,
+  NOT_FOUND: Code.NotFound,
+  ALREADY_EXISTS: Code.AlreadyExists,
+  PERMISSION_DENIED: Code.PermissionDenied,
+  RESOURCE_EXHAUSTED: Code.ResourceExhausted,
+  FAILED_PRECONDITION: Code.FailedPrecondition,
+  ABORTED: Code.Aborted,
+  OUT_OF_RANGE: Code.OutOfRange,
+  UNIMPLEMENTED: Code.Unimplemented,
+  INTERNAL: Code.Internal,
+  UNAVAILABLE: Code.Unavailable,
+  DATA_LOSS: Code.DataLoss,
+  UNAUTHENTICATED: Code.Unauthenticated,
+};
+
+/** The Connect code of a gRPC code name. */
+export function connectCode(code: GrpcCode): Code {
+  return CONNECT_CODES[code];
+}
 
 /** A detail ready for ConnectError: the schema and the message value. */
 interface Detail {
@@ -50,13 +75,13 @@ function clientMessage(err: LlmError): string {
  * carries the server's `request_id` and, when the caller sent an x-request-id, `client_request_id`.
  */
 export function toConnectError(err: LlmError, requestId?: string, clientRequestId?: string): ConnectError {
-  return new ConnectError(clientMessage(err), TAXONOMY[err.reason].code, undefined, detailsOf(err, requestId, clientRequestId));
+  return new ConnectError(clientMessage(err), connectCode(TAXONOMY[err.reason].code), undefined, detailsOf(err, requestId, clientRequestId));
 }
 
 /** The same error as a google.rpc.Status, for a failed batch item. */
 export function toRpcStatus(err: LlmError, requestId?: string, clientRequestId?: string): Status {
   return create(StatusSchema, {
-    code: TAXONOMY[err.reason].code,
+    code: connectCode(TAXONOMY[err.reason].code),
     message: clientMessage(err),
     details: detailsOf(err, requestId, clientRequestId).map((d) => anyPack(d.desc, create(d.desc, d.value))),
   });
