@@ -1,6 +1,7 @@
 import { SpanKind, type Span } from "@opentelemetry/api";
 import type { DeploymentConfig, RoutingConfig } from "../config.js";
 import { abortReason, sleep as abortableSleep } from "../core/abort.js";
+import { deadlineSignal, type DeadlineSignal } from "../core/deadline-signal.js";
 import { LlmError, asLlmError, type AttemptRecord } from "../errors/llm-error.js";
 import { TAXONOMY, type ErrorReason } from "../errors/taxonomy.js";
 import type { Provider, ProviderEvent, ProviderRequest } from "../providers/provider.js";
@@ -350,22 +351,10 @@ export class Router {
  * A signal that fires when the parent does (its reason kept) or after timeoutMs:
  * PROVIDER_TIMEOUT either way, worded for the deadline when the attempt had all the time left.
  */
-function attemptSignal(parent: AbortSignal, timeoutMs: number, isDeadline: boolean): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(parent.reason);
-  parent.addEventListener("abort", onAbort, { once: true });
-  const timer = setTimeout(
-    () =>
-      controller.abort(
-        new LlmError("PROVIDER_TIMEOUT", isDeadline ? "deadline exceeded" : `upstream attempt timed out after ${timeoutMs} ms`),
-      ),
+function attemptSignal(parent: AbortSignal, timeoutMs: number, isDeadline: boolean): DeadlineSignal {
+  return deadlineSignal({
+    parent,
     timeoutMs,
-  );
-  return {
-    signal: controller.signal,
-    dispose() {
-      clearTimeout(timer);
-      parent.removeEventListener("abort", onAbort);
-    },
-  };
+    expired: () => new LlmError("PROVIDER_TIMEOUT", isDeadline ? "deadline exceeded" : `upstream attempt timed out after ${timeoutMs} ms`),
+  });
 }

@@ -1,4 +1,5 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { deadlineSignal } from "../core/deadline-signal.js";
 import type { CallContext } from "../core/types.js";
 import { LlmError } from "../errors/llm-error.js";
 import { kClientRequestId, kPrincipal, kRequestId, setRequestIdHeaders } from "../server/call-values.js";
@@ -19,24 +20,20 @@ export function callContext(ctx: HandlerContext, defaultDeadlineMs: number): { c
 
   const timeoutMs = ctx.timeoutMs();
   const deadline = Date.now() + (timeoutMs ?? defaultDeadlineMs);
-  const controller = new AbortController();
   const deadlineError = () => new LlmError("PROVIDER_TIMEOUT", "deadline exceeded");
-  const onAbort = () => {
-    const reason: unknown = ctx.signal.reason;
-    const expired =
-      (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) || Date.now() >= deadline - 1;
-    controller.abort(expired ? deadlineError() : new LlmError("CANCELLED", "the client cancelled the call"));
-  };
-  if (ctx.signal.aborted) onAbort();
-  else ctx.signal.addEventListener("abort", onAbort, { once: true });
-  // Connect enforces a client deadline itself; the configured default needs our own timer.
-  const timer = timeoutMs === undefined ? setTimeout(() => controller.abort(deadlineError()), defaultDeadlineMs) : undefined;
+  const signal = deadlineSignal({
+    parent: ctx.signal,
+    // Connect enforces a client deadline itself; the configured default needs our own timer.
+    ...(timeoutMs === undefined ? { timeoutMs: defaultDeadlineMs } : {}),
+    expired: deadlineError,
+    followReason: (reason) =>
+      (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) || Date.now() >= deadline - 1
+        ? deadlineError()
+        : new LlmError("CANCELLED", "the client cancelled the call"),
+  });
 
   return {
-    call: { requestId, ...(clientRequestId !== "" ? { clientRequestId } : {}), principal, signal: controller.signal, deadline },
-    dispose() {
-      if (timer) clearTimeout(timer);
-      ctx.signal.removeEventListener("abort", onAbort);
-    },
+    call: { requestId, ...(clientRequestId !== "" ? { clientRequestId } : {}), principal, signal: signal.signal, deadline },
+    dispose: signal.dispose,
   };
 }

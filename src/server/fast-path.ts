@@ -18,6 +18,7 @@ import { Code, ConnectError, createContextValues, type HandlerContext, type Inte
 import { createMethodSerializationLookup, mergeNonProtocolHeaders, type MethodSerializationLookup } from "@connectrpc/connect/protocol";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
+import { deadlineSignal } from "../core/deadline-signal.js";
 import { describeProtocolError, hasErrorInfo, newProtocolRequestId } from "./protocol-errors.js";
 import { compressed, responseCompression, type Compression } from "./response-compression.js";
 
@@ -243,22 +244,19 @@ async function serve<S extends DescService>(
 
   // One controller: aborted at the client's deadline, or when the client goes away first. It is
   // never aborted after a call ends normally (that would only build a DOMException nobody reads).
-  const controller = new AbortController();
   let settled = false;
-  let timer: NodeJS.Timeout | undefined;
   const deadlineAt = timeout.timeoutMs === undefined ? undefined : Date.now() + timeout.timeoutMs;
-  if (timeout.timeoutMs !== undefined && timeout.error === undefined) {
-    const fire = () => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
-    if (timeout.timeoutMs <= 0) fire();
-    else timer = setTimeout(fire, timeout.timeoutMs);
-  }
+  const deadline = deadlineSignal({
+    ...(timeout.timeoutMs !== undefined && timeout.error === undefined ? { timeoutMs: timeout.timeoutMs } : {}),
+    expired: () => new ConnectError("the operation timed out", Code.DeadlineExceeded),
+  });
   const onClose = () => {
-    if (!settled && !controller.signal.aborted) controller.abort(new ConnectError("the client closed the call", Code.Canceled));
+    if (!settled) deadline.abort(new ConnectError("the client closed the call", Code.Canceled));
   };
   res.once("close", onClose);
   const settle = () => {
     settled = true;
-    if (timer !== undefined) clearTimeout(timer);
+    deadline.dispose();
     res.off("close", onClose);
   };
 
@@ -272,7 +270,7 @@ async function serve<S extends DescService>(
     const context: HandlerContext = {
       method: route.method,
       service: route.method.parent,
-      signal: controller.signal,
+      signal: deadline.signal,
       timeoutMs: deadlineAt === undefined ? () => undefined : () => deadlineAt - Date.now(),
       requestMethod: "POST",
       requestHeader,

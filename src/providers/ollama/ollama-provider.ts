@@ -10,6 +10,7 @@
 import { Ollama } from "ollama";
 import type { DeploymentConfig } from "../../config.js";
 import { abortReason } from "../../core/abort.js";
+import { deadlineSignal } from "../../core/deadline-signal.js";
 import { countPromptTokens, countTextTokens } from "../../core/tokens.js";
 import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
@@ -63,13 +64,11 @@ export class OllamaProvider implements Provider {
 
     // Our controller: follows the caller's signal (same reason), the attempt's timeout, and
     // stops the request when the consumer leaves early. It is the only signal fetch sees.
-    const local = new AbortController();
-    const onAbort = () => local.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    const timer = setTimeout(
-      () => local.abort(new LlmError("PROVIDER_TIMEOUT", "ollama did not finish in time", { metadata: { provider: this.name } })),
-      sdkTimeoutMs(options.timeoutMs),
-    );
+    const local = deadlineSignal({
+      parent: signal,
+      timeoutMs: sdkTimeoutMs(options.timeoutMs),
+      expired: () => new LlmError("PROVIDER_TIMEOUT", "ollama did not finish in time", { metadata: { provider: this.name } }),
+    });
     const ctx: OllamaErrorContext = { signal: local.signal, headers: undefined, streaming: false, now: 0 };
     const base = this.#fetch;
     const fetch: FetchFunction = async (input, init) => {
@@ -111,8 +110,7 @@ export class OllamaProvider implements Provider {
       ctx.now = this.#now();
       throw ollamaError(err, ctx);
     } finally {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
+      local.dispose();
       // Early exit (an error, or the consumer stopped reading): close the upstream request.
       if (!finished) local.abort(new LlmError("CANCELLED", "the stream was closed"));
     }
