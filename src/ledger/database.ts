@@ -7,7 +7,7 @@ import v8 from "node:v8";
 import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, PGliteDialect, PostgresDialect } from "kysely";
 import type pg from "pg";
-import { acquirePidLock } from "../core/pid-lock.js";
+import { acquirePidLock } from "./pid-lock.js";
 import { migrateToLatest } from "./migrations.js";
 import { RemotePglite } from "./pglite-remote.js";
 import type { DatabaseSchema } from "./schema.js";

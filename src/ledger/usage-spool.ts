@@ -18,7 +18,7 @@
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { acquirePidLock } from "../core/pid-lock.js";
+import { acquirePidLock } from "./pid-lock.js";
 import type { UsageRecord, UsageStatus } from "../core/types.js";
 import type { AttemptRecord } from "../errors/llm-error.js";
 

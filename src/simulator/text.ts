@@ -5,7 +5,7 @@
  */
 import type { ChatRequest, Completion, FinishReason } from "./dialect.js";
 import type { TextMode } from "./types.js";
-import { fnv1a, mulberry32 } from "../core/prng.js";
+import { fnv1a, mulberry32 } from "./prng.js";
 
 const LOREM = (
   "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore " +

@@ -1,6 +1,6 @@
 import type { DeploymentConfig } from "../../config.js";
 import { abortReason, sleep } from "../../core/abort.js";
-import { fnv1a, mulberry32 } from "../../core/prng.js";
+import { fnv1a, mulberry32 } from "../../simulator/prng.js";
 import { countPromptTokens, splitTokens } from "../../core/tokens.js";
 import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
