@@ -9,7 +9,7 @@ import type { Config } from "./config.js";
 import { compactHeap } from "./core/compact-heap.js";
 import { Gateway } from "./core/gateway.js";
 import { TokenCounter } from "./core/token-counter.js";
-import { ApiKeyStore } from "./ledger/api-keys.js";
+import { ApiKeyStore } from "./keys/api-keys.js";
 import { openDatabase, type Database } from "./ledger/database.js";
 import { UsageLedger, UsageRecordDeadLetteredError, UsageRecordsDroppedError } from "./ledger/usage-ledger.js";
 import { UsageQuery } from "./ledger/usage-query.js";

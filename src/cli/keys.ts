@@ -11,7 +11,7 @@ import {
   type LimitsPatch,
   type TenantInfo,
   type UpdateApiKeyInput,
-} from "../ledger/api-keys.js";
+} from "../keys/api-keys.js";
 import { ConfigError, loadConfig } from "../config.js";
 import { modelPatternsProblem, normalizeModelPatterns } from "../core/model-access.js";
 import type { Limits } from "../core/types.js";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { Role, type LlmService } from "../../gen/ts/llm/v1/llm_service_pb.js";
-import { ApiKeyStore, type CreatedApiKey } from "../../src/ledger/api-keys.js";
+import { ApiKeyStore, type CreatedApiKey } from "../../src/keys/api-keys.js";
 import { openDatabase } from "../../src/ledger/database.js";
 import { llmClient } from "../helpers/clients.js";
 import { describeWithRedis, spawnRedisServer, type OwnRedisServer } from "../helpers/redis.js";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role, type LlmService } from "../../gen/ts/llm/v1/llm_service_pb.js";
-import type { CreateApiKeyInput } from "../../src/ledger/api-keys.js";
+import type { CreateApiKeyInput } from "../../src/keys/api-keys.js";
 import { llmClient } from "../helpers/clients.js";
 import { createScratchDatabase, describeWithPostgres } from "../helpers/postgres.js";
 import { describeWithRedis } from "../helpers/redis.js";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
-import { ApiKeyStore, type CreatedApiKey } from "../../src/ledger/api-keys.js";
+import { ApiKeyStore, type CreatedApiKey } from "../../src/keys/api-keys.js";
 import { openDatabase, type Database } from "../../src/ledger/database.js";
 import { llmClient } from "../helpers/clients.js";
 import { createScratchDatabase, describeWithPostgres } from "../helpers/postgres.js";

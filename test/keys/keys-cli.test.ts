@@ -12,7 +12,7 @@ import {
   runKeysCli,
   UsageError,
 } from "../../src/cli/keys.js";
-import { ApiKeyStore } from "../../src/ledger/api-keys.js";
+import { ApiKeyStore } from "../../src/keys/api-keys.js";
 import type { Database } from "../../src/ledger/database.js";
 import { describeEachDatabase } from "../helpers/postgres.js";
 

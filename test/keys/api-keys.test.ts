@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from "kysely";
 import { expect, it } from "vitest";
 import { sql } from "kysely";
-import { ApiKeyInputError, ApiKeyStore, parseKeyPrefix, type LimitsPatch } from "../../src/ledger/api-keys.js";
+import { ApiKeyInputError, ApiKeyStore, parseKeyPrefix, type LimitsPatch } from "../../src/keys/api-keys.js";
 import type { Limits } from "../../src/core/types.js";
 import { describeEachDatabase } from "../helpers/postgres.js";
 

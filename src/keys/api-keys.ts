@@ -11,8 +11,8 @@ import { createHmac, createSecretKey, randomBytes, randomUUID, timingSafeEqual }
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import { modelPatternsProblem, normalizeModelPatterns } from "../core/model-access.js";
 import type { KeyAuthenticator, Limits, Principal } from "../core/types.js";
-import { databaseUnavailable } from "./database-unavailable.js";
-import type { ApiKeyRole, ApiKeyRow, DatabaseSchema, StoredLimits, TenantRow } from "./schema.js";
+import { databaseUnavailable } from "../ledger/database-unavailable.js";
+import type { ApiKeyRole, ApiKeyRow, DatabaseSchema, StoredLimits, TenantRow } from "../ledger/schema.js";
 
 export interface ApiKeyStoreOptions {
   db: Kysely<DatabaseSchema>;
