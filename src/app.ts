@@ -7,7 +7,7 @@ import { file_grpc_health_v1_health, Health } from "../gen/ts/grpc/health/v1/hea
 import { file_llm_v1_llm_service, LlmService } from "../gen/ts/llm/v1/llm_service_pb.js";
 import type { Config } from "./config.js";
 import { compactHeap } from "./core/compact-heap.js";
-import { Gateway } from "./core/gateway.js";
+import { Gateway } from "./pipeline/gateway.js";
 import { TokenCounter } from "./core/token-counter.js";
 import { ApiKeyStore } from "./keys/api-keys.js";
 import { openDatabase, type Database } from "./ledger/database.js";

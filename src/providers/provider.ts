@@ -24,6 +24,22 @@ export type ProviderEvent =
   | { type: "delta"; text: string }
   | { type: "done"; finishReason: FinishReason; usage: TokenUsage };
 
+/** How a finished upstream call ended. */
+export interface ProviderDone {
+  finishReason: FinishReason;
+  usage: TokenUsage;
+}
+
+/**
+ * Where a provider pushes text deltas, synchronously, in upstream order. `delta` returns false
+ * when the consumer holds more than it wants: the provider then awaits `drained()` before it
+ * reads more of the upstream body (backpressure reaches the upstream socket).
+ */
+export interface DeltaSink {
+  delta(text: string): boolean;
+  drained(): Promise<void>;
+}
+
 export interface AttemptOptions {
   /** Fires at the attempt's timeout and when the client cancels; its reason is an LlmError. */
   signal: AbortSignal;
@@ -32,10 +48,11 @@ export interface AttemptOptions {
 }
 
 /**
- * An adapter over one vendor. It streams text deltas and ends with exactly one
- * "done" event; it throws only LlmError (the taxonomy), never a vendor error.
+ * An adapter over one vendor: a translator between our request and the vendor's wire format.
+ * `generate` pushes the answer's text deltas into the sink as they arrive and resolves with how
+ * it finished; it rejects only with LlmError (the taxonomy), never a vendor error.
  */
 export interface Provider {
   readonly name: string;
-  stream(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions): AsyncIterable<ProviderEvent>;
+  generate(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions, sink: DeltaSink): Promise<ProviderDone>;
 }

@@ -1,10 +1,11 @@
-import { SpanKind, type Span } from "@opentelemetry/api";
+import { SpanKind } from "@opentelemetry/api";
 import type { DeploymentConfig, RoutingConfig } from "../config.js";
 import { abortReason, sleep as abortableSleep } from "../core/abort.js";
 import { deadlineSignal, type DeadlineSignal } from "../core/deadline-signal.js";
 import { LlmError, asLlmError, type AttemptRecord } from "../errors/llm-error.js";
 import { TAXONOMY, type ErrorReason } from "../errors/taxonomy.js";
-import type { Provider, ProviderEvent, ProviderRequest } from "../providers/provider.js";
+import type { FinishReason, TokenUsage } from "../core/types.js";
+import type { DeltaSink, Provider, ProviderRequest } from "../providers/provider.js";
 import { FIRST_TOKEN_EVENT, GEN_AI, attemptAttributes, attemptSpanName, outputAttributes, responseAttributes } from "../telemetry/gen-ai.js";
 import { Tracing } from "../telemetry/tracing.js";
 import { fullJitterDelay } from "./backoff.js";
@@ -12,14 +13,23 @@ import type { Catalogue, CatalogueModel } from "./catalogue.js";
 import { CircuitBreaker, type CircuitStateName } from "./circuit-breaker.js";
 import { RetryBudget } from "./retry-budget.js";
 
-/** What the router learns while it works; the core reads it for the response and the ledger. */
-export interface RouteState {
-  /** The model that answered (or was last tried). */
-  model?: CatalogueModel;
+/**
+ * Where a route pushes what happens: each attempt as it starts and ends, and the answer's text
+ * deltas (the DeltaSink part), synchronously and in order. The router keeps no state for its caller.
+ */
+export interface RouteSink extends DeltaSink {
+  /** An upstream attempt starts: its deltas, if any, come from this model and provider. */
+  attemptStarted(model: CatalogueModel, provider: string): void;
+  /** An attempt ended, or was skipped (CIRCUIT_OPEN). */
+  attemptEnded(record: AttemptRecord): void;
+}
+
+/** How a route ended well: the model and provider that answered, and the answer's end. */
+export interface RouteResult {
+  model: CatalogueModel;
   provider: string;
-  attempts: AttemptRecord[];
-  /** True once a token has gone out: from then on nothing is retried. */
-  committed: boolean;
+  finishReason: FinishReason;
+  usage: TokenUsage;
 }
 
 export interface RouteOptions {
@@ -129,101 +139,102 @@ export class Router {
     return out;
   }
 
-  /** Runs the plan; under a recording span, as a "route" span whose children are the attempts and backoff waits. */
-  stream(
+  /**
+   * Runs the plan: pushes the answer's deltas and the attempts into `sink`, and resolves with how
+   * it ended; rejects with an LlmError carrying every attempt. Under a recording span it runs in a
+   * "route" span whose children are the attempts and backoff waits.
+   */
+  run(
     models: readonly CatalogueModel[],
     request: (model: CatalogueModel) => ProviderRequest,
-    state: RouteState,
     options: RouteOptions,
-  ): AsyncGenerator<ProviderEvent> {
+    sink: RouteSink,
+  ): Promise<RouteResult> {
     const span = this.tracing.startSpan("route", () => ({ "llm.route.models": models.map((m) => m.id) }));
-    const events = this.route(models, request, state, options);
-    return span.isRecording() ? this.traced(span, events, state) : events;
+    if (!span.isRecording()) return this.route(models, request, options, sink, []);
+    const attempts: AttemptRecord[] = [];
+    return this.tracing.bind(span, () => this.route(models, request, options, sink, attempts)).then(
+      (result) => {
+        span.setAttributes({ "llm.attempts": attempts.length, [GEN_AI.provider]: result.provider, "llm.model": result.model.id });
+        this.tracing.end(span);
+        return result;
+      },
+      (err: unknown) => {
+        span.setAttribute("llm.attempts", attempts.length);
+        this.tracing.fail(span, err);
+        this.tracing.end(span);
+        throw err;
+      },
+    );
   }
 
-  private async *traced(span: Span, events: AsyncGenerator<ProviderEvent>, state: RouteState): AsyncGenerator<ProviderEvent> {
-    try {
-      yield* this.tracing.within(span, events);
-    } catch (err) {
-      this.tracing.fail(span, err);
-      throw err;
-    } finally {
-      span.setAttributes({
-        "llm.attempts": state.attempts.length,
-        ...(state.provider !== "" ? { [GEN_AI.provider]: state.provider } : {}),
-        ...(state.model ? { "llm.model": state.model.id } : {}),
-      });
-      this.tracing.end(span);
-    }
-  }
-
-  private async *route(
+  private async route(
     models: readonly CatalogueModel[],
     request: (model: CatalogueModel) => ProviderRequest,
-    state: RouteState,
     options: RouteOptions,
-  ): AsyncGenerator<ProviderEvent> {
+    sink: RouteSink,
+    attempts: AttemptRecord[],
+  ): Promise<RouteResult> {
+    const route: Route = { sink, attempts, committed: false };
     let last: LlmError | undefined;
     let allOpen = true;
     for (const model of models) {
       for (const deployment of this.order(model.deployments)) {
         const breaker = this.breaker(deployment);
         if (!breaker.tryAcquire()) {
-          state.attempts.push({ provider: deployment.provider, deployment: deployment.model, reason: "CIRCUIT_OPEN", latencyMs: 0 });
+          record(route, { provider: deployment.provider, deployment: deployment.model, reason: "CIRCUIT_OPEN", latencyMs: 0 });
           continue;
         }
         allOpen = false;
-        const error = yield* this.attempts(model, deployment, breaker, request, state, options);
-        if (!error) return;
-        last = error;
-        if (!TAXONOMY[error.reason].fallback) throw error.withAttempts(state.attempts);
-        this.deps.onEvent?.({ type: "fallback", from: `${deployment.provider}/${deployment.model}`, reason: error.reason });
+        const outcome = await this.attempts(model, deployment, breaker, request, route, options);
+        if (!(outcome instanceof LlmError)) return outcome;
+        last = outcome;
+        if (!TAXONOMY[outcome.reason].fallback) throw outcome.withAttempts(attempts);
+        this.deps.onEvent?.({ type: "fallback", from: `${deployment.provider}/${deployment.model}`, reason: outcome.reason });
       }
     }
     if (allOpen) {
       throw new LlmError("CIRCUIT_OPEN", "every deployment of the requested models is failing; try again shortly", {
-        attempts: state.attempts,
+        attempts,
         retryAfterMs: this.routing.breaker.openMs,
       });
     }
-    throw (last ?? new LlmError("PROVIDER_UNAVAILABLE", "no deployment could serve the request")).withAttempts(state.attempts);
+    throw (last ?? new LlmError("PROVIDER_UNAVAILABLE", "no deployment could serve the request")).withAttempts(attempts);
   }
 
   /**
-   * Tries one deployment up to maxAttempts times. Returns undefined on success,
+   * Tries one deployment up to maxAttempts times. Resolves with the result on success, or with
    * the error when the caller may fall back; throws when nothing more may be tried.
    */
-  private async *attempts(
+  private async attempts(
     model: CatalogueModel,
     deployment: DeploymentConfig,
     breaker: CircuitBreaker,
     request: (model: CatalogueModel) => ProviderRequest,
-    state: RouteState,
+    route: Route,
     options: RouteOptions,
-  ): AsyncGenerator<ProviderEvent, LlmError | undefined> {
+  ): Promise<RouteResult | LlmError> {
     const provider = this.providers.get(deployment.provider);
     if (!provider) {
       breaker.onIgnored();
-      throw new LlmError("INTERNAL", `provider ${deployment.provider} is not configured`, { attempts: state.attempts });
+      throw new LlmError("INTERNAL", `provider ${deployment.provider} is not configured`, { attempts: route.attempts });
     }
     const budget = this.budget(deployment);
     let last: LlmError | undefined;
     for (let attempt = 1; ; attempt++) {
       // The first attempt's breaker permit was taken by the caller; a retry asks again, so an
       // open breaker (or a half-open one already probing) stops it, as does an exhausted budget.
-      if (attempt > 1 && (!budget.allowsRetry || !breaker.tryAcquire())) return last;
+      if (attempt > 1 && (!budget.allowsRetry || !breaker.tryAcquire())) return last as LlmError;
       if (options.signal.aborted) {
         breaker.onIgnored();
-        throw abortReason(options.signal).withAttempts(state.attempts);
+        throw abortReason(options.signal).withAttempts(route.attempts);
       }
       const timeLeft = options.deadline - this.now();
       if (timeLeft < Math.max(1, this.routing.minAttemptMs)) {
         breaker.onIgnored();
-        throw new LlmError("PROVIDER_TIMEOUT", "deadline exceeded", { attempts: state.attempts });
+        throw new LlmError("PROVIDER_TIMEOUT", "deadline exceeded", { attempts: route.attempts });
       }
       const timeoutMs = Math.min(this.routing.attemptTimeoutMs, timeLeft);
-      state.model = model;
-      state.provider = provider.name;
       const started = this.now();
       const signal = attemptSignal(options.signal, timeoutMs, timeoutMs === timeLeft);
       const providerRequest = request(model);
@@ -238,51 +249,54 @@ export class Router {
         }),
         SpanKind.CLIENT,
       );
-      const output: string[] | undefined = span.isRecording() && this.tracing.captureContent ? [] : undefined;
-      let reported = false;
-      const report = (reason: ErrorReason | "OK", usage?: { inputTokens: number; outputTokens: number }) => {
-        reported = true;
-        this.deps.onAttempt?.({ provider: provider.name, deployment: deployment.model, reason, latencyMs: this.now() - started, ...(usage ? { usage } : {}) });
-      };
-      let error: LlmError;
-      try {
-        let firstToken = true;
-        for await (const event of this.tracing.within(span, provider.stream(deployment, providerRequest, { signal: signal.signal, timeoutMs }))) {
-          if (event.type === "delta") {
-            state.committed = true;
-            if (firstToken && span.isRecording()) {
+      const recording = span.isRecording();
+      const output: string[] | undefined = recording && this.tracing.captureContent ? [] : undefined;
+      const { sink } = route;
+      // Deltas go straight through to the caller's sink: no queue, no await.
+      const deltas: DeltaSink = {
+        delta: (text) => {
+          if (!route.committed) {
+            route.committed = true;
+            if (recording) {
               const seconds = (this.now() - started) / 1000;
               span.setAttribute(GEN_AI.timeToFirstChunk, seconds);
               span.addEvent(FIRST_TOKEN_EVENT, { [GEN_AI.timeToFirstChunk]: seconds });
             }
-            firstToken = false;
-            output?.push(event.text);
-          } else if (span.isRecording()) {
-            span.setAttributes(responseAttributes(deployment.model, event.finishReason, event.usage));
-            if (output) span.setAttributes(outputAttributes(output.join(""), event.finishReason));
           }
-          if (event.type === "done") report("OK", event.usage);
-          yield event;
+          output?.push(text);
+          return sink.delta(text);
+        },
+        drained: () => sink.drained(),
+      };
+      sink.attemptStarted(model, provider.name);
+      const report = (reason: ErrorReason | "OK", usage?: { inputTokens: number; outputTokens: number }) =>
+        this.deps.onAttempt?.({ provider: provider.name, deployment: deployment.model, reason, latencyMs: this.now() - started, ...(usage ? { usage } : {}) });
+      let error: LlmError;
+      try {
+        const done = await (recording
+          ? this.tracing.bind(span, () => provider.generate(deployment, providerRequest, { signal: signal.signal, timeoutMs }, deltas))
+          : provider.generate(deployment, providerRequest, { signal: signal.signal, timeoutMs }, deltas));
+        if (recording) {
+          span.setAttributes(responseAttributes(deployment.model, done.finishReason, done.usage));
+          if (output) span.setAttributes(outputAttributes(output.join(""), done.finishReason));
         }
+        report("OK", done.usage);
         breaker.onSuccess();
         budget.onSuccess();
-        state.attempts.push({ provider: provider.name, deployment: deployment.model, reason: "OK", latencyMs: this.now() - started });
-        if (!reported) report("OK");
-        return undefined;
+        record(route, { provider: provider.name, deployment: deployment.model, reason: "OK", latencyMs: this.now() - started });
+        this.tracing.end(span);
+        return { model, provider: provider.name, finishReason: done.finishReason, usage: done.usage };
       } catch (err) {
         error = signal.signal.aborted ? abortReason(signal.signal) : asLlmError(err);
-        if (!reported) report(error.reason);
+        report(error.reason);
+        // The caller went away (it stopped reading, or cancelled): the attempt was abandoned.
+        if (options.signal.aborted) span.setAttribute("llm.attempt.abandoned", true);
         this.tracing.fail(span, error);
+        this.tracing.end(span);
       } finally {
         signal.dispose();
-        // A consumer that stopped reading (the client went away) ends here without an error.
-        if (!reported) {
-          report("CANCELLED");
-          span.setAttribute("llm.attempt.abandoned", true);
-        }
-        this.tracing.end(span);
       }
-      state.attempts.push({ provider: provider.name, deployment: deployment.model, reason: error.reason, latencyMs: this.now() - started });
+      record(route, { provider: provider.name, deployment: deployment.model, reason: error.reason, latencyMs: this.now() - started });
       if (BREAKER_REASONS.has(error.reason) && !options.signal.aborted) {
         breaker.onFailure();
         budget.onFailure();
@@ -292,7 +306,7 @@ export class Router {
       last = error;
 
       // After the first token, or once the client is gone, nothing more is tried.
-      if (state.committed || options.signal.aborted) throw error.withAttempts(state.attempts);
+      if (route.committed || options.signal.aborted) throw error.withAttempts(route.attempts);
       if (!error.retryable || attempt >= this.routing.maxAttempts) return error;
       // No wait for a retry that could not start: the budget is spent or the breaker has opened.
       if (!budget.allowsRetry || this.circuitState(deployment) === "open") return error;
@@ -312,7 +326,7 @@ export class Router {
           () => this.sleep(delay, options.signal),
         )
         .catch((err: unknown) => {
-          throw asLlmError(err).withAttempts(state.attempts);
+          throw asLlmError(err).withAttempts(route.attempts);
         });
     }
   }
@@ -345,6 +359,19 @@ export class Router {
     }
     return breaker;
   }
+}
+
+/** One route in progress: the caller's sink, the attempts so far, and whether a token has gone out. */
+interface Route {
+  readonly sink: RouteSink;
+  readonly attempts: AttemptRecord[];
+  /** True once a token has gone out: from then on nothing is retried. */
+  committed: boolean;
+}
+
+function record(route: Route, attempt: AttemptRecord): void {
+  route.attempts.push(attempt);
+  route.sink.attemptEnded(attempt);
 }
 
 /**

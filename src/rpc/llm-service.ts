@@ -5,7 +5,7 @@ import {
   ListModelsResponseSchema,
   type LlmService,
 } from "../../gen/ts/llm/v1/llm_service_pb.js";
-import type { Gateway } from "../core/gateway.js";
+import type { Gateway } from "../pipeline/gateway.js";
 import { LlmError, asLlmError } from "../errors/llm-error.js";
 import { toConnectError, toRpcStatus } from "./to-connect.js";
 import { kClientRequestId, kPrincipal, kRequestId, setRequestIdHeaders } from "../server/call-values.js";
@@ -43,16 +43,23 @@ export function llmService(gateway: Gateway, options: LlmServiceOptions): Servic
       }
     },
 
-    async *streamGenerate(req, ctx) {
+    streamGenerate(req, ctx) {
+      // The gateway pushes each event, mapped to its message, into the queue this returns: the
+      // RPC writer's await on it is the one async step a token takes between the upstream read and the wire.
       try {
         const { call, dispose } = callContext(ctx, options.defaultDeadlineMs);
         try {
-          for await (const event of gateway.stream(toGenerationRequest(req), call)) yield toStreamResponse(event);
-        } finally {
+          return gateway.stream(toGenerationRequest(req), call, {
+            map: toStreamResponse,
+            mapError: (err) => toConnectError(err, ctx.values.get(kRequestId), ctx.values.get(kClientRequestId)),
+            onEnd: dispose,
+          });
+        } catch (err) {
           dispose();
+          throw err;
         }
       } catch (err) {
-        fail(err, ctx.values);
+        return fail(err, ctx.values);
       }
     },
 

@@ -20,7 +20,7 @@ import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
 import { deadlineSignal } from "../core/deadline-signal.js";
 import { describeProtocolError, hasErrorInfo, newProtocolRequestId } from "./protocol-errors.js";
-import { compressed, responseCompression, type Compression } from "./response-compression.js";
+import { COMPRESS_MIN_BYTES, compressed, responseCompression, type Compression } from "./response-compression.js";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
 
@@ -415,7 +415,9 @@ async function writeGrpcStream(
     for (;;) {
       const step = await it.next();
       if (step.done === true) break;
-      const framed = await frame(serializer.serialize(normalize(output, step.value)), compression);
+      const data = serializer.serialize(normalize(output, step.value));
+      // Small messages (every token) are framed at once; only one worth compressing waits for the compressor.
+      const framed = compression === null || data.byteLength < COMPRESS_MIN_BYTES ? encodeEnvelope(data) : await frame(data, compression);
       if (responseClosed(res)) {
         await it.return?.(undefined);
         return;

@@ -8,6 +8,7 @@
 import { trace, SpanStatusCode, type Context } from "@opentelemetry/api";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { kClientRequestId, kPrincipal, kRequestId } from "../server/call-values.js";
+import { PushQueue } from "../core/push-queue.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { Tracing } from "./tracing.js";
 
@@ -102,6 +103,13 @@ export function telemetryInterceptor(tracing: Tracing, metrics: GatewayMetrics):
     }
     if (!res.stream) {
       finish(undefined);
+      return res;
+    }
+    const message: unknown = res.message;
+    if (message instanceof PushQueue) {
+      // The gateway's own stream: its work was started inside the call's context (above), so no
+      // layer is needed to carry that context; the queue says when and how the stream ended.
+      message.whenSettled((outcome) => tracing.with(ctx, () => finish(outcome.abandoned ? ABANDONED : outcome.error)));
       return res;
     }
     return { ...res, message: instrumented(tracing, ctx, res.message, finish) };

@@ -11,6 +11,7 @@ import { AnthropicProvider } from "../../src/providers/anthropic/anthropic-provi
 import { createHttpFetch, type FetchFunction, type HttpFetch } from "../../src/providers/http.js";
 import type { ProviderEvent, ProviderRequest } from "../../src/providers/provider.js";
 import { startSimulator, type RequestInfo, type Simulator } from "../../src/simulator/index.js";
+import { providerEvents } from "../helpers/provider-events.js";
 
 const KEY = "sk-ant-test-0123456789-secret";
 let sim: Simulator;
@@ -57,7 +58,7 @@ async function run(
 ): Promise<Outcome> {
   const out: Outcome = { deltas: [] };
   try {
-    for await (const e of p.stream(d, r, { signal, timeoutMs })) {
+    for await (const e of providerEvents(p, d, r, { signal, timeoutMs })) {
       if (e.type === "delta") out.deltas.push(e.text);
       else out.done = e;
     }
@@ -262,7 +263,7 @@ describe.each(TRANSPORTS)("anthropic adapter over $transport", ({ pooled }) => {
       const reason = new LlmError("CANCELLED", "the client cancelled");
       const out: Outcome = { deltas: [] };
       try {
-        for await (const e of provider.stream(d, req("hi"), { signal: controller.signal, timeoutMs: 5_000 })) {
+        for await (const e of providerEvents(provider, d, req("hi"), { signal: controller.signal, timeoutMs: 5_000 })) {
           if (e.type === "delta") out.deltas.push(e.text);
           if (out.deltas.length === 2) controller.abort(reason);
         }
@@ -284,7 +285,7 @@ describe.each(TRANSPORTS)("anthropic adapter over $transport", ({ pooled }) => {
 
     it("a consumer that stops reading early closes the upstream connection", async () => {
       const d = deployment({ "inter-token-ms": "20", "output-tokens": "50" });
-      for await (const e of provider.stream(d, req("hi"), { signal: new AbortController().signal, timeoutMs: 5_000 })) {
+      for await (const e of providerEvents(provider, d, req("hi"), { signal: new AbortController().signal, timeoutMs: 5_000 })) {
         if (e.type === "delta") break;
       }
       const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });

@@ -12,6 +12,7 @@ import { createHttpFetch, type FetchFunction, type HttpFetch } from "../../src/p
 import { OllamaProvider } from "../../src/providers/ollama/ollama-provider.js";
 import type { ProviderEvent, ProviderRequest } from "../../src/providers/provider.js";
 import { startSimulator, type RequestInfo, type Simulator } from "../../src/simulator/index.js";
+import { providerEvents } from "../helpers/provider-events.js";
 
 let sim: Simulator;
 let http: HttpFetch;
@@ -57,7 +58,7 @@ async function run(
 ): Promise<Outcome> {
   const out: Outcome = { deltas: [] };
   try {
-    for await (const e of p.stream(d, r, { signal, timeoutMs })) {
+    for await (const e of providerEvents(p, d, r, { signal, timeoutMs })) {
       if (e.type === "delta") out.deltas.push(e.text);
       else out.done = e;
     }
@@ -252,7 +253,7 @@ describe.each(TRANSPORTS)("ollama adapter over $transport", ({ pooled }) => {
       const reason = new LlmError("CANCELLED", "the client cancelled");
       const out: Outcome = { deltas: [] };
       try {
-        for await (const e of provider.stream(d, req("hi"), { signal: controller.signal, timeoutMs: 5_000 })) {
+        for await (const e of providerEvents(provider, d, req("hi"), { signal: controller.signal, timeoutMs: 5_000 })) {
           if (e.type === "delta") out.deltas.push(e.text);
           if (out.deltas.length === 2) controller.abort(reason);
         }
@@ -274,7 +275,7 @@ describe.each(TRANSPORTS)("ollama adapter over $transport", ({ pooled }) => {
 
     it("a consumer that stops reading early closes the upstream connection", async () => {
       const d = deployment({ "inter-token-ms": "20", "output-tokens": "50" });
-      for await (const e of provider.stream(d, req("hi"), { signal: new AbortController().signal, timeoutMs: 5_000 })) {
+      for await (const e of providerEvents(provider, d, req("hi"), { signal: new AbortController().signal, timeoutMs: 5_000 })) {
         if (e.type === "delta") break;
       }
       const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });

@@ -10,6 +10,7 @@ import { createHttpFetch, type FetchFunction, type HttpFetch } from "../../src/p
 import { OpenAiProvider } from "../../src/providers/openai/openai-provider.js";
 import type { ProviderEvent, ProviderRequest } from "../../src/providers/provider.js";
 import { startSimulator, type RequestInfo, type Simulator } from "../../src/simulator/index.js";
+import { providerEvents } from "../helpers/provider-events.js";
 
 const KEY = "sk-test-0123456789-secret";
 let sim: Simulator;
@@ -56,7 +57,7 @@ async function run(
 ): Promise<Outcome> {
   const out: Outcome = { deltas: [] };
   try {
-    for await (const e of p.stream(d, r, { signal, timeoutMs })) {
+    for await (const e of providerEvents(p, d, r, { signal, timeoutMs })) {
       if (e.type === "delta") out.deltas.push(e.text);
       else out.done = e;
     }
@@ -330,7 +331,7 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
       const reason = new LlmError("CANCELLED", "the client cancelled");
       const out: Outcome = { deltas: [] };
       try {
-        for await (const e of provider.stream(d, req("hi"), { signal: controller.signal, timeoutMs: 5_000 })) {
+        for await (const e of providerEvents(provider, d, req("hi"), { signal: controller.signal, timeoutMs: 5_000 })) {
           if (e.type === "delta") out.deltas.push(e.text);
           if (out.deltas.length === 2) controller.abort(reason);
         }

@@ -9,6 +9,7 @@ import { createHttpFetch, type HttpFetch } from "../../src/providers/http.js";
 import type { Provider, ProviderEvent } from "../../src/providers/provider.js";
 import { createProviders } from "../../src/providers/registry.js";
 import { startSimulator, type Simulator } from "../../src/simulator/index.js";
+import { providerEvents } from "../helpers/provider-events.js";
 
 const KEY = "sk-registry-test-key";
 let sim: Simulator;
@@ -39,7 +40,7 @@ async function text(provider: Provider, deployment: DeploymentConfig): Promise<{
   let out = "";
   let done: ProviderEvent | undefined;
   const request = { system: "", messages: [{ role: "user" as const, content: "ping pong" }], maxOutputTokens: 100, stop: [], metadata: {} };
-  for await (const e of provider.stream(deployment, request, { signal: new AbortController().signal, timeoutMs: 5_000 })) {
+  for await (const e of providerEvents(provider, deployment, request, { signal: new AbortController().signal, timeoutMs: 5_000 })) {
     if (e.type === "delta") out += e.text;
     else done = e;
   }

@@ -3,6 +3,7 @@ import type { DeploymentConfig } from "../../src/config.js";
 import { LlmError } from "../../src/errors/llm-error.js";
 import type { ProviderEvent, ProviderRequest } from "../../src/providers/provider.js";
 import { SimProvider } from "../../src/providers/sim/sim-provider.js";
+import { providerEvents } from "../helpers/provider-events.js";
 
 const lorem: DeploymentConfig = { provider: "sim", model: "lorem", weight: 1, options: {} };
 const echo: DeploymentConfig = { provider: "sim", model: "echo", weight: 1, options: {} };
@@ -29,16 +30,16 @@ const live = () => ({ signal: new AbortController().signal, timeoutMs: 1000 });
 
 describe("sim provider", () => {
   it("is deterministic: the same prompt gives the same text, another prompt another", async () => {
-    const a = await collect(sim.stream(lorem, req("tell me"), live()));
-    const b = await collect(sim.stream(lorem, req("tell me"), live()));
-    const c = await collect(sim.stream(lorem, req("tell me more"), live()));
+    const a = await collect(providerEvents(sim, lorem, req("tell me"), live()));
+    const b = await collect(providerEvents(sim, lorem, req("tell me"), live()));
+    const c = await collect(providerEvents(sim, lorem, req("tell me more"), live()));
     expect(a.text).toBe(b.text);
     expect(a.text).not.toBe(c.text);
     expect(a.done?.usage.outputTokens).toBe(a.deltas);
   });
 
   it("cuts at a stop sequence with finish reason stop", async () => {
-    const r = await collect(sim.stream(echo, req("alpha beta END gamma", { stop: ["END"] }), live()));
+    const r = await collect(providerEvents(sim, echo, req("alpha beta END gamma", { stop: ["END"] }), live()));
     expect(r.text).toBe("alpha beta ");
     expect(r.done?.finishReason).toBe("stop");
   });
@@ -46,7 +47,7 @@ describe("sim provider", () => {
   it("fails as scripted after the given number of tokens", async () => {
     const seen: string[] = [];
     const run = async () => {
-      for await (const e of sim.stream(echo, req("a b c d", { metadata: { "sim-fail": "PROVIDER_RATE_LIMITED", "sim-fail-after": "1", "sim-retry-after-ms": "250" } }), live())) {
+      for await (const e of providerEvents(sim, echo, req("a b c d", { metadata: { "sim-fail": "PROVIDER_RATE_LIMITED", "sim-fail-after": "1", "sim-retry-after-ms": "250" } }), live())) {
         if (e.type === "delta") seen.push(e.text);
       }
     };
@@ -56,7 +57,7 @@ describe("sim provider", () => {
 
   it("stops at once when its signal fires, with the signal's reason", async () => {
     const controller = new AbortController();
-    const events = sim.stream(echo, req("x", { metadata: { "sim-stall-ms": "60000" } }), { signal: controller.signal, timeoutMs: 60000 });
+    const events = providerEvents(sim, echo, req("x", { metadata: { "sim-stall-ms": "60000" } }), { signal: controller.signal, timeoutMs: 60000 });
     const pending = collect(events);
     controller.abort(new LlmError("PROVIDER_TIMEOUT", "deadline exceeded"));
     await expect(pending).rejects.toMatchObject({ reason: "PROVIDER_TIMEOUT" });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sseEvents, type SseEvent } from "../../src/providers/sse.js";
+import { readSse, SseDecoder, type SseEvent } from "../../src/providers/sse.js";
 
 function body(...chunks: string[]): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
@@ -13,11 +13,11 @@ function body(...chunks: string[]): ReadableStream<Uint8Array> {
 
 async function all(stream: ReadableStream<Uint8Array>): Promise<SseEvent[]> {
   const out: SseEvent[] = [];
-  for await (const e of sseEvents(stream)) out.push(e);
+  await readSse(stream, (e) => out.push(e));
   return out;
 }
 
-describe("sseEvents", () => {
+describe("readSse", () => {
   it("reads data events, event names, comments and multi-line data", async () => {
     const events = await all(body(": keep-alive\n\n", "data: {\"a\":1}\n\n", "event: error\ndata: one\ndata:two\n\n", "data: [DONE]\n\n"));
     expect(events).toEqual([
@@ -61,10 +61,58 @@ describe("sseEvents", () => {
 
   it("releases the body when the consumer stops early", async () => {
     const stream = body("data: 1\n\ndata: 2\n\n");
-    for await (const e of sseEvents(stream)) {
-      expect(e.data).toBe("1");
-      break;
-    }
+    const seen: string[] = [];
+    const stop = new Error("enough");
+    await expect(
+      readSse(stream, (e) => {
+        seen.push(e.data);
+        throw stop;
+      }),
+    ).rejects.toBe(stop);
+    expect(seen).toEqual(["1"]);
     expect(stream.locked).toBe(false);
+  });
+
+  it("holds the next read back while the consumer is paused", async () => {
+    const encoder = new TextEncoder();
+    let pulls = 0;
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          pulls++;
+          if (pulls > 3) controller.close();
+          else controller.enqueue(encoder.encode(`data: ${pulls}\n\n`));
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const seen: string[] = [];
+    const reading = readSse(
+      stream,
+      (e) => seen.push(e.data),
+      () => (seen.length === 1 ? gate : undefined),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).toEqual(["1"]);
+    expect(pulls).toBe(1);
+    release();
+    await reading;
+    expect(seen).toEqual(["1", "2", "3"]);
+  });
+});
+
+describe("SseDecoder", () => {
+  it("dispatches events synchronously, as their bytes arrive", () => {
+    const seen: SseEvent[] = [];
+    const decoder = new SseDecoder((e) => seen.push(e));
+    decoder.push(new TextEncoder().encode("data: a\n\ndata: b"));
+    expect(seen).toEqual([{ event: null, data: "a" }]);
+    decoder.push(new TextEncoder().encode("\n\n"));
+    expect(seen).toEqual([
+      { event: null, data: "a" },
+      { event: null, data: "b" },
+    ]);
   });
 });

@@ -4,13 +4,14 @@ import { LlmError } from "../../src/errors/llm-error.js";
 import type { ErrorReason } from "../../src/errors/taxonomy.js";
 import type { Provider, ProviderEvent } from "../../src/providers/provider.js";
 import { Catalogue } from "../../src/router/catalogue.js";
-import { Router, type RouteState, type RouterEvent } from "../../src/router/router.js";
+import { Router, type RouterEvent } from "../../src/router/router.js";
+import { routeEvents, streamProvider, type RouteTrace } from "../helpers/route.js";
 
 /** One scripted upstream call: fail with a reason (after n tokens), or succeed. */
 type Step = { fail: ErrorReason; retryAfterMs?: number; afterTokens?: number } | "ok";
 
 function scripted(name: string, steps: Step[]): Provider & { calls: number } {
-  const p = {
+  const p = streamProvider({
     name,
     calls: 0,
     async *stream(): AsyncGenerator<ProviderEvent> {
@@ -24,7 +25,7 @@ function scripted(name: string, steps: Step[]): Provider & { calls: number } {
       for (let i = 0; i < (step.afterTokens ?? 0); i++) yield { type: "delta", text: "t" };
       throw new LlmError(step.fail, "scripted", step.retryAfterMs !== undefined ? { retryAfterMs: step.retryAfterMs } : {});
     },
-  };
+  });
   return p;
 }
 
@@ -59,9 +60,9 @@ function setup(primary: Provider, opts: { fallback?: Provider; routing?: object 
     onEvent: (e) => events.push(e),
   });
   const run = async (deadlineIn = 10_000) => {
-    const state: RouteState = { provider: "", attempts: [], committed: false };
+    const state: RouteTrace = { provider: "", attempts: [], committed: false };
     let text = "";
-    const events = router.stream(router.plan(catalogue.resolve("m")!, []), () => ({ system: "", messages: [], maxOutputTokens: 10, stop: [], metadata: {} }), state, {
+    const events = routeEvents(router, router.plan(catalogue.resolve("m")!, []), () => ({ system: "", messages: [], maxOutputTokens: 10, stop: [], metadata: {} }), state, {
       signal: new AbortController().signal,
       deadline: clock + deadlineIn,
     });
@@ -184,7 +185,7 @@ describe("router retries", () => {
     const gate = new Promise<void>((resolve) => (release = resolve));
     let entered = 0;
     let calls = 0;
-    const p: Provider = {
+    const p: Provider = streamProvider({
       name: "openai",
       async *stream(): AsyncGenerator<ProviderEvent> {
         calls++;
@@ -192,7 +193,7 @@ describe("router retries", () => {
         await gate;
         throw new LlmError("PROVIDER_UNAVAILABLE", "scripted");
       },
-    };
+    });
     const { run, router, catalogue } = setup(p, {
       routing: { maxAttempts: 3, breaker: { minCalls: 2, failureRatio: 0.5, windowMs: 10_000, openMs: 5_000 }, retryBudget: { maxTokens: 1000 } },
     });

@@ -3,7 +3,8 @@ import { parseCatalogue, type DeploymentConfig } from "../../src/config.js";
 import { LlmError } from "../../src/errors/llm-error.js";
 import type { Provider, ProviderEvent } from "../../src/providers/provider.js";
 import { Catalogue, costOf } from "../../src/router/catalogue.js";
-import { orderDeployments, Router, type RouteState } from "../../src/router/router.js";
+import { orderDeployments, Router } from "../../src/router/router.js";
+import { freshTrace, routeEvents, streamProvider } from "../helpers/route.js";
 
 const dep = (provider: string, model: string, weight = 1): DeploymentConfig => ({ provider: provider as "sim", model, weight, options: {} });
 
@@ -37,15 +38,15 @@ function catalogue() {
 
 /** A provider that fails with the given reason, or streams "ok" when reason is undefined. */
 function provider(name: string, reason?: LlmError["reason"], calls: string[] = []): Provider {
-  return {
+  return streamProvider({
     name,
-    async *stream(d): AsyncGenerator<ProviderEvent> {
+    async *stream(d: DeploymentConfig): AsyncGenerator<ProviderEvent> {
       calls.push(`${name}:${d.model}`);
       if (reason) throw new LlmError(reason, `${name} failed`);
       yield { type: "delta", text: "ok" };
       yield { type: "done", finishReason: "stop", usage: { inputTokens: 1, outputTokens: 1 } };
     },
-  };
+  });
 }
 
 async function drain(it: AsyncIterable<ProviderEvent>): Promise<string> {
@@ -55,7 +56,7 @@ async function drain(it: AsyncIterable<ProviderEvent>): Promise<string> {
 }
 
 const request = () => ({ system: "", messages: [], maxOutputTokens: 10, stop: [], metadata: {} });
-const fresh = (): RouteState => ({ provider: "", attempts: [], committed: false });
+const fresh = freshTrace;
 
 describe("router", () => {
   it("falls back to the configured fallback model when the first deployment is unavailable", async () => {
@@ -63,7 +64,7 @@ describe("router", () => {
     const calls: string[] = [];
     const router = new Router(cat, new Map([["openai", provider("flaky", "PROVIDER_UNAVAILABLE", calls)], ["anthropic", provider("good", undefined, calls)]]));
     const state = fresh();
-    const text = await drain(router.stream(router.plan(cat.resolve("a")!, []), request, state, { signal: new AbortController().signal, deadline: Date.now() + 1000 }));
+    const text = await drain(routeEvents(router, router.plan(cat.resolve("a")!, []), request, state, { signal: new AbortController().signal, deadline: Date.now() + 1000 }));
     expect(text).toBe("ok");
     expect(calls).toEqual(["flaky:a1", "good:b1"]);
     expect(state.model?.id).toBe("b");
@@ -76,7 +77,7 @@ describe("router", () => {
     const router = new Router(cat, new Map([["openai", provider("flaky", "PROVIDER_REJECTED", calls)], ["anthropic", provider("good", undefined, calls)]]));
     const state = fresh();
     await expect(
-      drain(router.stream(router.plan(cat.resolve("a")!, []), request, state, { signal: new AbortController().signal, deadline: Date.now() + 1000 })),
+      drain(routeEvents(router, router.plan(cat.resolve("a")!, []), request, state, { signal: new AbortController().signal, deadline: Date.now() + 1000 })),
     ).rejects.toMatchObject({ reason: "PROVIDER_REJECTED" });
     expect(calls).toEqual(["flaky:a1"]);
   });
@@ -86,7 +87,7 @@ describe("router", () => {
     const calls: string[] = [];
     const router = new Router(cat, new Map([["openai", provider("flaky", undefined, calls)]]));
     await expect(
-      drain(router.stream([cat.resolve("a")!], request, fresh(), { signal: new AbortController().signal, deadline: Date.now() - 1 })),
+      drain(routeEvents(router, [cat.resolve("a")!], request, fresh(), { signal: new AbortController().signal, deadline: Date.now() - 1 })),
     ).rejects.toMatchObject({ reason: "PROVIDER_TIMEOUT" });
     expect(calls).toEqual([]);
   });

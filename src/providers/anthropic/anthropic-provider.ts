@@ -6,7 +6,8 @@ import { abortReason } from "../../core/abort.js";
 import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { deploymentHeaders, type FetchFunction } from "../http.js";
-import type { AttemptOptions, Provider, ProviderEvent, ProviderRequest } from "../provider.js";
+import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderEvent, ProviderRequest } from "../provider.js";
+import { pushEvents } from "../push-events.js";
 import { sdkTimeoutMs } from "../sdk-timeout.js";
 import { anthropicError } from "./anthropic-errors.js";
 import { anthropicParams } from "./anthropic-request.js";
@@ -52,7 +53,12 @@ export class AnthropicProvider implements Provider {
     this.#now = options.now ?? Date.now;
   }
 
-  async *stream(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions): AsyncGenerator<ProviderEvent> {
+  generate(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions, sink: DeltaSink): Promise<ProviderDone> {
+    return pushEvents(this.#events(deployment, request, options), sink);
+  }
+
+  /** The SDK's own stream iterator, as our events. */
+  async *#events(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions): AsyncGenerator<ProviderEvent> {
     const { signal } = options;
     if (signal.aborted) throw abortReason(signal);
     const baseUrl = deployment.baseUrl ?? this.#options.defaults.baseUrl ?? ANTHROPIC_DEFAULT_BASE_URL;

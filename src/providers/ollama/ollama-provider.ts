@@ -15,7 +15,8 @@ import { countPromptTokens, countTextTokens } from "../../core/tokens.js";
 import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { deploymentHeaders, type FetchFunction } from "../http.js";
-import type { AttemptOptions, Provider, ProviderEvent, ProviderRequest } from "../provider.js";
+import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderEvent, ProviderRequest } from "../provider.js";
+import { pushEvents } from "../push-events.js";
 import { sdkTimeoutMs } from "../sdk-timeout.js";
 import { guardNdjson } from "./ndjson-guard.js";
 import { ollamaError, type OllamaErrorContext } from "./ollama-errors.js";
@@ -57,7 +58,12 @@ export class OllamaProvider implements Provider {
     this.#now = options.now ?? Date.now;
   }
 
-  async *stream(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions): AsyncGenerator<ProviderEvent> {
+  generate(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions, sink: DeltaSink): Promise<ProviderDone> {
+    return pushEvents(this.#events(deployment, request, options), sink);
+  }
+
+  /** The SDK's own stream iterator, as our events. */
+  async *#events(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions): AsyncGenerator<ProviderEvent> {
     const { signal } = options;
     if (signal.aborted) throw abortReason(signal);
     const headers = this.#headers(deployment);

@@ -10,9 +10,9 @@ import { countPromptTokens, countTextTokens } from "../../core/tokens.js";
 import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { deploymentHeaders, type FetchFunction } from "../http.js";
-import type { AttemptOptions, Provider, ProviderEvent, ProviderRequest } from "../provider.js";
+import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderRequest } from "../provider.js";
 import { sdkTimeoutMs } from "../sdk-timeout.js";
-import { sseEvents } from "../sse.js";
+import { readSse } from "../sse.js";
 import { openAiError } from "./openai-errors.js";
 import { maxTokensParam, openAiParams, openAiUnaryParams } from "./openai-request.js";
 
@@ -68,7 +68,7 @@ export class OpenAiProvider implements Provider {
     this.#now = options.now ?? Date.now;
   }
 
-  async *stream(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions): AsyncGenerator<ProviderEvent> {
+  async generate(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions, sink: DeltaSink): Promise<ProviderDone> {
     const { signal } = options;
     if (signal.aborted) throw abortReason(signal);
     const baseUrl = deployment.baseUrl ?? this.#options.defaults.baseUrl ?? OPENAI_DEFAULT_BASE_URL;
@@ -83,44 +83,51 @@ export class OpenAiProvider implements Provider {
       maxRetries: 0,
       ...(headers ? { headers } : {}),
     };
-    if (request.stream === false) {
-      yield* this.#unary(client, openAiUnaryParams(deployment, request, limitParam), requestOptions, request);
-      return;
-    }
+    if (request.stream === false) return this.#unary(client, openAiUnaryParams(deployment, request, limitParam), requestOptions, request, sink);
     const params = openAiParams(deployment, request, limitParam);
 
     let finishReason: FinishReason | undefined;
     let usage: { inputTokens: number; outputTokens: number } | undefined;
-    const texts: string[] = [];
+    let texts: string[] | undefined;
+    let full = false;
+    let ended = false;
     try {
       // The SDK builds, authenticates and sends the request and turns a non-2xx answer into its
-      // APIError; the event stream is read here (sse.ts), at a fraction of the SDK iterator's
-      // per-chunk cost, with the SDK's rules: "[DONE]" ends it, an `error` event or field is an APIError.
+      // APIError; the event stream is decoded here (sse.ts), synchronously as its bytes arrive,
+      // with the SDK's rules: "[DONE]" ends it, an `error` event or field is an APIError.
       const response = await client.chat.completions.create(params, requestOptions).asResponse();
       if (response.body === null) throw new SyntaxError("openai answered a streamed completion without a body");
-      let ended = false;
-      for await (const sse of sseEvents(response.body)) {
-        // Read on to the end of the body after "[DONE]" (nothing follows it), so the connection goes back to the pool.
-        if (ended || sse.data === "[DONE]") {
-          ended = true;
-          continue;
-        }
-        const chunk = parseChunk(sse.data);
-        if (sse.event === "error" || chunk.error) {
-          const error = sse.event === "error" ? (chunk.error ?? chunk) : chunk.error;
-          throw new APIError(undefined, error as object, undefined, response.headers);
-        }
-        // The usage chunk (stream_options.include_usage) comes last, with no choices.
-        if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
-        const choice = chunk.choices?.[0];
-        if (choice === undefined) continue;
-        const text = choice.delta?.content;
-        if (text) {
-          texts.push(text);
-          yield { type: "delta", text };
-        }
-        if (choice.finish_reason) finishReason = openAiFinishReason(choice.finish_reason);
-      }
+      await readSse(
+        response.body,
+        (sse) => {
+          // Read on to the end of the body after "[DONE]" (nothing follows it), so the connection goes back to the pool.
+          if (ended || sse.data === "[DONE]") {
+            ended = true;
+            return;
+          }
+          const chunk = parseChunk(sse.data);
+          if (sse.event === "error" || chunk.error) {
+            const error = sse.event === "error" ? (chunk.error ?? chunk) : chunk.error;
+            throw new APIError(undefined, error as object, undefined, response.headers);
+          }
+          // The usage chunk (stream_options.include_usage) comes last, with no choices.
+          if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
+          const choice = chunk.choices?.[0];
+          if (choice === undefined) return;
+          const text = choice.delta?.content;
+          if (text) {
+            // Kept only in case the server sends no usage (counted below).
+            (texts ??= []).push(text);
+            if (!sink.delta(text)) full = true;
+          }
+          if (choice.finish_reason) finishReason = openAiFinishReason(choice.finish_reason);
+        },
+        () => {
+          if (!full) return undefined;
+          full = false;
+          return sink.drained();
+        },
+      );
     } catch (err) {
       throw openAiError(err, signal, this.#now());
     }
@@ -136,18 +143,19 @@ export class OpenAiProvider implements Provider {
     // of core/tokens.ts rather than report zero, so budgets and the ledger still see the call.
     usage ??= {
       inputTokens: countPromptTokens(request.system, request.messages),
-      outputTokens: countTextTokens(texts.join("")),
+      outputTokens: countTextTokens((texts ?? []).join("")),
     };
-    yield { type: "done", finishReason, usage };
+    return { finishReason, usage };
   }
 
-  /** One non-streamed completion: its text as one delta, then done. */
-  async *#unary(
+  /** One non-streamed completion: its text as one delta. */
+  async #unary(
     client: OpenAI,
     params: ChatCompletionCreateParamsNonStreaming,
     requestOptions: { signal: AbortSignal; timeout: number; maxRetries: number; headers?: Record<string, string> },
     request: ProviderRequest,
-  ): AsyncGenerator<ProviderEvent> {
+    sink: DeltaSink,
+  ): Promise<ProviderDone> {
     const { signal } = requestOptions;
     let completion: ChatCompletion;
     try {
@@ -164,12 +172,12 @@ export class OpenAiProvider implements Provider {
       });
     }
     const text = choice.message?.content ?? "";
-    if (text.length > 0) yield { type: "delta", text };
+    if (text.length > 0) sink.delta(text);
     const usage = completion.usage
       ? { inputTokens: completion.usage.prompt_tokens, outputTokens: completion.usage.completion_tokens }
       : // As in the stream: a server that reports no usage is counted with core/tokens.ts's approximation.
         { inputTokens: countPromptTokens(request.system, request.messages), outputTokens: countTextTokens(text) };
-    yield { type: "done", finishReason: openAiFinishReason(choice.finish_reason), usage };
+    return { finishReason: openAiFinishReason(choice.finish_reason), usage };
   }
 
   #apiKey(deployment: DeploymentConfig): string {

@@ -5,7 +5,7 @@ import { countPromptTokens, splitTokens } from "../../core/tokens.js";
 import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { ERROR_REASONS, type ErrorReason } from "../../errors/taxonomy.js";
-import type { AttemptOptions, Provider, ProviderEvent, ProviderRequest } from "../provider.js";
+import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderRequest } from "../provider.js";
 
 const LOREM = (
   "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore " +
@@ -72,7 +72,7 @@ function scriptOf(metadata: Record<string, string>): Script {
 export class SimProvider implements Provider {
   readonly name = "sim";
 
-  async *stream(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions): AsyncGenerator<ProviderEvent> {
+  async generate(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions, sink: DeltaSink): Promise<ProviderDone> {
     const { signal } = options;
     const script = scriptOf(request.metadata);
     const ttftMs = numberOption(deployment, "ttftMs", 0);
@@ -102,14 +102,14 @@ export class SimProvider implements Provider {
       if (script.failReason && sent >= script.failAfterTokens) break;
       if (sent > 0 && interTokenMs > 0) await sleep(interTokenMs, signal);
       if (signal.aborted) throw abortReason(signal);
-      yield { type: "delta", text: token };
       sent++;
+      if (!sink.delta(token)) await sink.drained();
     }
     if (script.failReason) {
       throw new LlmError(script.failReason, `sim: scripted ${script.failReason}`, {
         ...(script.retryAfterMs !== undefined ? { retryAfterMs: script.retryAfterMs } : {}),
       });
     }
-    yield { type: "done", finishReason, usage: { inputTokens, outputTokens: sent } };
+    return { finishReason, usage: { inputTokens, outputTokens: sent } };
   }
 }

@@ -1,0 +1,66 @@
+import { LlmError } from "../errors/llm-error.js";
+import type { Catalogue, CatalogueModel } from "../router/catalogue.js";
+import { isModelAllowed } from "../core/model-access.js";
+import type { TokenCounter } from "../core/token-counter.js";
+import type { GenerationRequest, Principal } from "../core/types.js";
+import { validateRequest } from "../core/validate.js";
+
+/** A request admitted: its model, and the prompt's size as the model's tokenizer counts it. */
+export interface Admitted {
+  model: CatalogueModel;
+  inputTokens: number;
+}
+
+/**
+ * The first stage of a call, and a pure one: the request is well formed; its model and fallbacks
+ * exist and this key may use them; the output limit and the prompt fit the model. Throws the
+ * taxonomy's error for the first thing that is wrong.
+ */
+export class Admission {
+  constructor(
+    private readonly catalogue: Catalogue,
+    private readonly tokens: TokenCounter,
+  ) {}
+
+  admit(req: GenerationRequest, principal: Principal): Admitted {
+    validateRequest(req);
+    const model = this.resolve(req.model, principal, "model");
+    for (const [i, name] of req.fallbackModels.entries()) this.resolve(name, principal, `fallback_models[${i}]`);
+    if (req.maxOutputTokens !== undefined && req.maxOutputTokens > model.maxOutputTokens) {
+      throw new LlmError("INVALID_REQUEST", `max_output_tokens must be at most ${model.maxOutputTokens} for ${model.id}`, {
+        fieldViolations: [{ field: "max_output_tokens", description: `must be at most ${model.maxOutputTokens} for ${model.id}` }],
+      });
+    }
+    const inputTokens = this.tokens.count(model.tokenizer, req.system, req.messages);
+    const reserved = req.maxOutputTokens ?? 1;
+    if (inputTokens + reserved > model.contextWindow) {
+      throw new LlmError(
+        "CONTEXT_LENGTH_EXCEEDED",
+        `the prompt has ${inputTokens} tokens; with ${reserved} output tokens it exceeds ${model.id}'s context window of ${model.contextWindow}`,
+        {
+          metadata: { model: model.id, input_tokens: String(inputTokens), context_window: String(model.contextWindow) },
+          fieldViolations: [
+            { field: "messages", description: `${inputTokens} input tokens + ${reserved} output tokens > ${model.contextWindow}` },
+          ],
+        },
+      );
+    }
+    return { model, inputTokens };
+  }
+
+  private resolve(name: string, principal: Principal, field: string): CatalogueModel {
+    const model = this.catalogue.resolve(name);
+    if (!model) {
+      throw new LlmError("MODEL_NOT_FOUND", `model "${name}" is not in the catalogue; ListModels lists them`, {
+        metadata: { model: name },
+        ...(field === "model" ? {} : { fieldViolations: [{ field, description: "unknown model" }] }),
+      });
+    }
+    if (!isModelAllowed(principal.allowedModels, model.id, model.aliases)) {
+      throw new LlmError("MODEL_NOT_ALLOWED", `this API key may not use model "${model.id}"`, {
+        metadata: { model: model.id },
+      });
+    }
+    return model;
+  }
+}
