@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { Span } from "@opentelemetry/api";
 import type { CachedGeneration } from "../cache/response-cache.js";
 import { LlmError, type AttemptRecord } from "../errors/llm-error.js";
 import { costOf, type Catalogue, type CatalogueModel } from "../router/catalogue.js";
@@ -72,6 +73,11 @@ export class CallObserver implements RouteSink {
   #joinedFlight = false;
   #startedSent = false;
   #completed = false;
+  /** The model and provider of the attempt in progress: the call's own once that attempt sends a token. */
+  #attemptModel: CatalogueModel | undefined;
+  #attemptProvider = "";
+  /** The call's span (the RPC's, or a batch item's), taken when the call starts: deltas arrive in the upstream attempt's context. */
+  readonly #span: Span;
 
   constructor(deps: ObserverDeps, req: GenerationRequest, ctx: CallContext, out: EventSink) {
     this.#deps = deps;
@@ -79,6 +85,7 @@ export class CallObserver implements RouteSink {
     this.#ctx = ctx;
     this.#out = out;
     this.#startedAt = deps.now();
+    this.#span = deps.tracing.activeSpan();
   }
 
   /** The call ended with its completed event (a replay, a cache hit, or the upstream's answer). */
@@ -99,8 +106,8 @@ export class CallObserver implements RouteSink {
   // RouteSink: the live answer, pushed by the router.
 
   attemptStarted(model: CatalogueModel, provider: string): void {
-    this.#model = model;
-    this.#provider = provider;
+    this.#attemptModel = model;
+    this.#attemptProvider = provider;
   }
 
   attemptEnded(record: AttemptRecord): void {
@@ -108,8 +115,13 @@ export class CallObserver implements RouteSink {
   }
 
   delta(text: string): boolean {
+    if (this.#firstTokenAt === null) {
+      // The first token commits the call to this attempt: its model and provider are the call's.
+      this.#model = this.#attemptModel ?? this.#model;
+      this.#provider = this.#attemptProvider;
+      this.#firstToken();
+    }
     if (!this.#startedSent) this.#sendStarted(this.#ctx.requestId, this.#model?.id ?? this.#req.model, this.#provider);
-    if (this.#firstTokenAt === null) this.#firstToken();
     this.#usage.outputTokens++;
     return this.#out.push({ type: "delta", text });
   }
@@ -218,9 +230,8 @@ export class CallObserver implements RouteSink {
       finishedAt: new Date(finishedAt),
       metadata: this.#model ? req.metadata : storableMetadata(req.metadata),
     });
-    // On the call's span (the RPC's, or a batch item's).
-    if (deps.tracing.recording()) {
-      deps.tracing.annotate({
+    if (this.#span.isRecording()) {
+      this.#span.setAttributes({
         [GEN_AI.operation]: CHAT,
         [GEN_AI.requestModel]: req.model.slice(0, 128),
         ...(this.#model ? { [GEN_AI.responseModel]: this.#model.id } : {}),
@@ -263,11 +274,10 @@ export class CallObserver implements RouteSink {
   #firstToken(): void {
     const at = this.#deps.now();
     this.#firstTokenAt = at;
-    const tracing = this.#deps.tracing;
-    if (tracing.recording()) {
+    if (this.#span.isRecording()) {
       const seconds = (at - this.#startedAt) / 1000;
-      tracing.annotate({ [GEN_AI.timeToFirstChunk]: seconds });
-      tracing.event(FIRST_TOKEN_EVENT, { [GEN_AI.timeToFirstChunk]: seconds });
+      this.#span.setAttribute(GEN_AI.timeToFirstChunk, seconds);
+      this.#span.addEvent(FIRST_TOKEN_EVENT, { [GEN_AI.timeToFirstChunk]: seconds });
     }
   }
 

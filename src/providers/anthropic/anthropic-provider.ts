@@ -1,13 +1,13 @@
 /** The Anthropic adapter, over the official `@anthropic-ai/sdk`: Messages, always streamed. */
-import { Anthropic } from "@anthropic-ai/sdk";
-import type { StopReason } from "@anthropic-ai/sdk/resources/messages/messages";
+import { Anthropic, APIError } from "@anthropic-ai/sdk";
+import type { RawMessageStreamEvent, StopReason } from "@anthropic-ai/sdk/resources/messages/messages";
 import type { DeploymentConfig } from "../../config.js";
 import { abortReason } from "../../core/abort.js";
 import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { deploymentHeaders, type FetchFunction } from "../http.js";
-import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderEvent, ProviderRequest } from "../provider.js";
-import { pushEvents } from "../push-events.js";
+import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderRequest } from "../provider.js";
+import { readSse } from "../sse.js";
 import { sdkTimeoutMs } from "../sdk-timeout.js";
 import { anthropicError } from "./anthropic-errors.js";
 import { anthropicParams } from "./anthropic-request.js";
@@ -41,6 +41,14 @@ export function anthropicFinishReason(reason: StopReason | null): FinishReason {
   }
 }
 
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 export class AnthropicProvider implements Provider {
   readonly name = "anthropic";
   readonly #options: AnthropicProviderOptions;
@@ -53,12 +61,7 @@ export class AnthropicProvider implements Provider {
     this.#now = options.now ?? Date.now;
   }
 
-  generate(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions, sink: DeltaSink): Promise<ProviderDone> {
-    return pushEvents(this.#events(deployment, request, options), sink);
-  }
-
-  /** The SDK's own stream iterator, as our events. */
-  async *#events(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions): AsyncGenerator<ProviderEvent> {
+  async generate(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions, sink: DeltaSink): Promise<ProviderDone> {
     const { signal } = options;
     if (signal.aborted) throw abortReason(signal);
     const baseUrl = deployment.baseUrl ?? this.#options.defaults.baseUrl ?? ANTHROPIC_DEFAULT_BASE_URL;
@@ -69,56 +72,78 @@ export class AnthropicProvider implements Provider {
     let outputTokens = 0;
     let stopReason: StopReason | null = null;
     let stopped = false;
+    let full = false;
     try {
-      const stream = await client.messages.create(anthropicParams(deployment, request), {
-        signal,
-        // The SDK's timeout is armed only until the response headers arrive; the signal, which
-        // the router fires at the same timeoutMs, bounds the stream after that.
-        timeout: sdkTimeoutMs(options.timeoutMs),
-        maxRetries: 0,
-        ...(headers ? { headers } : {}),
-      });
-      for await (const event of stream) {
-        switch (event.type) {
-          case "message_start": {
-            // Cache reads and writes are input too (billed at other rates; the price table has one rate).
-            const u = event.message.usage;
-            inputTokens = u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
-            outputTokens = u.output_tokens;
-            break;
+      // The SDK builds, authenticates and sends the request and turns a non-2xx answer into its
+      // APIError; the event stream is decoded here (sse.ts), synchronously as its bytes arrive, with
+      // the SDK's rules: events without a name and `ping` are skipped, an `error` event is an APIError.
+      const response = await client.messages
+        .create(anthropicParams(deployment, request), {
+          signal,
+          // The SDK's timeout is armed only until the response headers arrive; the signal, which
+          // the router fires at the same timeoutMs, bounds the stream after that.
+          timeout: sdkTimeoutMs(options.timeoutMs),
+          maxRetries: 0,
+          ...(headers ? { headers } : {}),
+        })
+        .asResponse();
+      if (response.body === null) throw new SyntaxError("anthropic answered a streamed message without a body");
+      await readSse(
+        response.body,
+        (sse) => {
+          if (sse.event === null || sse.event === "ping" || sse.data.length === 0) return;
+          if (sse.event === "error") {
+            const body = safeJson(sse.data) ?? sse.data;
+            const type = (body as { error?: { type?: string } } | undefined)?.error?.type;
+            throw new APIError(undefined, body as object, undefined, response.headers, type as never);
           }
-          case "content_block_delta":
-            // Text only: thinking, signatures and tool input are not part of our text stream.
-            if (event.delta.type === "text_delta" && event.delta.text.length > 0) yield { type: "delta", text: event.delta.text };
-            break;
-          case "message_delta": {
-            // Cumulative counts; input_tokens is repeated here when the API updates it.
-            const u = event.usage;
-            outputTokens = u.output_tokens;
-            if (u.input_tokens !== null && u.input_tokens !== undefined) {
+          const event = JSON.parse(sse.data) as RawMessageStreamEvent;
+          switch (event.type) {
+            case "message_start": {
+              // Cache reads and writes are input too (billed at other rates; the price table has one rate).
+              const u = event.message.usage;
               inputTokens = u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
+              outputTokens = u.output_tokens;
+              break;
             }
-            stopReason = event.delta.stop_reason;
-            break;
+            case "content_block_delta":
+              // Text only: thinking, signatures and tool input are not part of our text stream.
+              if (event.delta.type === "text_delta" && event.delta.text.length > 0 && !sink.delta(event.delta.text)) full = true;
+              break;
+            case "message_delta": {
+              // Cumulative counts; input_tokens is repeated here when the API updates it.
+              const u = event.usage;
+              outputTokens = u.output_tokens;
+              if (u.input_tokens !== null && u.input_tokens !== undefined) {
+                inputTokens = u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
+              }
+              stopReason = event.delta.stop_reason;
+              break;
+            }
+            case "message_stop":
+              stopped = true;
+              break;
+            default:
+              break;
           }
-          case "message_stop":
-            stopped = true;
-            break;
-          default:
-            break;
-        }
-      }
+        },
+        () => {
+          if (!full) return undefined;
+          full = false;
+          return sink.drained();
+        },
+      );
     } catch (err) {
       throw anthropicError(err, signal, this.#now());
     }
-    // The SDK ends a stream quietly when its signal aborts: that is not a completion.
+    // A stream cut by our signal is not a completion.
     if (signal.aborted) throw abortReason(signal);
     if (!stopped) {
       throw new LlmError("PROVIDER_UNAVAILABLE", "anthropic ended the stream before the message finished", {
         metadata: { provider: this.name },
       });
     }
-    yield { type: "done", finishReason: anthropicFinishReason(stopReason), usage: { inputTokens, outputTokens } };
+    return { finishReason: anthropicFinishReason(stopReason), usage: { inputTokens, outputTokens } };
   }
 
   #apiKey(deployment: DeploymentConfig): string {
