@@ -1,0 +1,94 @@
+/**
+ * `node bench/ab-stream.ts <root A> <root B>`: CPU µs per streamed token of two builds of the
+ * gateway, side by side. Each root is a checkout with `dist/` built. Both gateways run the
+ * embedded defaults with a catalogue whose `bench/paced` model is an OpenAI deployment on the
+ * paced simulator (64 tokens, 20 ms apart, over SSE), on the gateways' CPU. Each round opens
+ * AB_STREAMS (100) concurrent gRPC StreamGenerate calls to each build in turn, for AB_ROUNDS (4)
+ * rounds after a warm-up round, alternating which goes first. A row is the gateway process's
+ * utime+stime over the round (plus 1 s for the ledger's last write) / tokens received: the
+ * streams' starts are included, as in `npm run bench`. AB_PROF=<dir> writes each gateway's CPU
+ * profile there (`--cpu-prof`) when it stops.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { cpuMicros, freePort, log, portOpen, Procs, sleep, waitUntil } from "./procs.ts";
+import { GATEWAY_CPU, NODE, startSimulator, writeCatalogue } from "./setup.ts";
+import { grpcStreams } from "./stream-client.ts";
+import { fmt, table } from "./stats.ts";
+
+const roots = process.argv.slice(2).map((r) => resolve(r));
+if (roots.length !== 2) throw new Error("usage: node bench/ab-stream.ts <root A> <root B> (each with dist/ built)");
+const STREAMS = Number(process.env.AB_STREAMS ?? 100);
+const ROUNDS = Number(process.env.AB_ROUNDS ?? 4);
+const TOKENS = 64;
+
+const procs = new Procs();
+const work = mkdtempSync(join(tmpdir(), "llm-ab-stream-"));
+
+interface Build {
+  name: string;
+  pid: number | undefined;
+  port: number;
+  key: string;
+}
+
+async function start(root: string, n: number, catalogue: string): Promise<Build> {
+  const name = `${String.fromCharCode(65 + n)} ${basename(root)}`;
+  const port = await freePort();
+  const stdoutFile = join(work, `${n}.stdout.log`);
+  const stderrFile = join(work, `${n}.stderr.log`);
+  const env = {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? tmpdir(),
+    HOST: "127.0.0.1",
+    PORT: String(port),
+    DATA_DIR: join(work, `data-${n}`),
+    LLM_CONFIG: catalogue,
+    BENCH_UPSTREAM_KEY: "sk-bench",
+  };
+  // AB_PROF=<dir>: each gateway writes a CPU profile there when it stops.
+  const profile = process.env.AB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.AB_PROF}`, `--cpu-prof-name=${n}-${basename(root)}.cpuprofile`] : [];
+  const child = procs.start(name, NODE, [...profile, join(root, "dist/src/main.js")], { cpu: GATEWAY_CPU, env, stdoutFile, stderrFile });
+  await waitUntil(`${name} to listen`, 180_000, async () => existsSync(stdoutFile) && readFileSync(stdoutFile, "utf8").includes('"message":"listening"') && (await portOpen(port)));
+  const key = /export LLM_API_KEY=(llm_\S+)/.exec(readFileSync(stderrFile, "utf8"))?.[1];
+  if (key === undefined) throw new Error(`${name} printed no development key`);
+  log(`${name} listening on ${port}`);
+  return { name, pid: child.pid, port, key };
+}
+
+try {
+  const paced = await startSimulator(procs, "paced simulator", ["--output-tokens", String(TOKENS), "--inter-token-ms", "20"]);
+  const catalogue = writeCatalogue(work, paced.port, paced.port);
+  const builds = [await start(roots[0]!, 0, catalogue), await start(roots[1]!, 1, catalogue)];
+  const perToken = new Map<Build, number[]>(builds.map((b) => [b, []]));
+  for (let round = 0; round <= ROUNDS; round++) {
+    for (const b of round % 2 === 0 ? builds : [...builds].reverse()) {
+      const before = cpuMicros(b.pid);
+      const run = await grpcStreams({ port: b.port, apiKey: b.key, model: "bench/paced", maxOutputTokens: TOKENS, streamsPerSession: 100, count: STREAMS, timeoutMs: 60_000 });
+      await sleep(1000);
+      const after = cpuMicros(b.pid);
+      const tokens = run.traces.reduce((n, t) => n + t.tokenMs.length, 0);
+      const failed = run.traces.filter((t) => !t.ok).length;
+      if (before === undefined || after === undefined || tokens === 0) throw new Error(`${b.name} is gone or sent nothing`);
+      const us = (after - before) / tokens;
+      log(`round ${round}${round === 0 ? " (warm-up)" : ""} ${b.name}: ${fmt(us, 1)} µs/token, ${tokens} tokens, ${failed} failed streams`);
+      const firstError = run.traces.find((t) => !t.ok)?.error;
+      if (firstError !== undefined) log(`${b.name}: first failure: ${firstError}`);
+      if (round > 0) perToken.get(b)!.push(us);
+    }
+  }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+  const [a, b] = builds.map((x) => perToken.get(x)!);
+  const diffs = b!.map((x, i) => x - a![i]!);
+  const rows = [
+    ...builds.map((x) => [x.name, fmt(median(perToken.get(x)!), 1), perToken.get(x)!.map((v) => fmt(v, 1)).join(", ")]),
+    ["B − A (paired)", fmt(median(diffs), 1), diffs.map((v) => fmt(v, 1)).join(", ")],
+  ];
+  process.stdout.write(
+    `\nCPU µs per streamed token (gRPC StreamGenerate, ${STREAMS} concurrent streams of ${TOKENS} tokens 20 ms apart, OpenAI-style upstream over SSE, ${ROUNDS} rounds, median)\n\n${table(["build", "µs/token", "rounds"], rows)}\n`,
+  );
+} finally {
+  await procs.stopAll();
+  rmSync(work, { recursive: true, force: true });
+}
