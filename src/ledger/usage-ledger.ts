@@ -23,7 +23,8 @@ import type { AttemptRecord } from "../errors/llm-error.js";
 import type { DatabaseSchema, NewGenerationRow } from "./schema.js";
 import { DeadLetterFile, rejectionOf } from "./dead-letter.js";
 import { UsageJournal } from "./usage-journal.js";
-import { UsageSpool, UsageSpoolDropError } from "./usage-spool.js";
+import { UsageSpool } from "./usage-spool.js";
+import { UsageSpoolDropError } from "./usage-spool-errors.js";
 
 export interface UsageLedgerOptions {
   db: Kysely<DatabaseSchema>;

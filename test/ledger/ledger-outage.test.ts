@@ -24,7 +24,8 @@ import {
   generationsInsertRows,
   type UsageLedgerOptions,
 } from "../../src/ledger/usage-ledger.js";
-import { UsageSpool, encodeSpooledRecord } from "../../src/ledger/usage-spool.js";
+import { encodeSpooledRecord } from "../../src/ledger/spooled-record.js";
+import { UsageSpool } from "../../src/ledger/usage-spool.js";
 import { describeEachDatabase } from "../helpers/postgres.js";
 import { usageRecord } from "../helpers/usage-record.js";
 
