@@ -9,12 +9,9 @@ import {
 } from "kysely";
 import { afterEach, expect, it, vi } from "vitest";
 import type { UsageRecord } from "../../src/core/types.js";
-import {
-  UsageLedger,
-  UsageRecordsDroppedError,
-  generationsInsertRows,
-  type UsageLedgerOptions,
-} from "../../src/ledger/usage-ledger.js";
+import { generationsInsertRows } from "../../src/ledger/generations-insert.js";
+import { UsageLedger, type UsageLedgerOptions } from "../../src/ledger/usage-ledger.js";
+import { UsageRecordsDroppedError } from "../../src/ledger/usage-ledger-errors.js";
 import { describeEachDatabase } from "../helpers/postgres.js";
 import { usageRecord } from "../helpers/usage-record.js";
 
