@@ -5,13 +5,9 @@
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import {
-  ApiKeyStore,
-  type ApiKeyInfo,
-  type LimitsPatch,
-  type TenantInfo,
-  type UpdateApiKeyInput,
-} from "../keys/api-keys.js";
+import type { ApiKeyInfo, TenantInfo } from "../keys/api-key-info.js";
+import { ApiKeyStore, type UpdateApiKeyInput } from "../keys/api-keys.js";
+import type { LimitsPatch } from "../keys/stored-limits.js";
 import { ConfigError, loadConfig } from "../config.js";
 import { modelPatternsProblem, normalizeModelPatterns } from "../core/model-access.js";
 import type { Limits } from "../core/types.js";
