@@ -6,12 +6,13 @@ import { file_google_rpc_error_details } from "../gen/ts/google/rpc/error_detail
 import { file_grpc_health_v1_health, Health } from "../gen/ts/grpc/health/v1/health_pb.js";
 import { file_llm_v1_llm_service, LlmService } from "../gen/ts/llm/v1/llm_service_pb.js";
 import type { Config } from "./config.js";
-import { compactHeap } from "./core/compact-heap.js";
+import { compactHeap } from "./compact-heap.js";
 import { Gateway } from "./pipeline/gateway.js";
 import { TokenCounter } from "./core/token-counter.js";
 import { ApiKeyStore } from "./keys/api-keys.js";
 import { openDatabase, type Database } from "./ledger/database.js";
-import { UsageLedger, UsageRecordDeadLetteredError, UsageRecordsDroppedError } from "./ledger/usage-ledger.js";
+import { UsageLedger } from "./ledger/usage-ledger.js";
+import { UsageRecordDeadLetteredError, UsageRecordsDroppedError } from "./ledger/usage-ledger-errors.js";
 import { UsageQuery } from "./ledger/usage-query.js";
 import { createHttpFetch } from "./providers/http.js";
 import { createProviders } from "./providers/registry.js";

@@ -11,7 +11,7 @@
  */
 import { open } from "node:fs/promises";
 import type { UsageRecord } from "../core/types.js";
-import { encodeSpooledRecord } from "./usage-spool.js";
+import { encodeSpooledRecord } from "./spooled-record.js";
 
 /** Why the database refused a row. */
 export interface Rejection {

@@ -85,10 +85,10 @@ async function serve(port: NonNullable<typeof parentPort>, data: PgliteWorkerDat
     });
     await pglite.waitReady;
     // Opening the database allocated a lot that is dead now (the 9 MB WASM bytes among it); give
-    // it back before going idle, as the service's own thread does (core/compact-heap.ts, imported
+    // it back before going idle, as the service's own thread does (src/compact-heap.ts, imported
     // with this file's extension so that it loads from src/ as well as from dist/).
     const ext = extname(fileURLToPath(import.meta.url));
-    const { compactHeap } = (await import(new URL(`../core/compact-heap${ext}`, import.meta.url).href)) as { compactHeap: () => unknown };
+    const { compactHeap } = (await import(new URL(`../compact-heap${ext}`, import.meta.url).href)) as { compactHeap: () => unknown };
     compactHeap();
   } catch (err) {
     port.postMessage({ id: 0, op: "failed", error: serialize(err) } satisfies PgliteReply);

@@ -21,7 +21,7 @@ import { closeSync, ftruncateSync, openSync, readdirSync, unlinkSync, writeSync 
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { UsageRecord } from "../core/types.js";
-import { encodeSpooledRecord } from "./usage-spool.js";
+import { encodeSpooledRecord } from "./spooled-record.js";
 
 export interface UsageJournalOptions {
   /** The spool directory (it exists, and the caller holds its lock). */

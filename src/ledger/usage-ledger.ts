@@ -1,8 +1,9 @@
 /**
  * The usage writer: `record()` queues in memory and returns at once; a timer and a size
- * threshold write the queue in batches, one INSERT of per-column arrays each (unnestRows), one row per request id,
- * which the server generates for every call (ON CONFLICT (request_id) DO NOTHING: writing a record twice, as a
- * replay may, never counts it twice; no caller can choose the id, so no call can hide behind another's row).
+ * threshold write the queue in batches (generation-writer.ts), one INSERT of per-column arrays each
+ * (generations-insert.ts), one row per request id, which the server generates for every call (ON CONFLICT
+ * (request_id) DO NOTHING: writing a record twice, as a replay may, never counts it twice; no caller can
+ * choose the id, so no call can hide behind another's row).
  * A failed write puts its records back at the front of the queue and is retried with backoff.
  *
  * With `spoolDir`, an outage longer than memory holds loses nothing either: while writes fail,
@@ -17,13 +18,16 @@
  * goes to the dead-letter file (dead-letter.ts) beside the spool, not to /dev/null.
  */
 import { join } from "node:path";
-import { InsertQueryNode, RawNode, ValueNode, ValuesNode, sql, type Kysely, type RawBuilder, type RootOperationNode } from "kysely";
+import type { Kysely } from "kysely";
 import type { UsageRecord, UsageSink } from "../core/types.js";
-import type { AttemptRecord } from "../errors/llm-error.js";
+import { DeadLetterFile } from "./dead-letter.js";
+import { toGenerationRow, toUsageRecord } from "./generation-row.js";
+import { GenerationWriter } from "./generation-writer.js";
 import type { DatabaseSchema, NewGenerationRow } from "./schema.js";
-import { DeadLetterFile, rejectionOf } from "./dead-letter.js";
+import { UsageRecordsDroppedError } from "./usage-ledger-errors.js";
 import { UsageJournal } from "./usage-journal.js";
-import { UsageSpool, UsageSpoolDropError } from "./usage-spool.js";
+import { UsageSpool } from "./usage-spool.js";
+import { UsageSpoolDropError } from "./usage-spool-errors.js";
 
 export interface UsageLedgerOptions {
   db: Kysely<DatabaseSchema>;
@@ -76,30 +80,6 @@ export interface UsageLedgerOptions {
   onReplay?: (replayed: number, remaining: number) => void;
 }
 
-/** Records the ledger gave up on: the queue was full, the ledger was closed, or the database rejected the row itself. */
-export class UsageRecordsDroppedError extends Error {
-  override readonly name = "UsageRecordsDroppedError";
-  readonly dropped: number;
-
-  constructor(dropped: number, why: string, options?: ErrorOptions) {
-    super(`usage ledger dropped ${dropped} record(s): ${why}`, options);
-    this.dropped = dropped;
-  }
-}
-
-/** A record the database refused for its content, kept in the dead-letter file (reported once per record). */
-export class UsageRecordDeadLetteredError extends Error {
-  override readonly name = "UsageRecordDeadLetteredError";
-  readonly requestId: string;
-  readonly sqlstate: string | null;
-
-  constructor(requestId: string, file: string, sqlstate: string | null, options?: ErrorOptions) {
-    super(`the database rejected the usage record of request ${requestId} (SQLSTATE ${sqlstate ?? "none"}); kept in ${file}`, options);
-    this.requestId = requestId;
-    this.sqlstate = sqlstate;
-  }
-}
-
 interface Queued {
   /** Enqueue order; `flush()` writes everything up to the sequence number current when it was called. */
   seq: number;
@@ -108,161 +88,11 @@ interface Queued {
   journal: number;
 }
 
-/**
- * SQLSTATE classes that mean "this row is wrong", not "the database is unwell": 22 data exception,
- * 23 integrity, 54 program limit (a value too large for an index row, say).
- */
-function isRowError(err: unknown): boolean {
-  if (typeof err !== "object" || err === null || !("code" in err)) return false;
-  const code = (err as { code: unknown }).code;
-  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23") || code.startsWith("54"));
-}
-
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
-export function toGenerationRow(r: UsageRecord): NewGenerationRow {
-  return {
-    id: r.id,
-    request_id: r.requestId,
-    client_request_id: r.clientRequestId ?? null,
-    key_id: r.keyId,
-    tenant: r.tenant,
-    model: r.model,
-    provider: r.provider,
-    status: r.status,
-    error_reason: r.errorReason,
-    input_tokens: r.inputTokens,
-    output_tokens: r.outputTokens,
-    cost_usd_nanos: r.costUsdNanos.toString(),
-    cached: r.cached,
-    attempts: JSON.stringify(r.attempts),
-    latency_ms: Math.round(r.latencyMs),
-    time_to_first_token_ms: r.timeToFirstTokenMs === null ? null : Math.round(r.timeToFirstTokenMs),
-    started_at: r.startedAt,
-    finished_at: r.finishedAt,
-    metadata: JSON.stringify(r.metadata),
-  };
-}
-
-/** Every column the ledger writes, in the order of the arrays unnestRows() passes. */
-const GENERATION_COLUMNS = [
-  "id",
-  "request_id",
-  "client_request_id",
-  "key_id",
-  "tenant",
-  "model",
-  "provider",
-  "status",
-  "error_reason",
-  "input_tokens",
-  "output_tokens",
-  "cost_usd_nanos",
-  "cached",
-  "attempts",
-  "latency_ms",
-  "time_to_first_token_ms",
-  "started_at",
-  "finished_at",
-  "metadata",
-] as const satisfies readonly (keyof NewGenerationRow)[];
-
-/**
- * The rows as `SELECT * FROM unnest($1::uuid[], ...)`: one array parameter per column instead
- * of one parameter per value, which costs PGlite (on the main thread) about a third less CPU per
- * row than a multi-row VALUES list (0.17 -> 0.11 ms per row in batches of 100). Same SQL on both drivers.
- * Values go in as the same strings, numbers, booleans and nulls as before, converted by the casts;
- * timestamps as ISO strings, so both drivers send the same text whatever their Date handling.
- */
-function unnestRows(rows: readonly NewGenerationRow[]): RawBuilder<unknown> {
-  const n = rows.length;
-  const id = new Array<string>(n);
-  const requestId = new Array<string>(n);
-  const clientRequestId = new Array<string | null>(n);
-  const keyId = new Array<string>(n);
-  const tenant = new Array<string>(n);
-  const model = new Array<string>(n);
-  const provider = new Array<string>(n);
-  const status = new Array<string>(n);
-  const errorReason = new Array<string | null>(n);
-  const inputTokens = new Array<number>(n);
-  const outputTokens = new Array<number>(n);
-  const cost = new Array<string>(n);
-  const cached = new Array<boolean>(n);
-  const attempts = new Array<string>(n);
-  const latency = new Array<number>(n);
-  const ttft = new Array<number | null>(n);
-  const startedAt = new Array<string>(n);
-  const finishedAt = new Array<string>(n);
-  const metadata = new Array<string>(n);
-  for (let i = 0; i < n; i++) {
-    const r = rows[i]!;
-    id[i] = r.id;
-    requestId[i] = r.request_id;
-    clientRequestId[i] = r.client_request_id ?? null;
-    keyId[i] = r.key_id;
-    tenant[i] = r.tenant;
-    model[i] = r.model;
-    provider[i] = r.provider;
-    status[i] = r.status;
-    errorReason[i] = r.error_reason ?? null;
-    inputTokens[i] = r.input_tokens;
-    outputTokens[i] = r.output_tokens;
-    cost[i] = r.cost_usd_nanos;
-    cached[i] = r.cached;
-    attempts[i] = r.attempts;
-    latency[i] = r.latency_ms;
-    ttft[i] = r.time_to_first_token_ms ?? null;
-    startedAt[i] = r.started_at.toISOString();
-    finishedAt[i] = r.finished_at.toISOString();
-    metadata[i] = r.metadata;
-  }
-  return sql`select * from unnest(${id}::uuid[], ${requestId}::text[], ${clientRequestId}::text[], ${keyId}::text[], ${tenant}::text[], ${model}::text[], ${provider}::text[], ${status}::text[], ${errorReason}::text[], ${inputTokens}::int4[], ${outputTokens}::int4[], ${cost}::int8[], ${cached}::bool[], ${attempts}::jsonb[], ${latency}::int4[], ${ttft}::int4[], ${startedAt}::timestamptz[], ${finishedAt}::timestamptz[], ${metadata}::jsonb[])`;
-}
-
-/**
- * Rows written by a query, when it is one of the ledger's INSERTs into `generations` (an unnest of
- * per-column arrays, or a VALUES list): for plugins that watch the ledger's writes (tracing, tests).
- */
-export function generationsInsertRows(node: RootOperationNode): number | undefined {
-  if (!InsertQueryNode.is(node) || node.into?.table.identifier.name !== "generations" || node.values === undefined) return undefined;
-  if (ValuesNode.is(node.values)) return node.values.values.length;
-  if (RawNode.is(node.values)) {
-    const first = node.values.parameters[0];
-    if (first !== undefined && ValueNode.is(first) && Array.isArray(first.value)) return first.value.length;
-  }
-  return undefined;
-}
-
-/** The inverse of toGenerationRow, for spooling queued rows. */
-function toUsageRecord(row: NewGenerationRow): UsageRecord {
-  return {
-    id: row.id,
-    requestId: row.request_id,
-    ...(typeof row.client_request_id === "string" ? { clientRequestId: row.client_request_id } : {}),
-    keyId: row.key_id,
-    tenant: row.tenant,
-    model: row.model,
-    provider: row.provider,
-    status: row.status,
-    errorReason: row.error_reason ?? null,
-    inputTokens: row.input_tokens,
-    outputTokens: row.output_tokens,
-    costUsdNanos: BigInt(row.cost_usd_nanos),
-    cached: row.cached,
-    attempts: JSON.parse(row.attempts) as AttemptRecord[],
-    latencyMs: row.latency_ms,
-    timeToFirstTokenMs: row.time_to_first_token_ms ?? null,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    metadata: JSON.parse(row.metadata) as Record<string, string>,
-  };
-}
-
 export class UsageLedger implements UsageSink {
-  readonly #db: Kysely<DatabaseSchema>;
   readonly #flushIntervalMs: number;
   readonly #batchSize: number;
   readonly #maxQueue: number;
@@ -278,6 +108,7 @@ export class UsageLedger implements UsageSink {
   readonly #now: () => number;
   readonly #journalOn: boolean;
   readonly #deadLetter: DeadLetterFile | undefined;
+  readonly #writer: GenerationWriter;
   readonly #onReplay: (replayed: number, remaining: number) => void;
 
   #queue: Queued[] = [];
@@ -292,13 +123,10 @@ export class UsageLedger implements UsageSink {
   #failures = 0;
   /** When the current run of failed writes began (by `now`); undefined while writes succeed. */
   #failingSince: number | undefined;
-  /** When the INSERT now running began (by `now`). */
-  #writeStartedAt: number | undefined;
   /** The queued batch being written; close() spools it too when the write outlasts its timeout. */
   #inFlight: Queued[] = [];
   #droppedUnreported = 0;
   #dropped = 0;
-  #written = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -312,7 +140,6 @@ export class UsageLedger implements UsageSink {
   readonly #stopReplay = new AbortController();
 
   constructor(opts: UsageLedgerOptions) {
-    this.#db = opts.db;
     this.#flushIntervalMs = opts.flushIntervalMs ?? 200;
     this.#batchSize = Math.max(1, opts.batchSize ?? 256);
     this.#maxQueue = Math.max(1, opts.maxQueue ?? 100_000);
@@ -329,6 +156,16 @@ export class UsageLedger implements UsageSink {
     this.#journalOn = opts.journal ?? true;
     const deadLetterPath = opts.deadLetterPath ?? (opts.spoolDir === undefined ? undefined : join(opts.spoolDir, "dead-letter.jsonl"));
     this.#deadLetter = deadLetterPath === undefined ? undefined : new DeadLetterFile(deadLetterPath);
+    this.#writer = new GenerationWriter({
+      db: opts.db,
+      deadLetter: this.#deadLetter,
+      now: this.#now,
+      onInserted: () => {
+        this.#failures = 0;
+        this.#failingSince = undefined;
+      },
+      report: (err) => this.#report(err),
+    });
     this.#onReplay = opts.onReplay ?? (() => undefined);
   }
 
@@ -344,7 +181,7 @@ export class UsageLedger implements UsageSink {
 
   /** Records given up on since start (queue full, spool full, closed, or rejected by the database). */
   get dropped(): number {
-    return this.#dropped;
+    return this.#dropped + this.#writer.dropped;
   }
 
   /** Records the database refused for their content, kept in the dead-letter file. */
@@ -359,7 +196,7 @@ export class UsageLedger implements UsageSink {
 
   /** Rows sent to the database in successful INSERTs (duplicates of a request id included). */
   get written(): number {
-    return this.#written;
+    return this.#writer.written;
   }
 
   /**
@@ -565,7 +402,7 @@ export class UsageLedger implements UsageSink {
    */
   #maybeSpill(): void {
     if (this.#spoolDir === undefined || this.#spilling !== undefined || this.#closed || this.#queue.length === 0) return;
-    const since = this.#failingSince ?? this.#writeStartedAt;
+    const since = this.#failingSince ?? this.#writer.writeStartedAt;
     if (since === undefined) return;
     const now = this.#now();
     if (now < this.#spillPausedUntil) return;
@@ -656,7 +493,7 @@ export class UsageLedger implements UsageSink {
     }
     // A failure leaves the rows in the spool, to be replayed again: nothing to put back.
     const kept: number[] = [];
-    await this.#writeRows(rows, () => undefined, kept);
+    await this.#writer.write(rows, () => undefined, kept);
     // A refused row the dead-letter file could not take: keep the segment, to try again later.
     if (kept.length > 0) throw new Error(`usage ledger: ${kept.length} refused row(s) could not be dead-lettered; the spool keeps them`);
   }
@@ -672,7 +509,7 @@ export class UsageLedger implements UsageSink {
       let unwritten = batch.length;
       const kept: number[] = [];
       try {
-        await this.#writeRows(
+        await this.#writer.write(
           batch.map((q) => q.row),
           (from) => {
             unwritten = from;
@@ -710,76 +547,8 @@ export class UsageLedger implements UsageSink {
     }
   }
 
-  /**
-   * Writes one batch. When the database fails, `unwritten` gets the index of the first row not
-   * written and the error is rethrown. When the database rejects a row itself (bad data), the
-   * batch is written one row at a time, so the good rows are written and one bad record cannot
-   * block the ledger; each rejected row goes to the dead-letter file with the database's reason.
-   * `kept` gets the indices of rejected rows that could not be dead-lettered either (reported).
-   */
-  async #writeRows(rows: readonly NewGenerationRow[], unwritten: (from: number) => void, kept: number[]): Promise<void> {
-    if (rows.length === 0) return;
-    try {
-      await this.#insert(rows);
-      return;
-    } catch (err) {
-      if (!isRowError(err)) {
-        unwritten(0);
-        throw err;
-      }
-    }
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
-      try {
-        await this.#insert([row]);
-      } catch (err) {
-        if (!isRowError(err)) {
-          unwritten(i);
-          throw err;
-        }
-        if (!(await this.#deadLetterRow(row, err))) kept.push(i);
-      }
-    }
-  }
-
-  /** Keeps a row the database refused in the dead-letter file; false when it could not (reported). */
-  async #deadLetterRow(row: NewGenerationRow, refusal: unknown): Promise<boolean> {
-    const rejection = rejectionOf(refusal);
-    const why = `the database rejected request ${row.request_id} (SQLSTATE ${rejection.sqlstate ?? "none"})`;
-    if (this.#deadLetter === undefined) {
-      this.#dropped++;
-      this.#report(new UsageRecordsDroppedError(1, why, { cause: refusal }));
-      return true;
-    }
-    try {
-      await this.#deadLetter.write(toUsageRecord(row), rejection);
-    } catch (err) {
-      this.#report(new Error(`usage ledger: ${why}, and the dead-letter file ${this.#deadLetter.path} cannot be written`, { cause: err }));
-      return false;
-    }
-    this.#report(new UsageRecordDeadLetteredError(row.request_id, this.#deadLetter.path, rejection.sqlstate, { cause: refusal }));
-    return true;
-  }
-
   #requeue(rows: Queued[]): void {
     this.#queue = rows.concat(this.#queue);
-  }
-
-  async #insert(rows: readonly NewGenerationRow[]): Promise<void> {
-    this.#writeStartedAt = this.#now();
-    try {
-      await this.#db
-        .insertInto("generations")
-        .columns(GENERATION_COLUMNS)
-        .expression(unnestRows(rows))
-        .onConflict((oc) => oc.column("request_id").doNothing())
-        .execute();
-    } finally {
-      this.#writeStartedAt = undefined;
-    }
-    this.#written += rows.length;
-    this.#failures = 0;
-    this.#failingSince = undefined;
   }
 
   #notifySpill(records: number): void {
@@ -827,3 +596,4 @@ async function withTimeout<T>(work: Promise<T>, deadline: number, message: strin
     clearTimeout(timer);
   }
 }
+

@@ -15,12 +15,14 @@
  * of a closed segment; replay skips it and reports it. The spool is bounded by `maxBytes`:
  * records past it are dropped and reported, the one place the ledger may lose a record.
  */
-import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import type { UsageRecord } from "../core/types.js";
 import { acquirePidLock } from "./pid-lock.js";
-import type { UsageRecord, UsageStatus } from "../core/types.js";
-import type { AttemptRecord } from "../errors/llm-error.js";
+import { replaySegment, type SpoolReplayOptions, type SpoolReplayResult } from "./spool-replay.js";
+import { MiB, SEGMENT_NAME, countLines, segmentName, syncDir, writeAll, type ActiveSegment, type Segment } from "./spool-segment.js";
+import { encodeSpooledRecord } from "./spooled-record.js";
+import { UsageSpoolDropError } from "./usage-spool-errors.js";
 
 export interface UsageSpoolOptions {
   /** The spool directory (the service uses `<DATA_DIR>/spool`); created when missing. */
@@ -40,135 +42,13 @@ export interface SpoolAppendResult {
   dropped: number;
 }
 
-export interface SpoolReplayResult {
-  /** Records handed to the writer (and written) in this replay. */
-  replayed: number;
-  /** Torn or unreadable lines skipped (and reported). */
-  skipped: number;
-  /** Segments written and deleted. */
-  segments: number;
-}
-
-export interface SpoolReplayOptions {
-  /** Records per writer call. Default 256. */
-  batchSize?: number;
-  /** Stops the replay between batches; the current segment stays on disk. */
-  signal?: AbortSignal;
-}
-
-/** Records the spool gave up on. */
-export class UsageSpoolDropError extends Error {
-  override readonly name = "UsageSpoolDropError";
-  readonly dropped: number;
-  readonly why: string;
-
-  constructor(dropped: number, why: string, options?: ErrorOptions) {
-    super(`usage spool dropped ${dropped} record(s): ${why}`, options);
-    this.dropped = dropped;
-    this.why = why;
-  }
-}
-
-/** A spooled line that replay could not read (usually the last line, torn by a crash mid-write). */
-export class UsageSpoolCorruptLineError extends Error {
-  override readonly name = "UsageSpoolCorruptLineError";
-  readonly file: string;
-  readonly line: number;
-  readonly bytes: number;
-
-  constructor(file: string, line: number, bytes: number, why: string, options?: ErrorOptions) {
-    super(`usage spool: skipped line ${line} of ${file} (${bytes} bytes): ${why}`, options);
-    this.file = file;
-    this.line = line;
-    this.bytes = bytes;
-  }
-}
-
 const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
-const NEWLINE = 0x0a;
-const SEGMENT_NAME = /^spool-(\d+)\.jsonl$/;
-
-interface Segment {
-  n: number;
-  path: string;
-  bytes: number;
-  /** Complete lines, i.e. records (a torn or corrupt line is counted only when it ends in a newline). */
-  records: number;
-}
-
-interface ActiveSegment extends Segment {
-  fh: FileHandle;
-}
 
 interface WaitingAppend {
   data: Buffer;
   records: number;
   resolve(): void;
   reject(err: unknown): void;
-}
-
-export function segmentName(n: number): string {
-  return `spool-${String(n).padStart(12, "0")}.jsonl`;
-}
-
-/** One line of JSON, without the newline. Throws for a record that has no faithful JSON form. */
-export function encodeSpooledRecord(r: UsageRecord): string {
-  return JSON.stringify({
-    ...r,
-    costUsdNanos: r.costUsdNanos.toString(),
-    startedAt: r.startedAt.toISOString(),
-    finishedAt: r.finishedAt.toISOString(),
-  });
-}
-
-/** The inverse of encodeSpooledRecord; throws when the line is not a complete record. */
-export function decodeSpooledRecord(line: string): UsageRecord {
-  const o: unknown = JSON.parse(line);
-  if (typeof o !== "object" || o === null || Array.isArray(o)) throw new Error("not a JSON object");
-  const v = o as Record<string, unknown>;
-  const str = (k: string): string => {
-    if (typeof v[k] !== "string") throw new Error(`${k} is not a string`);
-    return v[k];
-  };
-  const num = (k: string): number => {
-    if (typeof v[k] !== "number") throw new Error(`${k} is not a number`);
-    return v[k];
-  };
-  const date = (k: string): Date => {
-    const d = new Date(str(k));
-    if (Number.isNaN(d.getTime())) throw new Error(`${k} is not a date`);
-    return d;
-  };
-  const cost = str("costUsdNanos");
-  if (!/^-?\d+$/.test(cost)) throw new Error("costUsdNanos is not an integer");
-  if (v["errorReason"] !== null) str("errorReason");
-  if (v["timeToFirstTokenMs"] !== null) num("timeToFirstTokenMs");
-  if (typeof v["cached"] !== "boolean") throw new Error("cached is not a boolean");
-  if (!Array.isArray(v["attempts"])) throw new Error("attempts is not an array");
-  const metadata = v["metadata"];
-  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) throw new Error("metadata is not an object");
-  return {
-    id: str("id"),
-    requestId: str("requestId"),
-    ...(typeof v["clientRequestId"] === "string" ? { clientRequestId: v["clientRequestId"] } : {}),
-    keyId: str("keyId"),
-    tenant: str("tenant"),
-    model: str("model"),
-    provider: str("provider"),
-    status: str("status") as UsageStatus,
-    errorReason: v["errorReason"] as string | null,
-    inputTokens: num("inputTokens"),
-    outputTokens: num("outputTokens"),
-    costUsdNanos: BigInt(cost),
-    cached: v["cached"],
-    attempts: v["attempts"] as AttemptRecord[],
-    latencyMs: num("latencyMs"),
-    timeToFirstTokenMs: v["timeToFirstTokenMs"] as number | null,
-    startedAt: date("startedAt"),
-    finishedAt: date("finishedAt"),
-    metadata: metadata as Record<string, string>,
-  };
 }
 
 export class UsageSpool {
@@ -428,7 +308,7 @@ export class UsageSpool {
     const result: SpoolReplayResult = { replayed: 0, skipped: 0, segments: 0 };
     for (const segment of segments) {
       options.signal?.throwIfAborted();
-      await this.#replaySegment(segment, write, batchSize, options.signal, result);
+      await replaySegment(segment, write, batchSize, options.signal, result, (err) => this.#report(err));
       // Closed meanwhile: another instance may own the directory now; leave the file to it.
       if (this.#closed) break;
       await rm(segment.path, { force: true });
@@ -438,65 +318,6 @@ export class UsageSpool {
       result.segments++;
     }
     return result;
-  }
-
-  async #replaySegment(
-    segment: Segment,
-    write: (batch: UsageRecord[]) => Promise<void>,
-    batchSize: number,
-    signal: AbortSignal | undefined,
-    result: SpoolReplayResult,
-  ): Promise<void> {
-    let batch: UsageRecord[] = [];
-    let lineNo = 0;
-    const flushBatch = async () => {
-      if (batch.length === 0) return;
-      signal?.throwIfAborted();
-      const b = batch;
-      batch = [];
-      await write(b);
-      result.replayed += b.length;
-    };
-    const takeLine = async (bytes: Buffer) => {
-      lineNo++;
-      if (bytes.length === 0) return;
-      try {
-        batch.push(decodeSpooledRecord(bytes.toString("utf8")));
-      } catch (err) {
-        result.skipped++;
-        this.#report(new UsageSpoolCorruptLineError(segment.path, lineNo, bytes.length, asError(err).message, { cause: err }));
-        return;
-      }
-      if (batch.length >= batchSize) await flushBatch();
-    };
-
-    let carry: Buffer[] = [];
-    try {
-      for await (const chunk of createReadStream(segment.path, { highWaterMark: MiB }) as AsyncIterable<Buffer>) {
-        let start = 0;
-        for (let nl = chunk.indexOf(NEWLINE, start); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
-          const piece = chunk.subarray(start, nl);
-          const line = carry.length === 0 ? piece : Buffer.concat([...carry, piece]);
-          carry = [];
-          start = nl + 1;
-          await takeLine(line);
-        }
-        if (start < chunk.length) carry.push(chunk.subarray(start));
-      }
-    } catch (err) {
-      // Removed behind the spool's back: nothing left to replay from it.
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      this.#report(new Error(`usage spool: segment ${segment.path} vanished before it was replayed`, { cause: err }));
-      return;
-    }
-    await flushBatch();
-    if (carry.length > 0) {
-      const torn = Buffer.concat(carry);
-      result.skipped++;
-      this.#report(
-        new UsageSpoolCorruptLineError(segment.path, lineNo + 1, torn.length, "torn last line (the writer stopped mid-write)"),
-      );
-    }
   }
 
   #drop(n: number, why: string, options?: ErrorOptions): void {
@@ -515,35 +336,6 @@ export class UsageSpool {
 
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
-}
-
-async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) {
-    const { bytesWritten } = await fh.write(data, offset, data.length - offset);
-    offset += bytesWritten;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } catch (err) {
-    // Some platforms cannot fsync a directory; the data itself is still fsync'd.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== "EINVAL" && code !== "EISDIR" && code !== "EPERM") throw err;
-  } finally {
-    await fh.close();
-  }
-}
-
-async function countLines(path: string): Promise<number> {
-  let lines = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: MiB }) as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(NEWLINE); i !== -1; i = chunk.indexOf(NEWLINE, i + 1)) lines++;
-  }
-  return lines;
 }
 
 /** One process (and one instance) per spool: two writers would delete each other's segments. */

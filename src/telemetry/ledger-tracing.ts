@@ -10,7 +10,7 @@
  */
 import { SpanKind, type Span } from "@opentelemetry/api";
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryId, QueryResult, RootOperationNode, UnknownRow } from "kysely";
-import { generationsInsertRows } from "../ledger/usage-ledger.js";
+import { generationsInsertRows } from "../ledger/generations-insert.js";
 import type { Tracing } from "./tracing.js";
 
 export interface LedgerTracing extends KyselyPlugin {

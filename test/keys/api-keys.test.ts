@@ -2,7 +2,10 @@ import { createHash } from "node:crypto";
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from "kysely";
 import { expect, it } from "vitest";
 import { sql } from "kysely";
-import { ApiKeyInputError, ApiKeyStore, parseKeyPrefix, type LimitsPatch } from "../../src/keys/api-keys.js";
+import { parseKeyPrefix } from "../../src/keys/api-key-secret.js";
+import { ApiKeyStore } from "../../src/keys/api-keys.js";
+import { ApiKeyInputError } from "../../src/keys/key-input.js";
+import type { LimitsPatch } from "../../src/keys/stored-limits.js";
 import type { Limits } from "../../src/core/types.js";
 import { describeEachDatabase } from "../helpers/postgres.js";
 

@@ -2,16 +2,11 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import {
-  cliDatabaseOptions,
-  formatLimits,
-  formatUsd,
-  KEYS_USAGE,
-  parseKeysArgs,
-  parseUsd,
-  runKeysCli,
-  UsageError,
-} from "../../src/cli/keys.js";
+import { cliDatabaseOptions, runKeysCli } from "../../src/cli/keys.js";
+import { parseKeysArgs } from "../../src/cli/keys/arguments.js";
+import { formatLimits } from "../../src/cli/keys/output.js";
+import { KEYS_USAGE, UsageError } from "../../src/cli/keys/usage.js";
+import { formatUsd, parseUsd } from "../../src/cli/keys/usd.js";
 import { ApiKeyStore } from "../../src/keys/api-keys.js";
 import type { Database } from "../../src/ledger/database.js";
 import { describeEachDatabase } from "../helpers/postgres.js";

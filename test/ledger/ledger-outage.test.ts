@@ -18,13 +18,11 @@ import {
 } from "kysely";
 import { afterEach, expect, it, vi } from "vitest";
 import type { UsageRecord } from "../../src/core/types.js";
-import {
-  UsageLedger,
-  UsageRecordsDroppedError,
-  generationsInsertRows,
-  type UsageLedgerOptions,
-} from "../../src/ledger/usage-ledger.js";
-import { UsageSpool, encodeSpooledRecord } from "../../src/ledger/usage-spool.js";
+import { generationsInsertRows } from "../../src/ledger/generations-insert.js";
+import { UsageLedger, type UsageLedgerOptions } from "../../src/ledger/usage-ledger.js";
+import { UsageRecordsDroppedError } from "../../src/ledger/usage-ledger-errors.js";
+import { encodeSpooledRecord } from "../../src/ledger/spooled-record.js";
+import { UsageSpool } from "../../src/ledger/usage-spool.js";
 import { describeEachDatabase } from "../helpers/postgres.js";
 import { usageRecord } from "../helpers/usage-record.js";
 

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/ledger/database.js";
+import { toGenerationRow } from "../../src/ledger/generation-row.js";
 import { createMigrator, MIGRATIONS, migrateToLatest } from "../../src/ledger/migrations.js";
-import { toGenerationRow } from "../../src/ledger/usage-ledger.js";
 import type { UsageRecord } from "../../src/core/types.js";
 import { DATABASE_HOOK_TIMEOUT_MS, describeEachDatabase } from "../helpers/postgres.js";
 

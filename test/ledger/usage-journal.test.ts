@@ -9,8 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { UsageRecord } from "../../src/core/types.js";
+import { decodeSpooledRecord } from "../../src/ledger/spooled-record.js";
 import { UsageJournal, journalName } from "../../src/ledger/usage-journal.js";
-import { UsageSpool, decodeSpooledRecord } from "../../src/ledger/usage-spool.js";
+import { UsageSpool } from "../../src/ledger/usage-spool.js";
 import { usageRecord } from "../helpers/usage-record.js";
 
 const dirs: string[] = [];

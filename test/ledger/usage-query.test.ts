@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, expect, it } from "vitest";
 import type { UsageRecord, UsageTotals } from "../../src/core/types.js";
-import { toGenerationRow } from "../../src/ledger/usage-ledger.js";
+import { toGenerationRow } from "../../src/ledger/generation-row.js";
 import { UsageQuery } from "../../src/ledger/usage-query.js";
 import { describeEachDatabase } from "../helpers/postgres.js";
 

@@ -4,14 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { UsageRecord } from "../../src/core/types.js";
-import {
-  UsageSpool,
-  UsageSpoolCorruptLineError,
-  UsageSpoolDropError,
-  decodeSpooledRecord,
-  encodeSpooledRecord,
-  type UsageSpoolOptions,
-} from "../../src/ledger/usage-spool.js";
+import { decodeSpooledRecord, encodeSpooledRecord } from "../../src/ledger/spooled-record.js";
+import { UsageSpool, type UsageSpoolOptions } from "../../src/ledger/usage-spool.js";
+import { UsageSpoolCorruptLineError, UsageSpoolDropError } from "../../src/ledger/usage-spool-errors.js";
 
 function usageRecord(overrides: Partial<UsageRecord> = {}): UsageRecord {
   const startedAt = new Date("2026-03-01T12:00:00.123Z");

@@ -1,6 +1,6 @@
 import v8 from "node:v8";
 import { describe, expect, it } from "vitest";
-import { compactHeap } from "../../src/core/compact-heap.js";
+import { compactHeap } from "../src/compact-heap.js";
 
 function youngGenerationBytes(): number {
   return v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space")?.physical_space_size ?? 0;
