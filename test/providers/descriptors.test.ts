@@ -1,0 +1,33 @@
+/** The descriptor list is the one place that names providers: config and the registry follow it. */
+import { describe, expect, it } from "vitest";
+import { ConfigError, ENV_KEYS, loadConfig, parseCatalogue } from "../../src/config.js";
+import { SERVICE_ENV } from "../../src/config/service-env.js";
+import { TELEMETRY_ENV } from "../../src/config/telemetry.js";
+import { PROVIDER_NAMES, PROVIDERS } from "../../src/providers/descriptors.js";
+
+describe("provider descriptors", () => {
+  it("have unique names, and no variable is read by two providers or by a provider and the service", () => {
+    expect(new Set(PROVIDER_NAMES).size).toBe(PROVIDERS.length);
+    const keys = [...Object.keys(SERVICE_ENV), ...Object.keys(TELEMETRY_ENV), ...PROVIDERS.flatMap((d) => Object.keys(d.env))];
+    expect(new Set(keys).size).toBe(keys.length);
+    expect([...ENV_KEYS].sort()).toEqual([...keys].sort());
+  });
+
+  it("decide which provider names a deployment may use", () => {
+    const catalogue = (provider: string) => ({ models: [{ id: "m", contextWindow: 10, maxOutputTokens: 10, deployments: [{ provider, model: "x" }] }] });
+    for (const name of PROVIDER_NAMES) expect(parseCatalogue(catalogue(name)).models[0]?.deployments[0]?.provider).toBe(name);
+    expect(() => parseCatalogue(catalogue("gemini"))).toThrow(/provider/);
+  });
+
+  it("give config each provider's settings from its own variables, and a bad one is a ConfigError naming it", () => {
+    const config = loadConfig({ OPENAI_API_KEY: " sk-a ", ANTHROPIC_BASE_URL: "http://127.0.0.1:9", OLLAMA_HOST: "http://127.0.0.1:11434" });
+    expect(config.providers).toEqual({
+      sim: {},
+      openai: { apiKey: "sk-a" },
+      anthropic: { baseUrl: "http://127.0.0.1:9" },
+      ollama: { host: "http://127.0.0.1:11434" },
+    });
+    expect(() => loadConfig({ OLLAMA_HOST: "not a url", PORT: "-1" })).toThrow(ConfigError);
+    expect(() => loadConfig({ OLLAMA_HOST: "not a url", PORT: "-1" })).toThrow(/PORT.*OLLAMA_HOST|OLLAMA_HOST.*PORT/);
+  });
+});
