@@ -47,9 +47,26 @@ export interface ErrorRendering {
   headers: Record<string, string>;
 }
 
-/** One vendor's wire format. Pure rendering: timing and faults live in the server. */
+/**
+ * One vendor's wire format. Pure rendering: timing and faults live in the server. Each lives
+ * in simulator/<name>.ts and is listed in dialects.ts; the server routes by what it declares.
+ */
 export interface Dialect {
-  readonly name: "openai" | "anthropic" | "ollama";
+  readonly name: string;
+  /** Where its chat requests are POSTed, e.g. "/v1/chat/completions". */
+  readonly chatPath: string;
+  /** The model it lists by default (GET routes), e.g. "sim-gpt". */
+  readonly defaultModel: string;
+  /** GET routes it answers, each rendering its body from the model ids. */
+  readonly get: Readonly<Record<string, (models: readonly string[]) => string>>;
+  /**
+   * How a request that is not a chat POST (a GET, an unknown URL) is known to be this vendor's,
+   * so it is answered and its errors shaped the vendor's way: its path starts with `pathPrefix`,
+   * or else it carries `header`. Claimed by none: the first dialect listed.
+   */
+  readonly claims?: { pathPrefix?: string; header?: string };
+  /** For the `npm run simulator` banner: the vendor's label and the variable pointing a client at `url`. */
+  readonly banner: { label: string; env: (url: string) => string };
   /** Prefix of response ids: "chatcmpl-", "msg_". */
   readonly idPrefix: string;
   /** Returns the request or an error message for a 400. */
