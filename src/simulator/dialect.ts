@@ -53,8 +53,10 @@ export interface ErrorRendering {
  */
 export interface Dialect {
   readonly name: string;
-  /** Where its chat requests are POSTed, e.g. "/v1/chat/completions". */
+  /** Where its chat requests are POSTed, e.g. "/v1/chat/completions" (for a path that varies, the form shown in the banner). */
   readonly chatPath: string;
+  /** For a wire whose chat path varies (a model or method in the path): whether a POST to `path` is its chat request. */
+  isChatPath?(path: string): boolean;
   /** The model it lists by default (GET routes), e.g. "sim-gpt". */
   readonly defaultModel: string;
   /** GET routes it answers, each rendering its body from the model ids. */
@@ -69,8 +71,8 @@ export interface Dialect {
   readonly banner: { label: string; env: (url: string) => string };
   /** Prefix of response ids: "chatcmpl-", "msg_". */
   readonly idPrefix: string;
-  /** Returns the request or an error message for a 400. */
-  parse(body: unknown): ChatRequest | string;
+  /** Returns the request or an error message for a 400; `path` is the chat path it came to. */
+  parse(body: unknown, path: string): ChatRequest | string;
   /** Null when the key is acceptable. */
   checkAuth(headers: Readonly<Record<string, string | string[] | undefined>>, apiKey: string): string | null;
   /** A required header missing (e.g. anthropic-version): an error message for a 400, else null. */

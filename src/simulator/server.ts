@@ -22,6 +22,8 @@ import type {
 } from "./types.js";
 
 const CHAT_ROUTES = new Map<string, Dialect>(DIALECTS.map((d) => [d.chatPath, d]));
+/** The dialect whose chat requests go to `path`. */
+const chatDialect = (path: string): Dialect | undefined => CHAT_ROUTES.get(path) ?? DIALECTS.find((d) => d.isChatPath?.(path) === true);
 const GET_ROUTES = new Set(["/", ...DIALECTS.flatMap((d) => Object.keys(d.get))]);
 
 const DEFAULT_MODELS = DIALECTS.map((d) => d.defaultModel);
@@ -166,8 +168,9 @@ export class Simulator extends EventEmitter<SimulatorEvents> {
     const raw = req.url ?? "/";
     const q = raw.indexOf("?");
     const path = q < 0 ? raw : raw.slice(0, q);
-    const dialect = req.method === "POST" ? CHAT_ROUTES.get(path) : undefined;
-    const known = dialect !== undefined || GET_ROUTES.has(path) || CHAT_ROUTES.has(path);
+    const chat = chatDialect(path);
+    const dialect = req.method === "POST" ? chat : undefined;
+    const known = chat !== undefined || GET_ROUTES.has(path);
     const key = known ? path : "unmatched";
     this.stats.requests[key] = (this.stats.requests[key] ?? 0) + 1;
     if (dialect !== undefined) {
@@ -277,7 +280,7 @@ export class Simulator extends EventEmitter<SimulatorEvents> {
       this.#sendError(res, d, 400, "We could not parse the JSON body of your request.", requestId, undefined);
       return;
     }
-    const request = d.parse(body);
+    const request = d.parse(body, p.path);
     if (typeof request === "string") {
       this.#sendError(res, d, 400, request, requestId, undefined);
       return;
