@@ -25,12 +25,14 @@ describe("provider descriptors", () => {
 
   it("give config each provider's settings from its own variables, and a bad one is a ConfigError naming it", () => {
     const config = loadConfig({ OPENAI_API_KEY: " sk-a ", ANTHROPIC_BASE_URL: "http://127.0.0.1:9", OLLAMA_HOST: "http://127.0.0.1:11434" });
-    expect(config.providers).toEqual({
+    expect(Object.keys(config.providers).sort()).toEqual([...PROVIDER_NAMES].sort());
+    expect(config.providers).toMatchObject({
       sim: {},
       openai: { apiKey: "sk-a" },
       anthropic: { baseUrl: "http://127.0.0.1:9" },
       ollama: { host: "http://127.0.0.1:11434" },
     });
+    expect(config.providers.openai).toEqual({ apiKey: "sk-a" });
     expect(() => loadConfig({ OLLAMA_HOST: "not a url", PORT: "-1" })).toThrow(ConfigError);
     expect(() => loadConfig({ OLLAMA_HOST: "not a url", PORT: "-1" })).toThrow(/PORT.*OLLAMA_HOST|OLLAMA_HOST.*PORT/);
   });
