@@ -257,7 +257,9 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     },
   });
   if (config.catalogueSource === "built-in sim catalogue") {
-    const keyed = (["openai", "anthropic", "ollama"] as const).filter((p) => Object.keys(config.providers[p]).length > 0);
+    const keyed = Object.entries(config.providers)
+      .filter(([, settings]) => Object.keys(settings).length > 0)
+      .map(([name]) => name);
     logger.info("no LLM_CONFIG given: serving the built-in sim catalogue", {
       models: catalogue.models.map((m) => m.id),
       ...(keyed.length > 0 ? { note: `credentials for ${keyed.join(", ")} are set, but only a catalogue file (LLM_CONFIG) puts their models in service` } : {}),

@@ -1,8 +1,9 @@
 /** The providers the router can call, built once from the configuration. */
-import type { Config, DeploymentConfig } from "../config.js";
+import type { Config } from "../config.js";
+import type { ProviderDescriptor } from "./descriptor.js";
+import { PROVIDERS } from "./descriptors.js";
 import { createHttpFetch, type FetchFunction } from "./http.js";
 import type { Provider } from "./provider.js";
-import { SimProvider } from "./sim/sim-provider.js";
 
 export interface ProviderDeps {
   /**
@@ -15,7 +16,8 @@ export interface ProviderDeps {
   now?: () => number;
 }
 
-type ProviderName = DeploymentConfig["provider"];
+/** The descriptors as one shape (a method's parameter is bivariant, so each fits the general type). */
+const descriptors: readonly ProviderDescriptor[] = PROVIDERS;
 
 /**
  * "sim" always, plus each real provider some deployment of the catalogue uses. Credentials are
@@ -23,45 +25,25 @@ type ProviderName = DeploymentConfig["provider"];
  * (and the router falls back) instead of the service refusing to start.
  *
  * A real provider's adapter, and with it its vendor SDK, is imported only when the catalogue uses
- * it: the OpenAI and Anthropic SDKs are ~6 MB of V8 heap each, resident for nothing otherwise.
+ * it (the descriptor's create imports it): the OpenAI and Anthropic SDKs are ~6 MB of V8 heap
+ * each, resident for nothing otherwise.
  */
 export async function createProviders(config: Config, deps: ProviderDeps = {}): Promise<Map<string, Provider>> {
-  const used = new Set<ProviderName>(["sim"]);
+  const used = new Set<string>(["sim"]);
   for (const model of config.catalogue.models) for (const d of model.deployments) used.add(d.provider);
 
   let shared: FetchFunction | undefined = deps.fetch;
-  const fetch = (): FetchFunction => (shared ??= createHttpFetch().fetch);
-  const clock = deps.now ? { now: deps.now } : {};
+  const context = {
+    credentials: config.credentials,
+    fetch: (): FetchFunction => (shared ??= createHttpFetch().fetch),
+    ...(deps.now ? { now: deps.now } : {}),
+  };
+  const settings: Readonly<Record<string, object>> = config.providers;
 
   const providers = new Map<string, Provider>();
-  for (const name of used) {
-    switch (name) {
-      case "sim":
-        providers.set(name, new SimProvider());
-        break;
-      case "openai": {
-        const { OpenAiProvider } = await import("./openai/openai-provider.js");
-        providers.set(name, new OpenAiProvider({ defaults: config.providers.openai, credentials: config.credentials, fetch: fetch(), ...clock }));
-        break;
-      }
-      case "anthropic": {
-        const { AnthropicProvider } = await import("./anthropic/anthropic-provider.js");
-        providers.set(
-          name,
-          new AnthropicProvider({ defaults: config.providers.anthropic, credentials: config.credentials, fetch: fetch(), ...clock }),
-        );
-        break;
-      }
-      case "ollama": {
-        const { OllamaProvider } = await import("./ollama/ollama-provider.js");
-        providers.set(name, new OllamaProvider({ defaults: config.providers.ollama, credentials: config.credentials, fetch: fetch(), ...clock }));
-        break;
-      }
-      default: {
-        const unknown: never = name;
-        throw new Error(`no adapter for provider ${String(unknown)}`);
-      }
-    }
+  for (const d of descriptors) {
+    if (!used.has(d.name)) continue;
+    providers.set(d.name, await d.create(settings[d.name] ?? {}, context));
   }
   return providers;
 }

@@ -106,6 +106,12 @@ const MESSAGE_STOP = `event: message_stop\ndata: {"type":"message_stop"}\n\n`;
 
 export const anthropic: Dialect = {
   name: "anthropic",
+  chatPath: "/v1/messages",
+  defaultModel: "sim-claude",
+  get: { "/v1/models": anthropicModels },
+  // Its SDK sends anthropic-version on every request; the model list shares OpenAI's path.
+  claims: { header: "anthropic-version" },
+  banner: { label: "Anthropic", env: (url) => `ANTHROPIC_BASE_URL=${url}` },
   idPrefix: "msg_sim",
   idHeader: "request-id",
   streamContentType: "text/event-stream; charset=utf-8",

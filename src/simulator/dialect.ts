@@ -47,13 +47,32 @@ export interface ErrorRendering {
   headers: Record<string, string>;
 }
 
-/** One vendor's wire format. Pure rendering: timing and faults live in the server. */
+/**
+ * One vendor's wire format. Pure rendering: timing and faults live in the server. Each lives
+ * in simulator/<name>.ts and is listed in dialects.ts; the server routes by what it declares.
+ */
 export interface Dialect {
-  readonly name: "openai" | "anthropic" | "ollama";
+  readonly name: string;
+  /** Where its chat requests are POSTed, e.g. "/v1/chat/completions" (for a path that varies, the form shown in the banner). */
+  readonly chatPath: string;
+  /** For a wire whose chat path varies (a model or method in the path): whether a POST to `path` is its chat request. */
+  isChatPath?(path: string): boolean;
+  /** The model it lists by default (GET routes), e.g. "sim-gpt". */
+  readonly defaultModel: string;
+  /** GET routes it answers, each rendering its body from the model ids. */
+  readonly get: Readonly<Record<string, (models: readonly string[]) => string>>;
+  /**
+   * How a request that is not a chat POST (a GET, an unknown URL) is known to be this vendor's,
+   * so it is answered and its errors shaped the vendor's way: its path starts with `pathPrefix`,
+   * or else it carries `header`. Claimed by none: the first dialect listed.
+   */
+  readonly claims?: { pathPrefix?: string; header?: string };
+  /** For the `npm run simulator` banner: the vendor's label and the variable pointing a client at `url`. */
+  readonly banner: { label: string; env: (url: string) => string };
   /** Prefix of response ids: "chatcmpl-", "msg_". */
   readonly idPrefix: string;
-  /** Returns the request or an error message for a 400. */
-  parse(body: unknown): ChatRequest | string;
+  /** Returns the request or an error message for a 400; `path` is the chat path it came to. */
+  parse(body: unknown, path: string): ChatRequest | string;
   /** Null when the key is acceptable. */
   checkAuth(headers: Readonly<Record<string, string | string[] | undefined>>, apiKey: string): string | null;
   /** A required header missing (e.g. anthropic-version): an error message for a 400, else null. */

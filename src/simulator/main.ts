@@ -4,6 +4,7 @@
  * loopback unless --host says otherwise. Stops on SIGINT/SIGTERM.
  */
 import { parseArgs } from "node:util";
+import { DIALECTS } from "./dialects.js";
 import { KnobError, parseKnob } from "./knobs.js";
 import { startSimulator } from "./server.js";
 import type { SimulatorKnobs, SimulatorOptions } from "./types.js";
@@ -77,12 +78,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const sim = await startSimulator(opts);
-  process.stdout.write(
-    `upstream simulator listening on ${sim.url}\n` +
-      `  OpenAI     ${sim.url}/v1/chat/completions   (OPENAI_BASE_URL=${sim.url}/v1)\n` +
-      `  Anthropic  ${sim.url}/v1/messages           (ANTHROPIC_BASE_URL=${sim.url})\n` +
-      `  Ollama     ${sim.url}/api/chat              (OLLAMA_HOST=${sim.url})\n`,
-  );
+  const width = Math.max(...DIALECTS.map((d) => d.chatPath.length)) + 2;
+  const routes = DIALECTS.map((d) => `  ${d.banner.label.padEnd(10)} ${sim.url}${d.chatPath.padEnd(width)} (${d.banner.env(sim.url)})\n`);
+  process.stdout.write(`upstream simulator listening on ${sim.url}\n${routes.join("")}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1);

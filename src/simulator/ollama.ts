@@ -64,6 +64,11 @@ function doneFields(x: Exchange): string {
 
 export const ollama: Dialect = {
   name: "ollama",
+  chatPath: "/api/chat",
+  defaultModel: "sim-llama",
+  get: { "/api/tags": ollamaTags, "/api/version": () => OLLAMA_VERSION },
+  claims: { pathPrefix: "/api/" },
+  banner: { label: "Ollama", env: (url) => `OLLAMA_HOST=${url}` },
   idPrefix: "sim",
   idHeader: "x-request-id",
   streamContentType: "application/x-ndjson",

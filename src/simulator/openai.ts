@@ -104,6 +104,10 @@ const DONE = "data: [DONE]\n\n";
 
 export const openai: Dialect = {
   name: "openai",
+  chatPath: "/v1/chat/completions",
+  defaultModel: "sim-gpt",
+  get: { "/v1/models": (ids) => openaiModels(ids, 1_700_000_000) },
+  banner: { label: "OpenAI", env: (url) => `OPENAI_BASE_URL=${url}/v1` },
   idPrefix: "chatcmpl-sim",
   idHeader: "x-request-id",
   streamContentType: "text/event-stream; charset=utf-8",

@@ -8,10 +8,8 @@ import { EventEmitter } from "node:events";
 import http from "node:http";
 import type { Socket } from "node:net";
 import { AbortLog } from "./abort-log.js";
-import { anthropic, anthropicModels } from "./anthropic.js";
 import { FailCounters, KNOB_HEADERS, KnobError, knobsFromHeaders, resolveKnobs, type HeaderKnobs, type ResolvedKnobs } from "./knobs.js";
-import { OLLAMA_VERSION, ollama, ollamaTags } from "./ollama.js";
-import { openai, openaiModels } from "./openai.js";
+import { DIALECTS } from "./dialects.js";
 import { generate } from "./text.js";
 import type { ChatRequest, Dialect, Exchange } from "./dialect.js";
 import type {
@@ -23,15 +21,14 @@ import type {
   SimulatorStats,
 } from "./types.js";
 
-const CHAT_ROUTES = new Map<string, Dialect>([
-  ["/v1/chat/completions", openai],
-  ["/v1/messages", anthropic],
-  ["/api/chat", ollama],
-]);
-const GET_ROUTES = new Set(["/", "/v1/models", "/api/tags", "/api/version"]);
+const CHAT_ROUTES = new Map<string, Dialect>(DIALECTS.map((d) => [d.chatPath, d]));
+/** The dialect whose chat requests go to `path`. */
+const chatDialect = (path: string): Dialect | undefined => CHAT_ROUTES.get(path) ?? DIALECTS.find((d) => d.isChatPath?.(path) === true);
+const GET_ROUTES = new Set(["/", ...DIALECTS.flatMap((d) => Object.keys(d.get))]);
 
-const DEFAULT_MODELS = ["sim-gpt", "sim-claude", "sim-llama"];
-const ROOT_TEXT = "llm-service upstream simulator: POST /v1/chat/completions, /v1/messages, /api/chat\n";
+const DEFAULT_MODELS = DIALECTS.map((d) => d.defaultModel);
+const ROOT_TEXT = `llm-service upstream simulator: POST ${DIALECTS.map((d) => d.chatPath).join(", ")}\n`;
+const FALLBACK_DIALECT = DIALECTS[0];
 const REQUEST_ID_PREFIX = "req_sim";
 
 const MESSAGES: Record<number, string> = {
@@ -46,6 +43,15 @@ const MESSAGES: Record<number, string> = {
   504: "Gateway timeout (simulated).",
   529: "Overloaded (simulated).",
 };
+
+/** The dialect a request that is not a chat POST belongs to: by path prefix, else by a header it carries, else the first. */
+function claimant(path: string, headers: http.IncomingHttpHeaders): Dialect {
+  return (
+    DIALECTS.find((d) => d.claims?.pathPrefix !== undefined && path.startsWith(d.claims.pathPrefix)) ??
+    DIALECTS.find((d) => d.claims?.header !== undefined && headers[d.claims.header] !== undefined) ??
+    FALLBACK_DIALECT
+  );
+}
 
 function messageFor(status: number): string {
   return MESSAGES[status] ?? `Error ${status} (simulated).`;
@@ -162,8 +168,9 @@ export class Simulator extends EventEmitter<SimulatorEvents> {
     const raw = req.url ?? "/";
     const q = raw.indexOf("?");
     const path = q < 0 ? raw : raw.slice(0, q);
-    const dialect = req.method === "POST" ? CHAT_ROUTES.get(path) : undefined;
-    const known = dialect !== undefined || GET_ROUTES.has(path) || CHAT_ROUTES.has(path);
+    const chat = chatDialect(path);
+    const dialect = req.method === "POST" ? chat : undefined;
+    const known = chat !== undefined || GET_ROUTES.has(path);
     const key = known ? path : "unmatched";
     this.stats.requests[key] = (this.stats.requests[key] ?? 0) + 1;
     if (dialect !== undefined) {
@@ -171,22 +178,17 @@ export class Simulator extends EventEmitter<SimulatorEvents> {
       return;
     }
     req.resume();
-    const anthropicCaller = typeof req.headers["anthropic-version"] === "string";
-    const vendor = path.startsWith("/api/") ? ollama : anthropicCaller ? anthropic : openai;
+    const vendor = claimant(path, req.headers);
     const requestId = this.#requestId();
-    if (req.method === "GET" && GET_ROUTES.has(path)) {
+    const render = vendor.get[path];
+    if (req.method === "GET" && (path === "/" || render !== undefined)) {
       const authError = this.#opts.apiKey === undefined ? null : vendor.checkAuth(req.headers, this.#opts.apiKey);
       if (authError !== null) {
         this.#sendError(res, vendor, 401, authError, requestId, undefined);
-      } else if (path === "/") {
+      } else if (render === undefined) {
         this.#send(res, 200, "text/plain; charset=utf-8", ROOT_TEXT, vendor, requestId);
-      } else if (path === "/api/version") {
-        this.#send(res, 200, "application/json", OLLAMA_VERSION, vendor, requestId);
-      } else if (path === "/api/tags") {
-        this.#send(res, 200, "application/json", ollamaTags(this.#models), vendor, requestId);
       } else {
-        const body = anthropicCaller ? anthropicModels(this.#models) : openaiModels(this.#models, 1_700_000_000);
-        this.#send(res, 200, "application/json", body, vendor, requestId);
+        this.#send(res, 200, "application/json", render(this.#models), vendor, requestId);
       }
       return;
     }
@@ -278,7 +280,7 @@ export class Simulator extends EventEmitter<SimulatorEvents> {
       this.#sendError(res, d, 400, "We could not parse the JSON body of your request.", requestId, undefined);
       return;
     }
-    const request = d.parse(body);
+    const request = d.parse(body, p.path);
     if (typeof request === "string") {
       this.#sendError(res, d, 400, request, requestId, undefined);
       return;

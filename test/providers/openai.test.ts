@@ -2,89 +2,26 @@
  * The OpenAI adapter with the real `openai` SDK against the upstream simulator (OpenAI wire:
  * SSE chunks, usage chunk, error bodies, Retry-After), over the pooled fetch of providers/http.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DeploymentConfig } from "../../src/config.js";
+import { describe, expect, it } from "vitest";
 import { LlmError } from "../../src/errors/llm-error.js";
 import type { ErrorReason } from "../../src/errors/taxonomy.js";
-import { createHttpFetch, type FetchFunction, type HttpFetch } from "../../src/providers/http.js";
 import { OpenAiProvider } from "../../src/providers/openai/openai-provider.js";
-import type { ProviderEvent, ProviderRequest } from "../../src/providers/provider.js";
-import { startSimulator, type RequestInfo, type Simulator } from "../../src/simulator/index.js";
+import { providerHarness, req, type Outcome } from "../helpers/provider-harness.js";
 import { providerEvents } from "../helpers/provider-events.js";
 
 const KEY = "sk-test-0123456789-secret";
-let sim: Simulator;
-let http: HttpFetch;
-let provider: OpenAiProvider;
-/** The transport of the suite being run: the pooled fetch, or undefined for the SDK's default (the global fetch). */
-let transportFetch: FetchFunction | undefined;
-
-beforeAll(async () => {
-  sim = await startSimulator({ apiKey: KEY });
-  http = createHttpFetch();
+const h = providerHarness({
+  provider: "openai",
+  model: "sim-gpt",
+  tagPrefix: "oa",
+  simulator: { apiKey: KEY },
+  create: (sim, fetch) => new OpenAiProvider({ defaults: { apiKey: KEY, baseUrl: `${sim.url}/v1` }, credentials: new Map(), fetch }),
 });
+const { deployment, run, nextRequest } = h;
 
-afterAll(async () => {
-  http?.close();
-  await sim?.close();
-});
-
-let tagSeq = 0;
-/** A deployment whose extra headers script the simulator (`x-sim-*`), tagged so aborts can be awaited. */
-function deployment(knobs: Record<string, string> = {}, extra: Partial<DeploymentConfig> = {}): DeploymentConfig & { tag: string } {
-  const tag = `oa-${++tagSeq}`;
-  const options: Record<string, string> = { "header:x-sim-tag": tag };
-  for (const [k, v] of Object.entries(knobs)) options[`header:x-sim-${k}`] = v;
-  return { provider: "openai", model: "sim-gpt", weight: 1, options, ...extra, tag };
-}
-
-function req(content: string, extra: Partial<ProviderRequest> = {}): ProviderRequest {
-  return { system: "", messages: [{ role: "user", content }], maxOutputTokens: 1000, stop: [], metadata: {}, ...extra };
-}
-
-interface Outcome {
-  deltas: string[];
-  done?: Extract<ProviderEvent, { type: "done" }>;
-  error?: LlmError;
-}
-
-async function run(
-  d: DeploymentConfig,
-  r: ProviderRequest,
-  signal = new AbortController().signal,
-  timeoutMs = 5_000,
-  p: OpenAiProvider = provider,
-): Promise<Outcome> {
-  const out: Outcome = { deltas: [] };
-  try {
-    for await (const e of providerEvents(p, d, r, { signal, timeoutMs })) {
-      if (e.type === "delta") out.deltas.push(e.text);
-      else out.done = e;
-    }
-  } catch (err) {
-    if (!(err instanceof LlmError)) throw err;
-    out.error = err;
-  }
-  return out;
-}
-
-function nextRequest(): Promise<RequestInfo> {
-  return new Promise((resolve) => sim.once("request", resolve));
-}
-
-const TRANSPORTS = [
-  { transport: "the pooled node:http fetch", pooled: true },
-  { transport: "the global fetch", pooled: false },
-];
-
-describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
-  beforeAll(() => {
-    transportFetch = pooled ? http.fetch : undefined;
-    provider = new OpenAiProvider({ defaults: { apiKey: KEY, baseUrl: `${sim.url}/v1` }, credentials: new Map(), fetch: transportFetch });
-  });
-
+h.describeTransports("openai adapter", () => {
   it("collects the same completion the unary JSON API returns (text and usage)", async () => {
-    const res = await http.fetch(`${sim.url}/v1/chat/completions`, {
+    const res = await h.http.fetch(`${h.sim.url}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
       body: JSON.stringify({ model: "sim-gpt", messages: [{ role: "user", content: "tell me a story" }], max_tokens: 1000 }),
@@ -173,19 +110,19 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
     const p = new OpenAiProvider({
       defaults: { apiKey: "sk-wrong", baseUrl: "http://127.0.0.1:9/v1" },
       credentials: new Map([["TEAM_KEY", KEY]]),
-      fetch: transportFetch,
+      fetch: h.fetch,
     });
-    const d = deployment({ text: "echo" }, { apiKeyEnv: "TEAM_KEY", baseUrl: `${sim.url}/v1` });
+    const d = deployment({ text: "echo" }, { apiKeyEnv: "TEAM_KEY", baseUrl: `${h.sim.url}/v1` });
     const out = await run(d, req("hello there"), undefined, undefined, p);
     expect(out.done?.finishReason).toBe("stop");
   });
 
   it("fails with PROVIDER_AUTH_FAILED before any request when no key is configured", async () => {
-    const p = new OpenAiProvider({ defaults: { baseUrl: `${sim.url}/v1` }, credentials: new Map(), fetch: transportFetch });
-    const before = sim.stats.requests["/v1/chat/completions"] ?? 0;
+    const p = new OpenAiProvider({ defaults: { baseUrl: `${h.sim.url}/v1` }, credentials: new Map(), fetch: h.fetch });
+    const before = h.sim.stats.requests["/v1/chat/completions"] ?? 0;
     const out = await run(deployment(), req("hi"), undefined, undefined, p);
     expect(out.error?.reason).toBe("PROVIDER_AUTH_FAILED");
-    expect(sim.stats.requests["/v1/chat/completions"] ?? 0).toBe(before);
+    expect(h.sim.stats.requests["/v1/chat/completions"] ?? 0).toBe(before);
   });
 
   describe("maps every upstream failure to the taxonomy", () => {
@@ -219,7 +156,7 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
     });
 
     it("401 → PROVIDER_AUTH_FAILED with a message that carries neither the upstream body nor the key", async () => {
-      const p = new OpenAiProvider({ defaults: { apiKey: "sk-live-wrong-key-987", baseUrl: `${sim.url}/v1` }, credentials: new Map(), fetch: transportFetch });
+      const p = new OpenAiProvider({ defaults: { apiKey: "sk-live-wrong-key-987", baseUrl: `${h.sim.url}/v1` }, credentials: new Map(), fetch: h.fetch });
       const out = await run(deployment(), req("hi"), undefined, undefined, p);
       expect(out.error?.reason).toBe("PROVIDER_AUTH_FAILED");
       const visible = `${out.error?.message} ${JSON.stringify(out.error?.metadata)}`;
@@ -299,14 +236,14 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
       controller.abort(reason);
       const out = await running;
       expect(out.error).toBe(reason);
-      await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      await h.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
     });
 
     it("the SDK's own timeout is PROVIDER_TIMEOUT", async () => {
       const d = deployment({ fault: "stall" });
       const out = await run(d, req("hi", { stream: false }), new AbortController().signal, 100);
       expect(out.error?.reason).toBe("PROVIDER_TIMEOUT");
-      await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      await h.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
     });
   });
 
@@ -321,7 +258,7 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
       controller.abort(reason);
       const out = await running;
       expect(out.error).toBe(reason);
-      const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      const abort = await h.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
       expect(abort.phase).toBe("before-headers");
     });
 
@@ -331,7 +268,7 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
       const reason = new LlmError("CANCELLED", "the client cancelled");
       const out: Outcome = { deltas: [] };
       try {
-        for await (const e of providerEvents(provider, d, req("hi"), { signal: controller.signal, timeoutMs: 5_000 })) {
+        for await (const e of providerEvents(h.provider, d, req("hi"), { signal: controller.signal, timeoutMs: 5_000 })) {
           if (e.type === "delta") out.deltas.push(e.text);
           if (out.deltas.length === 2) controller.abort(reason);
         }
@@ -340,7 +277,7 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
       }
       expect(out.deltas.length).toBe(2);
       expect(out.error).toBe(reason);
-      const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      const abort = await h.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
       expect(abort).toMatchObject({ phase: "after-headers", tokensSent: 2 });
     });
 
@@ -348,16 +285,16 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
       const d = deployment({ fault: "stall" });
       const out = await run(d, req("hi"), new AbortController().signal, 100);
       expect(out.error?.reason).toBe("PROVIDER_TIMEOUT");
-      await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      await h.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
     });
 
     it("a signal already aborted sends nothing", async () => {
       const controller = new AbortController();
       controller.abort(new LlmError("CANCELLED", "gone"));
-      const before = sim.stats.requests["/v1/chat/completions"] ?? 0;
+      const before = h.sim.stats.requests["/v1/chat/completions"] ?? 0;
       const out = await run(deployment(), req("hi"), controller.signal);
       expect(out.error?.reason).toBe("CANCELLED");
-      expect(sim.stats.requests["/v1/chat/completions"] ?? 0).toBe(before);
+      expect(h.sim.stats.requests["/v1/chat/completions"] ?? 0).toBe(before);
     });
   });
 });

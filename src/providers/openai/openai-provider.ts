@@ -19,6 +19,8 @@ import { maxTokensParam, openAiParams, openAiUnaryParams } from "./openai-reques
 export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1";
 
 export interface OpenAiProviderOptions {
+  /** The provider's name in the catalogue, metrics and errors; default "openai" (another for an OpenAI-compatible provider of its own). */
+  name?: string;
   /** OPENAI_API_KEY / OPENAI_BASE_URL: used by deployments that name neither. */
   defaults: { apiKey?: string; baseUrl?: string };
   /** Keys by environment variable name, for deployments' `apiKeyEnv`. */
@@ -57,13 +59,14 @@ function parseChunk(data: string): WireChunk {
 }
 
 export class OpenAiProvider implements Provider {
-  readonly name = "openai";
+  readonly name: string;
   readonly #options: OpenAiProviderOptions;
   /** One SDK client per (base URL, key): each holds its options, the pool is in the shared fetch. */
   readonly #clients = new Map<string, OpenAI>();
   readonly #now: () => number;
 
   constructor(options: OpenAiProviderOptions) {
+    this.name = options.name ?? "openai";
     this.#options = options;
     this.#now = options.now ?? Date.now;
   }
