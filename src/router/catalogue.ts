@@ -1,4 +1,3 @@
-import { priceFor } from "./price-table.js";
 import type { TokenizerName } from "../core/token-counter.js";
 import type { CatalogueConfig, DeploymentConfig, ModelConfig, RoutingConfig } from "../config.js";
 
@@ -22,9 +21,8 @@ function nanos(usd: number): bigint {
 }
 
 function toModel(m: ModelConfig): CatalogueModel {
-  const price = m.price ??
-    priceFor(m.deployments[0]?.model ?? m.id) ??
-    priceFor(m.id) ?? { inputPerMillion: 0, outputPerMillion: 0 };
+  // The catalogue's parser has filled in a provider's default price where the file names none.
+  const price = m.price ?? { inputPerMillion: 0, outputPerMillion: 0 };
   return {
     id: m.id,
     aliases: m.aliases,
