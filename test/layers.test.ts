@@ -1,6 +1,6 @@
 /**
  * The layering rule of the design: nothing below the handlers imports proto or Connect types. Only
- * `src/rpc/` and `src/server/` know the transport; the domain (core, router, providers, ledger, keys, errors,
+ * `src/rpc/` and `src/server/` know the transport; the domain (core, pipeline, router, providers, ledger, keys, errors,
  * cache, limits) speaks in LlmError and gRPC code names, so Connect never loads under the router.
  * Read from the source's import statements with the TypeScript parser; nothing is run.
  */
@@ -11,7 +11,7 @@ import ts from "typescript";
 import { describe, expect, it } from "vitest";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const DOMAIN = ["core", "router", "providers", "ledger", "keys", "errors", "cache", "limits"].map((d) => join(ROOT, "src", d));
+const DOMAIN = ["core", "pipeline", "router", "providers", "ledger", "keys", "errors", "cache", "limits"].map((d) => join(ROOT, "src", d));
 
 interface ImportRef {
   specifier: string;
