@@ -35,7 +35,7 @@ import { Idempotency } from "./cache/idempotency.js";
 import { responseCacheOn } from "./cache/keyv-cache.js";
 import { createKvStore } from "./cache/kv-store.js";
 import { createLimiter } from "./limits/index.js";
-import { createFastPath } from "./server/fast-path.js";
+import { createFastPath } from "./server/fast-path/index.js";
 import { createRpcAdapter } from "./server/rpc-adapter.js";
 import { guardBodyDeadline } from "./server/body-deadline.js";
 

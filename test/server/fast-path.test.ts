@@ -1,5 +1,5 @@
 /**
- * The direct RPC path (src/server/fast-path.ts): what it takes and what it leaves to connect-node,
+ * The direct RPC path (src/server/fast-path/): what it takes and what it leaves to connect-node,
  * deadlines and cancellation reaching the handler, and — against the whole service — the same
  * bytes on the wire as connect-node for successes, errors and protocol faults.
  */
@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { GenerateRequestSchema, GenerateResponseSchema, LlmService, Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
-import { createFastPath } from "../../src/server/fast-path.js";
+import { createFastPath } from "../../src/server/fast-path/index.js";
 import { grpcJsClient, grpcMetadata, llmClient } from "../helpers/clients.js";
 import { envelope, h1Request, h2Request } from "../helpers/raw-http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
