@@ -5,8 +5,9 @@
  * profile showed to cost more than the gateway itself.
  *
  * It runs the same interceptors and the same ServiceImpl as connect-node, and writes the same
- * wire output: connect's own serialization, timeout parsing, error encoders and compressors are used
- * (responses of 1 KiB or more are compressed when the client accepts it, response-compression.ts).
+ * wire output (test/server/fast-path.test.ts compares them byte for byte): the protocol encodings are
+ * ours (../wire/), but for the few connect internals ../wire/connect-internals.ts lists, and responses of
+ * 1 KiB or more are compressed when the client accepts it, as connect-node does (response-compression.ts).
  * What it does not take (compressed requests, gRPC-web, Connect streaming and GET, JSON over gRPC,
  * HTTP/1.1 gRPC, other services such as health and reflection) is left to connect-node: the handler
  * returns false.
@@ -42,7 +43,7 @@ export interface FastPath {
  * is answered in full, errors included; it never throws.
  */
 export function createFastPath<S extends DescService>(options: FastPathOptions<S>): FastPath {
-  const routes = buildRoutes(options.service, options.impl, options.readMaxBytes);
+  const routes = buildRoutes(options.service, options.impl);
   const interceptors = [...options.interceptors];
   const limits = { readMaxBytes: options.readMaxBytes, maxTimeoutMs: options.maxTimeoutMs, newRequestId: options.newRequestId };
 

@@ -1,9 +1,9 @@
 /** Writing a call's error: gRPC status trailers, or a Connect unary error body. */
 import type { ConnectError } from "@connectrpc/connect";
-import { mergeNonProtocolHeaders } from "@connectrpc/connect/protocol";
-import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import type { Compression } from "../response-compression.js";
+import { codeToHttpStatus, errorJsonBytes } from "../wire/connect-errors.js";
+import { mergeNonProtocolHeaders } from "../wire/connect-internals.js";
+import { setGrpcStatus } from "../wire/grpc-status.js";
 import { nodeHeaders, responseClosed, type NodeResponse } from "./node-http.js";
 import { writeConnectUnary } from "./unary-writers.js";
 
@@ -11,12 +11,12 @@ export async function writeError(res: NodeResponse, grpc: boolean, error: Connec
   if (responseClosed(res)) return;
   if (grpc) {
     if (!res.headersSent) res.writeHead(200, nodeHeaders(header));
-    setTrailerStatus(trailer, error);
+    setGrpcStatus(trailer, error);
     res.addTrailers(nodeHeaders(trailer));
     res.end();
     return;
   }
   header.set("content-type", "application/json");
   if (!error.isWireError) mergeNonProtocolHeaders(header, error.metadata);
-  await writeConnectUnary(res, codeToHttpStatus(error.code), header, trailer, errorToJsonBytes(error, {}), compression);
+  await writeConnectUnary(res, codeToHttpStatus(error.code), header, trailer, errorJsonBytes(error), compression);
 }

@@ -1,8 +1,8 @@
 /** Writing a server stream as gRPC: enveloped messages, then the status in the trailers. */
 import type { DescMessage } from "@bufbuild/protobuf";
 import type { ConnectError, StreamResponse } from "@connectrpc/connect";
-import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { COMPRESS_MIN_BYTES, type Compression } from "../response-compression.js";
+import { setGrpcStatus } from "../wire/grpc-status.js";
 import { encodeEnvelope, frame } from "./envelope.js";
 import { asConnectError, normalize } from "./interceptor-chain.js";
 import { copyHeaders, drained, nodeHeaders, responseClosed, type NodeResponse } from "./node-http.js";
@@ -18,7 +18,7 @@ export async function writeGrpcStream(
   trailer: Headers,
   compression: Compression | null,
 ): Promise<void> {
-  const serializer = route.serialization.getO(true);
+  const serializer = route.codecs.output(true);
   const it = (response.message as AsyncIterable<unknown>)[Symbol.asyncIterator]();
   let headersSent = false;
   let failure: ConnectError | undefined;
@@ -45,8 +45,7 @@ export async function writeGrpcStream(
   }
   if (responseClosed(res)) return;
   if (!headersSent) res.writeHead(200, nodeHeaders(header));
-  if (failure) setTrailerStatus(trailer, failure);
-  else trailer.set("grpc-status", "0");
+  setGrpcStatus(trailer, failure);
   res.addTrailers(nodeHeaders(trailer));
   res.end();
 }

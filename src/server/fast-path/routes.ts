@@ -1,17 +1,17 @@
 /** The fast path's route table: one entry per unary or server-streaming method the service implements. */
-import type { DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { createMethodSerializationLookup, type MethodSerializationLookup } from "@connectrpc/connect/protocol";
+import { methodCodecs, type MethodCodecs } from "../wire/message-codec.js";
 
 export interface Route {
   method: DescMethod;
   kind: "unary" | "server_streaming";
   impl: (input: unknown, ctx: HandlerContext) => unknown;
-  serialization: MethodSerializationLookup<DescMessage, DescMessage>;
+  codecs: MethodCodecs;
 }
 
 /** Routes by request path (`/<service>/<method>`). */
-export function buildRoutes<S extends DescService>(service: S, impl: ServiceImpl<S>, readMaxBytes: number): Map<string, Route> {
+export function buildRoutes<S extends DescService>(service: S, impl: ServiceImpl<S>): Map<string, Route> {
   const routes = new Map<string, Route>();
   const implementations = impl as unknown as Record<string, ((input: unknown, ctx: HandlerContext) => unknown) | undefined>;
   for (const method of service.methods) {
@@ -22,7 +22,7 @@ export function buildRoutes<S extends DescService>(service: S, impl: ServiceImpl
       method,
       kind: method.methodKind,
       impl: fn.bind(impl),
-      serialization: createMethodSerializationLookup(method, undefined, undefined, { readMaxBytes, writeMaxBytes: 0xffffffff }),
+      codecs: methodCodecs(method),
     });
   }
   return routes;

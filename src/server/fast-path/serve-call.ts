@@ -3,11 +3,10 @@
  * the handler, then the protocol's writer. It never throws: every failure is answered on the wire.
  */
 import { Code, ConnectError, createContextValues, type HandlerContext, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
-import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
-import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { deadlineSignal } from "../../core/deadline-signal.js";
 import { describeProtocolError, hasErrorInfo, newProtocolRequestId } from "../protocol-errors.js";
 import { responseCompression } from "../response-compression.js";
+import { parseConnectTimeout, parseGrpcTimeout } from "../wire/timeout-header.js";
 import { decodeSingleEnvelope } from "./envelope.js";
 import { writeError } from "./error-writer.js";
 import { writeGrpcStream } from "./grpc-stream-writer.js";
@@ -28,8 +27,8 @@ export interface CallLimits {
 export async function serveCall(route: Route, protocol: Protocol, req: NodeRequest, res: NodeResponse, limits: CallLimits, interceptors: readonly Interceptor[]): Promise<void> {
   const grpc = protocol.name === "grpc";
   const timeout = grpc
-    ? parseGrpcTimeout(firstHeader(req.headers["grpc-timeout"]) ?? null, limits.maxTimeoutMs)
-    : parseConnectTimeout(firstHeader(req.headers["connect-timeout-ms"]) ?? null, limits.maxTimeoutMs);
+    ? parseGrpcTimeout(firstHeader(req.headers["grpc-timeout"]), limits.maxTimeoutMs)
+    : parseConnectTimeout(firstHeader(req.headers["connect-timeout-ms"]), limits.maxTimeoutMs);
   const responseHeader = new Headers({ "content-type": grpc ? "application/grpc+proto" : protocol.binary ? "application/proto" : "application/json" });
   // Response compression as connect-node negotiates it; gRPC announces it up front, as connect-node does.
   const compression = responseCompression(firstHeader(req.headers[grpc ? "grpc-accept-encoding" : "accept-encoding"]));
@@ -59,7 +58,7 @@ export async function serveCall(route: Route, protocol: Protocol, req: NodeReque
     const kind = route.kind === "unary" ? "unary" : "server-streaming";
     const body = await readBody(req, limits.readMaxBytes, grpc ? kind : undefined);
     const bytes = grpc ? decodeSingleEnvelope(body, kind) : body;
-    const input = route.serialization.getI(protocol.binary).parse(bytes);
+    const input = route.codecs.input(protocol.binary).parse(bytes);
     const requestHeader = webHeaders(req);
     const context: HandlerContext = {
       method: route.method,
@@ -98,7 +97,7 @@ export async function serveCall(route: Route, protocol: Protocol, req: NodeReque
       const response = (await call({ stream: false, method: route.method, message: input, ...common } as never)) as UnaryResponse;
       copyHeaders(response.header, responseHeader);
       copyHeaders(response.trailer, responseTrailer);
-      const data = route.serialization.getO(protocol.binary).serialize(response.message);
+      const data = route.codecs.output(protocol.binary).serialize(response.message);
       settle();
       if (grpc) await writeGrpcUnary(res, responseHeader, responseTrailer, data, compression);
       else await writeConnectUnary(res, 200, responseHeader, responseTrailer, data, compression);

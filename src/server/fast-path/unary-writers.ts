@@ -1,6 +1,6 @@
 /** Writing a unary answer: a gRPC message with its status trailers, or a Connect unary body. */
-import { trailerMux } from "@connectrpc/connect/protocol-connect";
 import { compressed, type Compression } from "../response-compression.js";
+import { trailerMux } from "../wire/connect-errors.js";
 import { frame } from "./envelope.js";
 import { nodeHeaders, responseClosed, type NodeResponse } from "./node-http.js";
 
