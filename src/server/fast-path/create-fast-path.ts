@@ -1,5 +1,5 @@
 /**
- * The hot path: gRPC calls (unary and server-streaming) and Connect unary POSTs to one service,
+ * The hot path: gRPC and Connect calls (unary and server-streaming, POST) to one service,
  * served straight from node:http2 / node:http without connect-node's universal-handler plumbing
  * (async-iterable pipes, three header copies and two abort controllers per call), which the
  * profile showed to cost more than the gateway itself.
@@ -8,7 +8,7 @@
  * wire output (test/server/fast-path.test.ts compares them byte for byte): the protocol encodings are
  * ours (../wire/), but for the few connect internals ../wire/connect-internals.ts lists, and responses of
  * 1 KiB or more are compressed when the client accepts it, as connect-node does (response-compression.ts).
- * What it does not take (compressed requests, gRPC-web, Connect streaming and GET, JSON over gRPC,
+ * What it does not take (compressed requests, gRPC-web, Connect GET, JSON over gRPC,
  * HTTP/1.1 gRPC, other services such as health and reflection) is left to connect-node: the handler
  * returns false.
  */
@@ -53,7 +53,8 @@ export function createFastPath<S extends DescService>(options: FastPathOptions<S
     const route = routes.get(req.url);
     if (route === undefined) return false;
     const protocol = protocolOf(req);
-    if (protocol === undefined || (protocol.name === "connect" && route.kind !== "unary")) return false;
+    // Connect says unary or streaming in its content type, and connect-node refuses a mismatch (415).
+    if (protocol === undefined || (protocol.name === "connect" && protocol.enveloped !== (route.kind !== "unary"))) return false;
     served++;
     void serveCall(route, protocol, req, res as unknown as NodeResponse, limits, interceptors);
     return true;

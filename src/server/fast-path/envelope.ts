@@ -18,8 +18,14 @@ export async function frame(data: Uint8Array, compression: Compression | null, f
   return encodeEnvelope(out.data, out.compressed ? flags | 1 : flags);
 }
 
-/** The one message of an enveloped request body, or the protocol error connect-node reports for it. */
-export function decodeSingleEnvelope(body: Buffer, kind: string): Uint8Array {
+/** The end-of-stream flag of a Connect streaming envelope. */
+export const END_STREAM_FLAG = 0b10;
+
+/**
+ * The one message of an enveloped request body, or the protocol error connect-node reports for it. With
+ * `connect`, an end-of-stream envelope is skipped as connect's does (so it is not a message).
+ */
+export function decodeSingleEnvelope(body: Buffer, kind: string, connect = false): Uint8Array {
   if (body.byteLength === 0) throw new ConnectError(`protocol error: missing input message for ${kind} method`, Code.Unimplemented);
   if (body.byteLength < ENVELOPE_HEADER_BYTES) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
   const flags = body[0] ?? 0;
@@ -27,5 +33,6 @@ export function decodeSingleEnvelope(body: Buffer, kind: string): Uint8Array {
   if (body.byteLength < ENVELOPE_HEADER_BYTES + length) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
   if (body.byteLength > ENVELOPE_HEADER_BYTES + length) throw new ConnectError(`protocol error: received extra input message for ${kind} method`, Code.Unimplemented);
   if ((flags & 0b01) === 0b01) throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
+  if (connect && (flags & END_STREAM_FLAG) === END_STREAM_FLAG) throw new ConnectError(`protocol error: missing input message for ${kind} method`, Code.Unimplemented);
   return body.subarray(ENVELOPE_HEADER_BYTES, ENVELOPE_HEADER_BYTES + length);
 }

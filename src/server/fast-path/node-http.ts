@@ -11,7 +11,10 @@ export interface NodeResponse {
   end(chunk?: Uint8Array): unknown;
   addTrailers(headers: Record<string, string>): void;
   readonly headersSent: boolean;
-  readonly destroyed: boolean;
+  /** ServerResponse's; an Http2ServerResponse has none (its stream has, below). */
+  readonly destroyed?: boolean;
+  /** Http2ServerResponse's stream, destroyed when the client resets it. */
+  readonly stream?: { readonly destroyed: boolean };
   readonly writableEnded: boolean;
   once(event: "close", listener: () => void): unknown;
   on(event: "close" | "drain", listener: () => void): unknown;
@@ -52,6 +55,8 @@ export function copyHeaders(from: Headers, to: Headers): void {
 
 /** Resolves once the response can take more data (or has closed). */
 export function drained(res: NodeResponse): Promise<void> {
+  // A closed response neither drains nor closes again.
+  if (responseClosed(res)) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       res.off("drain", done);
@@ -63,6 +68,7 @@ export function drained(res: NodeResponse): Promise<void> {
   });
 }
 
+/** Whether the response can take no more: ended, or its socket (HTTP/1.1) or stream (HTTP/2) is gone. */
 export function responseClosed(res: NodeResponse): boolean {
-  return res.destroyed || res.writableEnded;
+  return res.writableEnded || res.destroyed === true || res.stream?.destroyed === true;
 }

@@ -9,10 +9,11 @@ import { responseCompression } from "../response-compression.js";
 import { parseConnectTimeout, parseGrpcTimeout } from "../wire/timeout-header.js";
 import { decodeSingleEnvelope } from "./envelope.js";
 import { writeError } from "./error-writer.js";
+import { writeConnectStream } from "./connect-stream-writer.js";
 import { writeGrpcStream } from "./grpc-stream-writer.js";
 import { applyInterceptors, asConnectError, normalize, single } from "./interceptor-chain.js";
 import { copyHeaders, firstHeader, webHeaders, type NodeRequest, type NodeResponse } from "./node-http.js";
-import type { Protocol } from "./protocol.js";
+import { protocolHeaders, type Protocol } from "./protocol.js";
 import { readBody } from "./request-body.js";
 import type { Route } from "./routes.js";
 import { writeConnectUnary, writeGrpcUnary } from "./unary-writers.js";
@@ -26,13 +27,12 @@ export interface CallLimits {
 
 export async function serveCall(route: Route, protocol: Protocol, req: NodeRequest, res: NodeResponse, limits: CallLimits, interceptors: readonly Interceptor[]): Promise<void> {
   const grpc = protocol.name === "grpc";
-  const timeout = grpc
-    ? parseGrpcTimeout(firstHeader(req.headers["grpc-timeout"]), limits.maxTimeoutMs)
-    : parseConnectTimeout(firstHeader(req.headers["connect-timeout-ms"]), limits.maxTimeoutMs);
-  const responseHeader = new Headers({ "content-type": grpc ? "application/grpc+proto" : protocol.binary ? "application/proto" : "application/json" });
-  // Response compression as connect-node negotiates it; gRPC announces it up front, as connect-node does.
-  const compression = responseCompression(firstHeader(req.headers[grpc ? "grpc-accept-encoding" : "accept-encoding"]));
-  if (grpc && compression !== null) responseHeader.set("grpc-encoding", compression.name);
+  const names = protocolHeaders(protocol);
+  const timeout = (grpc ? parseGrpcTimeout : parseConnectTimeout)(firstHeader(req.headers[names.timeout]), limits.maxTimeoutMs);
+  const responseHeader = new Headers({ "content-type": names.contentType });
+  // Response compression as connect-node negotiates it; an enveloped response announces it up front, as connect-node's does.
+  const compression = responseCompression(firstHeader(req.headers[names.acceptEncoding]));
+  if (names.announceEncoding !== undefined && compression !== null) responseHeader.set(names.announceEncoding, compression.name);
   const responseTrailer = new Headers();
 
   // One controller: aborted at the client's deadline, or when the client goes away first. It is
@@ -56,8 +56,8 @@ export async function serveCall(route: Route, protocol: Protocol, req: NodeReque
   try {
     if (timeout.error) throw timeout.error;
     const kind = route.kind === "unary" ? "unary" : "server-streaming";
-    const body = await readBody(req, limits.readMaxBytes, grpc ? kind : undefined);
-    const bytes = grpc ? decodeSingleEnvelope(body, kind) : body;
+    const body = await readBody(req, limits.readMaxBytes, protocol.enveloped ? kind : undefined);
+    const bytes = protocol.enveloped ? decodeSingleEnvelope(body, kind, !grpc) : body;
     const input = route.codecs.input(protocol.binary).parse(bytes);
     const requestHeader = webHeaders(req);
     const context: HandlerContext = {
@@ -117,7 +117,8 @@ export async function serveCall(route: Route, protocol: Protocol, req: NodeReque
     );
     const response = (await call({ stream: true, method: route.method, message: single(input), ...common } as never)) as StreamResponse;
     copyHeaders(response.header, responseHeader);
-    await writeGrpcStream(res, response, route, output, responseHeader, responseTrailer, compression);
+    const write = grpc ? writeGrpcStream : writeConnectStream;
+    await write(res, response, output, route.codecs.output(protocol.binary), responseHeader, responseTrailer, compression);
     settle();
   } catch (err) {
     settle();
@@ -129,9 +130,9 @@ export async function serveCall(route: Route, protocol: Protocol, req: NodeReque
         callerRequestId: firstHeader(req.headers["x-request-id"]),
         responseHeader,
         readMaxBytes: limits.readMaxBytes,
-        ...(err === timeout.error ? { timeoutHeader: grpc ? "grpc-timeout" : "connect-timeout-ms" } : {}),
+        ...(err === timeout.error ? { timeoutHeader: names.timeout } : {}),
       });
     }
-    await writeError(res, grpc, error, responseHeader, responseTrailer, compression);
+    await writeError(res, protocol, error, responseHeader, responseTrailer, compression);
   }
 }
