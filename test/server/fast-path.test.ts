@@ -287,6 +287,12 @@ describe("createFastPath: what it takes, deadlines and cancellation", () => {
     },
     streamGenerate(req: { model: string }, ctx: HandlerContext) {
       if (req.model === "endless") return endless(ctx);
+      if (req.model === "unserializable") {
+        // A message the writer cannot serialize (int64 from a word), then the stream as it goes on.
+        const queue = endless(ctx);
+        queue.push({ event: { case: "completed" as const, value: { usage: { inputTokens: "many" } } } });
+        return queue;
+      }
       return (async function* () {
         for (let i = 0; i < 500; i++) yield { event: { case: "delta" as const, value: { text: `token ${i} `.repeat(50) } } };
       })();
@@ -410,6 +416,17 @@ describe("createFastPath: what it takes, deadlines and cancellation", () => {
     expect((endlessSeen[before]!.signalReason as ConnectError).code).toBe(Code.Canceled);
     expect(endlessSeen[before]!.pushed).toBeLessThan(5_000);
     session.close();
+  });
+
+  it.each([
+    ["Connect", "application/connect+proto"],
+    ["gRPC", "application/grpc"],
+  ])("a %s stream whose message does not serialize ends with INTERNAL and stops the handler's stream", async (name, contentType) => {
+    const before = endlessSeen.length;
+    const res = await h2Request(port, "/llm.v1.LlmService/StreamGenerate", { "content-type": contentType }, envelope(request("unserializable")));
+    const code = name === "gRPC" ? res.trailers["grpc-status"] : (JSON.parse(frames(res.body).at(-1)!.data.toString()) as { error: { code: string } }).error.code;
+    expect(code).toBe(name === "gRPC" ? String(Code.Internal) : "internal");
+    await expect.poll(() => endlessSeen[before]?.returned, { timeout: 5_000 }).toBe(true);
   });
 
   it("a Connect client that closes its HTTP/1.1 connection mid-stream cancels the call", async () => {

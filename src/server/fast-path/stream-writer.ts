@@ -19,7 +19,8 @@ export interface MessagesEnd {
 
 /**
  * Writes the messages; resolves with how they ended, or undefined when the response closed first (the
- * client went away: the handler's stream is then returned, so its producer stops). The headers go out
+ * client went away). Whenever the writer stops before the handler's stream ended (a closed response, a
+ * message that does not serialize), the stream is returned, so its producer stops. The headers go out
  * with the first message, so a handler can still set them until then.
  */
 export async function writeMessages(
@@ -32,9 +33,12 @@ export async function writeMessages(
 ): Promise<MessagesEnd | undefined> {
   const it = messages[Symbol.asyncIterator]();
   let headersSent = false;
+  let pulling = false;
   try {
     for (;;) {
+      pulling = true;
       const step = await it.next();
+      pulling = false;
       if (step.done === true) return { headersSent };
       const data = codec.serialize(normalize(schema, step.value));
       // Small messages (every token) are framed at once; only one worth compressing waits for the compressor.
@@ -50,6 +54,8 @@ export async function writeMessages(
       if (!res.write(framed)) await drained(res);
     }
   } catch (err) {
+    // The stream failed by itself (pulling), or the writer failed with it still open: stop its producer.
+    if (!pulling) await it.return?.(undefined).catch(() => undefined);
     return { headersSent, failure: asConnectError(err) };
   }
 }
