@@ -36,7 +36,7 @@ import { Idempotency } from "./cache/idempotency.js";
 import { responseCacheOn } from "./cache/keyv-cache.js";
 import { createKvStore } from "./cache/kv-store.js";
 import { createLimiter } from "./limits/index.js";
-import { createFastPath } from "./server/fast-path.js";
+import { createFastPath } from "./server/fast-path/index.js";
 import { createRpcAdapter } from "./server/rpc-adapter.js";
 import { guardBodyDeadline } from "./server/body-deadline.js";
 
@@ -297,7 +297,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     newRequestId,
     onHandlerError: (method, err) => logger.error("RPC handler failed", { method, error: err instanceof Error ? err.message : String(err) }),
   });
-  // gRPC and Connect unary calls to LlmService skip connect-node's plumbing (same interceptors and
+  // gRPC and Connect calls (unary and server-streaming) to LlmService skip connect-node's plumbing (same interceptors and
   // handlers, same wire output); everything else, and every call with RPC_FAST_PATH=false, goes to connect-node.
   const fastPath = config.rpcFastPath
     ? createFastPath({ service: LlmService, impl: service, interceptors, readMaxBytes: config.maxRequestBytes, maxTimeoutMs: config.maxDeadlineMs, newRequestId })

@@ -34,7 +34,7 @@ export interface Config {
   maxDeadlineMs: number;
   /** Connections per upstream origin, in use and idle; a streamed call holds one for its whole stream. */
   upstreamMaxSockets: number;
-  /** Serve gRPC and Connect unary LlmService calls on the direct path (src/server/fast-path.ts); false: connect-node serves everything. */
+  /** Serve gRPC and Connect (unary and server-streaming) LlmService calls on the direct path (src/server/fast-path/); false: connect-node serves everything. */
   rpcFastPath: boolean;
   shutdownGraceMs: number;
   /** What a connection may hold of the server: see ConnectionLimits in src/server/transport.ts. */

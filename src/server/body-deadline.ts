@@ -8,8 +8,10 @@ import http2 from "node:http2";
 import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus, errorToJson, errorToJsonBytes, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
-import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { codeToHttpStatus, errorJsonBytes } from "./wire/connect-errors.js";
+import { errorToJson } from "./wire/connect-internals.js";
+import { setGrpcStatus } from "./wire/grpc-status.js";
+import { parseConnectTimeout, parseGrpcTimeout } from "./wire/timeout-header.js";
 import { LlmError } from "../errors/llm-error.js";
 import { toConnectError } from "../rpc/to-connect.js";
 
@@ -92,7 +94,7 @@ function answer(res: ServerResponse | Http2ServerResponse, wire: Wire, contentTy
   if (res instanceof ServerResponse) res.shouldKeepAlive = false; // HTTP/1.1: "connection: close"
   if (wire === "grpc" || wire === "grpc-web") {
     const status = new Headers();
-    setTrailerStatus(status, error);
+    setGrpcStatus(status, error);
     out.statusCode = 200;
     out.setHeader("content-type", contentType);
     status.forEach((value, key) => out.setHeader(key, value));
@@ -112,5 +114,5 @@ function answer(res: ServerResponse | Http2ServerResponse, wire: Wire, contentTy
   }
   out.statusCode = codeToHttpStatus(error.code);
   out.setHeader("content-type", "application/json");
-  out.end(errorToJsonBytes(error, {}));
+  out.end(errorJsonBytes(error));
 }

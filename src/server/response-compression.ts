@@ -5,7 +5,7 @@
  * The client's list is grpc-accept-encoding for gRPC, accept-encoding for Connect unary.
  */
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
-import { compressionNegotiate, type Compression } from "@connectrpc/connect/protocol";
+import { compressionNegotiate, type Compression } from "./wire/connect-internals.js";
 
 export type { Compression };
 

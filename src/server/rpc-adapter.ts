@@ -7,9 +7,11 @@
  */
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import { createAsyncIterable, mergeNonProtocolHeaders, type UniversalHandler, type UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { errorToJsonBytes, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
-import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { createAsyncIterable, type UniversalHandler, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { errorJsonBytes } from "./wire/connect-errors.js";
+import { mergeNonProtocolHeaders } from "./wire/connect-internals.js";
+import { setGrpcStatus } from "./wire/grpc-status.js";
+import { parseConnectTimeout, parseGrpcTimeout } from "./wire/timeout-header.js";
 import { kRequestId } from "./call-values.js";
 import { binaryRequest, isGrpcWebText, textResponse } from "./grpc-web-text.js";
 import type { RequestHandler } from "./transport.js";
@@ -93,9 +95,9 @@ function unsupportedMediaType(handler: UniversalHandler, contentType: string | n
     { requestId, callerRequestId },
   );
   const header = new Headers({ "content-type": "application/json", "accept-post": accepted.join(", ") });
-  if (contentType?.toLowerCase().startsWith("application/grpc")) setTrailerStatus(header, error);
+  if (contentType?.toLowerCase().startsWith("application/grpc")) setGrpcStatus(header, error);
   else mergeNonProtocolHeaders(header, error.metadata);
-  const body = errorToJsonBytes(error, {});
+  const body = errorJsonBytes(error);
   header.set("content-length", String(body.byteLength));
   return { status: 415, header, body: createAsyncIterable([body]) };
 }

@@ -1,8 +1,9 @@
 /**
- * The direct RPC path (src/server/fast-path.ts): what it takes and what it leaves to connect-node,
+ * The direct RPC path (src/server/fast-path/): what it takes and what it leaves to connect-node,
  * deadlines and cancellation reaching the handler, and — against the whole service — the same
  * bytes on the wire as connect-node for successes, errors and protocol faults.
  */
+import http from "node:http";
 import http2 from "node:http2";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import type { AddressInfo } from "node:net";
@@ -10,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { GenerateRequestSchema, GenerateResponseSchema, LlmService, Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
-import { createFastPath } from "../../src/server/fast-path.js";
+import { createFastPath } from "../../src/server/fast-path/index.js";
 import { grpcJsClient, grpcMetadata, llmClient } from "../helpers/clients.js";
-import { envelope, h1Request, h2Request } from "../helpers/raw-http.js";
+import { envelope, frames, h1Request, h2Request } from "../helpers/raw-http.js";
+import { PushQueue } from "../../src/core/push-queue.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 const request = (model: string, content = "fast path parity") =>
@@ -163,6 +165,39 @@ describe("the fast path against connect-node, same service, same bytes", () => {
         body: Buffer.from(JSON.stringify({ model: "sim/echo", messages: [{ role: "ROLE_USER", content: "parity" }] })),
       },
     ]),
+    ...[false, true].flatMap((h1): Case[] => {
+      const on = h1 ? " (HTTP/1.1)" : "";
+      const path = "/llm.v1.LlmService/StreamGenerate";
+      const proto = { "content-type": "application/connect+proto" };
+      const json = { "content-type": "application/connect+json" };
+      const jsonBody = (model: string, content: string) => envelope(Buffer.from(JSON.stringify({ model, messages: [{ role: "ROLE_USER", content }] })));
+      return [
+        { name: `Connect stream proto success${on}`, h1, path, headers: { ...proto, "connect-protocol-version": "1" }, body: envelope(request("sim/echo", "one two three four")) },
+        { name: `Connect stream JSON success${on}`, h1, path, headers: json, body: jsonBody("sim/echo", "one two three four") },
+        { name: `Connect stream JSON success, charset${on}`, h1, path, headers: { "content-type": "application/connect+json; charset=utf-8" }, body: jsonBody("sim/echo", "five six") },
+        { name: `Connect stream proto NOT_FOUND${on}`, h1, path, headers: proto, body: envelope(request("no/such-model")) },
+        { name: `Connect stream JSON NOT_FOUND${on}`, h1, path, headers: json, body: jsonBody("nope", "x") },
+        { name: `Connect stream without a key${on}`, h1, path, headers: proto, body: envelope(request("sim/echo")), auth: false },
+        { name: `Connect stream malformed connect-timeout-ms${on}`, h1, path, headers: { ...proto, "connect-timeout-ms": "soon" }, body: envelope(request("sim/echo")) },
+        { name: `Connect stream connect-timeout-ms over the maximum${on}`, h1, path, headers: { ...json, "connect-timeout-ms": "99999999" }, body: jsonBody("sim/echo", "x") },
+        { name: `Connect stream undecodable message${on}`, h1, path, headers: proto, body: envelope(Buffer.from([0x0a, 0xff, 0x01])) },
+        { name: `Connect stream invalid JSON${on}`, h1, path, headers: json, body: envelope(Buffer.from("{not json")) },
+        { name: `Connect stream empty body${on}`, h1, path, headers: proto, body: new Uint8Array(0) },
+        { name: `Connect stream oversize message${on}`, h1, path, headers: proto, body: envelope(request("sim/echo", "x".repeat(8000))) },
+        { name: `Connect stream declared length over the limit, body cut short${on}`, h1, path, headers: proto, body: truncatedEnvelope(5000, 10) },
+        { name: `Connect stream compressed flag without an encoding${on}`, h1, path, headers: proto, body: envelope(request("sim/echo"), 1) },
+        { name: `Connect stream end-of-stream envelope as the request${on}`, h1, path, headers: proto, body: envelope(Buffer.from("{}"), 2) },
+        { name: `Connect stream two messages${on}`, h1, path, headers: proto, body: Buffer.concat([envelope(request("sim/echo")), envelope(request("sim/echo"))]) },
+        {
+          name: `Connect stream, gzip accepted, one large delta${on}`,
+          h1,
+          path,
+          headers: { ...proto, "connect-accept-encoding": "gzip" },
+          body: envelope(request("sim/echo", `${"s".repeat(1500)} small`)),
+        },
+        { name: `Connect stream, br accepted, error${on}`, h1, path, headers: { ...json, "connect-accept-encoding": "br" }, body: jsonBody("nope", "x") },
+      ];
+    }),
   ];
 
   it.each(cases)("$name", async (c) => {
@@ -250,13 +285,46 @@ describe("createFastPath: what it takes, deadlines and cancellation", () => {
       seen[seen.length - 1]!.reason = ctx.signal.reason;
       throw ctx.signal.reason;
     },
-    async *streamGenerate() {
-      for (let i = 0; i < 500; i++) yield { event: { case: "delta" as const, value: { text: `token ${i} `.repeat(50) } } };
+    streamGenerate(req: { model: string }, ctx: HandlerContext) {
+      if (req.model === "endless") return endless(ctx);
+      if (req.model === "unserializable") {
+        // A message the writer cannot serialize (int64 from a word), then the stream as it goes on.
+        const queue = endless(ctx);
+        queue.push({ event: { case: "completed" as const, value: { usage: { inputTokens: "many" } } } });
+        return queue;
+      }
+      return (async function* () {
+        for (let i = 0; i < 500; i++) yield { event: { case: "delta" as const, value: { text: `token ${i} `.repeat(50) } } };
+      })();
     },
   } as unknown as ServiceImpl<typeof LlmService>;
+  /** What the last endless stream saw: its consumer returned (the gateway's cue to stop), and the call's signal. */
+  const endlessSeen: { returned: boolean; pushed: number; signalReason?: unknown }[] = [];
+  /** A pushed stream, as the gateway's: a token every 2 ms (at most 5,000) until its consumer returns. */
+  function endless(ctx: HandlerContext) {
+    const seen: (typeof endlessSeen)[number] = { returned: false, pushed: 0 };
+    endlessSeen.push(seen);
+    ctx.signal.addEventListener("abort", () => (seen.signalReason = ctx.signal.reason), { once: true });
+    const timer = setInterval(() => {
+      if (seen.pushed++ >= 5_000) {
+        clearInterval(timer);
+        queue.end();
+      } else queue.push({ event: { case: "delta" as const, value: { text: "tok " } } });
+    }, 2);
+    const queue = new PushQueue<unknown>({
+      onReturn: () => {
+        seen.returned = true;
+        clearInterval(timer);
+      },
+    });
+    return queue;
+  }
   const fast = createFastPath({ service: LlmService, impl, interceptors: [], readMaxBytes: 1 << 20, maxTimeoutMs: 60_000 });
   let server: http2.Http2Server;
   let port = 0;
+  /** The same handler over HTTP/1.1. */
+  let h1Server: http.Server;
+  let h1Port = 0;
 
   beforeAll(async () => {
     server = http2.createServer((req, res) => {
@@ -264,18 +332,27 @@ describe("createFastPath: what it takes, deadlines and cancellation", () => {
       res.writeHead(418, { "x-delegated": "1" });
       res.end();
     });
+    h1Server = http.createServer((req, res) => {
+      if (!fast(req, res)) res.writeHead(418).end();
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => h1Server.listen(0, "127.0.0.1", resolve));
     port = (server.address() as AddressInfo).port;
+    h1Port = (h1Server.address() as AddressInfo).port;
   });
   afterAll(async () => {
+    h1Server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => h1Server.close(() => resolve()));
   });
 
   it.each([
     ["gRPC-web", "/llm.v1.LlmService/Generate", { "content-type": "application/grpc-web+proto" }],
     ["gzip-compressed gRPC", "/llm.v1.LlmService/Generate", { "content-type": "application/grpc", "grpc-encoding": "gzip" }],
     ["JSON over gRPC", "/llm.v1.LlmService/Generate", { "content-type": "application/grpc+json" }],
-    ["Connect streaming", "/llm.v1.LlmService/StreamGenerate", { "content-type": "application/connect+proto" }],
+    ["gzip-compressed Connect streaming", "/llm.v1.LlmService/StreamGenerate", { "content-type": "application/connect+proto", "connect-content-encoding": "gzip" }],
+    ["Connect streaming to a unary method", "/llm.v1.LlmService/Generate", { "content-type": "application/connect+proto" }],
+    ["Connect streaming of another kind of JSON", "/llm.v1.LlmService/StreamGenerate", { "content-type": "application/connect+json; charset=latin1" }],
     ["Connect unary to a streaming method", "/llm.v1.LlmService/StreamGenerate", { "content-type": "application/proto" }],
     ["health", "/grpc.health.v1.Health/Check", { "content-type": "application/grpc" }],
     ["an unknown method", "/llm.v1.LlmService/Nope", { "content-type": "application/grpc" }],
@@ -311,6 +388,56 @@ describe("createFastPath: what it takes, deadlines and cancellation", () => {
     await expect.poll(() => seen.at(-1)?.reason).toBeInstanceOf(ConnectError);
     expect((seen.at(-1)!.reason as ConnectError).code).toBe(Code.Canceled);
     session.close();
+  });
+
+  it.each([false, true])("a long Connect server stream arrives whole, in order, then its end-of-stream message (HTTP/1.1: %s)", async (h1) => {
+    const res = await (h1 ? h1Request : h2Request)(h1 ? h1Port : port, "/llm.v1.LlmService/StreamGenerate", { "content-type": "application/connect+proto" }, envelope(request("x")));
+    expect(res.status).toBe(200);
+    expect(res.headers["content-type"]).toBe("application/connect+proto");
+    const all = frames(res.body);
+    expect(all).toHaveLength(501);
+    expect(all.slice(0, 500).every((f) => f.flags === 0)).toBe(true);
+    expect(all[0]!.data.toString()).toContain("token 0 ");
+    expect(all[499]!.data.toString()).toContain("token 499 ");
+    expect(all[500]).toEqual({ flags: 2, data: Buffer.from("{}") });
+  });
+
+  it.each([
+    ["Connect", "application/connect+json", envelope(Buffer.from(JSON.stringify({ model: "endless" })))],
+    ["gRPC", "application/grpc", envelope(request("endless"))],
+  ])("a %s client that resets its HTTP/2 stream mid-stream cancels the call: the stream's consumer returns and the signal fires", async (_name, contentType, body) => {
+    const before = endlessSeen.length;
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const stream = session.request({ ":method": "POST", ":path": "/llm.v1.LlmService/StreamGenerate", "content-type": contentType });
+    stream.on("error", () => {});
+    stream.once("data", () => stream.close(http2.constants.NGHTTP2_CANCEL));
+    stream.end(body);
+    await expect.poll(() => endlessSeen[before]?.returned, { timeout: 5_000 }).toBe(true);
+    expect((endlessSeen[before]!.signalReason as ConnectError).code).toBe(Code.Canceled);
+    expect(endlessSeen[before]!.pushed).toBeLessThan(5_000);
+    session.close();
+  });
+
+  it.each([
+    ["Connect", "application/connect+proto"],
+    ["gRPC", "application/grpc"],
+  ])("a %s stream whose message does not serialize ends with INTERNAL and stops the handler's stream", async (name, contentType) => {
+    const before = endlessSeen.length;
+    const res = await h2Request(port, "/llm.v1.LlmService/StreamGenerate", { "content-type": contentType }, envelope(request("unserializable")));
+    const code = name === "gRPC" ? res.trailers["grpc-status"] : (JSON.parse(frames(res.body).at(-1)!.data.toString()) as { error: { code: string } }).error.code;
+    expect(code).toBe(name === "gRPC" ? String(Code.Internal) : "internal");
+    await expect.poll(() => endlessSeen[before]?.returned, { timeout: 5_000 }).toBe(true);
+  });
+
+  it("a Connect client that closes its HTTP/1.1 connection mid-stream cancels the call", async () => {
+    const before = endlessSeen.length;
+    const req = http.request({ host: "127.0.0.1", port: h1Port, method: "POST", path: "/llm.v1.LlmService/StreamGenerate", headers: { "content-type": "application/connect+proto" } });
+    req.on("error", () => {});
+    req.on("response", (res) => res.once("data", () => req.destroy()));
+    req.end(envelope(request("endless")));
+    await expect.poll(() => endlessSeen[before]?.returned, { timeout: 5_000 }).toBe(true);
+    expect((endlessSeen[before]!.signalReason as ConnectError).code).toBe(Code.Canceled);
+    expect(endlessSeen[before]!.pushed).toBeLessThan(5_000);
   });
 
   it("a long server stream arrives whole, in order, with status 0", async () => {
