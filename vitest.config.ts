@@ -5,7 +5,9 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     testTimeout: 20_000,
     hookTimeout: 60_000,
-    // PGlite takes seconds to start; files run in parallel on the machine's cores.
+    // One migrated PGlite cluster per run, copied by the tests that need one (initdb takes seconds).
+    globalSetup: ["test/setup/pglite-template.ts"],
+    // Each file in its own process: PGlite's WASM memory and V8 flags are process-wide.
     pool: "forks",
   },
 });

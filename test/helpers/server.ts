@@ -1,9 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { startApp, type App, type AppOptions } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/telemetry/logger.js";
+import { seededDataDir } from "./pglite-template.js";
 
 export interface TestServer {
   app: App;
@@ -16,9 +15,9 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts the whole service on a free loopback port with its own PGlite directory. */
+/** Starts the whole service on a free loopback port with its own PGlite directory (a copy of the run's template). */
 export async function startTestServer(env: Record<string, string> = {}, options: Pick<AppOptions, "newRequestId"> = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), "llm-test-"));
+  const dataDir = seededDataDir("llm-test-");
   const config = loadConfig({ PORT: "0", DATA_DIR: dataDir, LEDGER_FLUSH_MS: "20", ...env });
   const app = await startApp(config, { logger: createLogger("error", { silent: true }), ...options });
   const key = (await app.keys.create({ name: "test", tenant: "acme" })).secret;

@@ -9,6 +9,7 @@ import { createMigrator, MIGRATIONS, migrateToLatest } from "../../src/ledger/mi
 import { toGenerationRow } from "../../src/ledger/usage-ledger.js";
 import type { UsageRecord } from "../../src/core/types.js";
 import { DATABASE_HOOK_TIMEOUT_MS, describeEachDatabase } from "../helpers/postgres.js";
+import { seededDataDir } from "../helpers/pglite-template.js";
 
 function usageRecord(requestId: string): UsageRecord {
   const startedAt = new Date("2026-01-01T00:00:00Z");
@@ -270,7 +271,7 @@ describe("PGlite storage", () => {
 
 describe("embedded database ownership", () => {
   it("refuses a second open of the same PGlite directory while the first is open, and allows it after close", async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), "llm-lock-"));
+    const dataDir = seededDataDir("llm-lock-");
     try {
       const first = await openDatabase({ dataDir });
       await expect(openDatabase({ dataDir })).rejects.toThrow(/in use by process/);

@@ -9,6 +9,7 @@ import { startApp, type App } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { createTelemetry } from "../../src/telemetry/telemetry.js";
+import { seedPgliteCluster } from "../helpers/pglite-template.js";
 
 export interface ObservedServer {
   app: App;
@@ -34,6 +35,7 @@ export interface ObservedOptions {
 
 export async function startObservedServer(env: Record<string, string> = {}, options: ObservedOptions = {}): Promise<ObservedServer> {
   const dir = mkdtempSync(join(tmpdir(), "llm-telemetry-"));
+  seedPgliteCluster(join(dir, "data"));
   const catalogueEnv: Record<string, string> = {};
   if (options.catalogue !== undefined) {
     writeFileSync(join(dir, "catalogue.yaml"), options.catalogue);
