@@ -3,88 +3,29 @@
  * (Messages wire: SSE events, usage in message_start/message_delta, error bodies, Retry-After),
  * over the pooled fetch of providers/http.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DeploymentConfig } from "../../src/config.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { LlmError } from "../../src/errors/llm-error.js";
 import type { ErrorReason } from "../../src/errors/taxonomy.js";
+import type { FetchFunction } from "../../src/providers/http.js";
 import { AnthropicProvider } from "../../src/providers/anthropic/anthropic-provider.js";
-import { createHttpFetch, type FetchFunction, type HttpFetch } from "../../src/providers/http.js";
-import type { ProviderEvent, ProviderRequest } from "../../src/providers/provider.js";
-import { startSimulator, type RequestInfo, type Simulator } from "../../src/simulator/index.js";
+import { TRANSPORTS, useProviderHarness, type Outcome } from "../helpers/provider-harness.js";
 
 const KEY = "sk-ant-test-0123456789-secret";
-let sim: Simulator;
-let http: HttpFetch;
+const up = useProviderHarness<AnthropicProvider>({ provider: "anthropic", model: "sim-claude", tagPrefix: "an", apiKey: KEY });
+const { deployment, req, run, nextRequest } = up;
 let provider: AnthropicProvider;
 /** The transport of the suite being run: the pooled fetch, or undefined for the SDK's default (the global fetch). */
 let transportFetch: FetchFunction | undefined;
 
-beforeAll(async () => {
-  sim = await startSimulator({ apiKey: KEY });
-  http = createHttpFetch();
-});
-
-afterAll(async () => {
-  http?.close();
-  await sim?.close();
-});
-
-let tagSeq = 0;
-/** A deployment whose extra headers script the simulator (`x-sim-*`), tagged so aborts can be awaited. */
-function deployment(knobs: Record<string, string> = {}, extra: Partial<DeploymentConfig> = {}): DeploymentConfig & { tag: string } {
-  const tag = `an-${++tagSeq}`;
-  const options: Record<string, string | boolean> = { "header:x-sim-tag": tag };
-  for (const [k, v] of Object.entries(knobs)) options[`header:x-sim-${k}`] = v;
-  return { provider: "anthropic", model: "sim-claude", weight: 1, options, ...extra, tag };
-}
-
-function req(content: string, extra: Partial<ProviderRequest> = {}): ProviderRequest {
-  return { system: "", messages: [{ role: "user", content }], maxOutputTokens: 1000, stop: [], metadata: {}, ...extra };
-}
-
-interface Outcome {
-  deltas: string[];
-  done?: Extract<ProviderEvent, { type: "done" }>;
-  error?: LlmError;
-}
-
-async function run(
-  d: DeploymentConfig,
-  r: ProviderRequest,
-  signal = new AbortController().signal,
-  timeoutMs = 5_000,
-  p: AnthropicProvider = provider,
-): Promise<Outcome> {
-  const out: Outcome = { deltas: [] };
-  try {
-    for await (const e of p.stream(d, r, { signal, timeoutMs })) {
-      if (e.type === "delta") out.deltas.push(e.text);
-      else out.done = e;
-    }
-  } catch (err) {
-    if (!(err instanceof LlmError)) throw err;
-    out.error = err;
-  }
-  return out;
-}
-
-function nextRequest(): Promise<RequestInfo> {
-  return new Promise((resolve) => sim.once("request", resolve));
-}
-
-const TRANSPORTS = [
-  { transport: "the pooled node:http fetch", pooled: true },
-  { transport: "the global fetch", pooled: false },
-];
-
 describe.each(TRANSPORTS)("anthropic adapter over $transport", ({ pooled }) => {
   beforeAll(() => {
-    transportFetch = pooled ? http.fetch : undefined;
-    provider = new AnthropicProvider({ defaults: { apiKey: KEY, baseUrl: sim.url }, credentials: new Map(), fetch: transportFetch });
+    transportFetch = pooled ? up.http.fetch : undefined;
+    provider = new AnthropicProvider({ defaults: { apiKey: KEY, baseUrl: up.sim.url }, credentials: new Map(), fetch: transportFetch });
+    up.use(provider);
   });
 
   it("collects the same completion the unary JSON API returns (text and usage)", async () => {
-    const res = await http.fetch(`${sim.url}/v1/messages`, {
+    const res = await up.http.fetch(`${up.sim.url}/v1/messages`, {
       method: "POST",
       headers: { "x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json" },
       body: JSON.stringify({ model: "sim-claude", messages: [{ role: "user", content: "tell me a story" }], max_tokens: 1000 }),
@@ -165,15 +106,15 @@ describe.each(TRANSPORTS)("anthropic adapter over $transport", ({ pooled }) => {
   });
 
   it("fails with PROVIDER_AUTH_FAILED before any request when no key is configured", async () => {
-    const p = new AnthropicProvider({ defaults: { baseUrl: sim.url }, credentials: new Map(), fetch: transportFetch });
-    const before = sim.stats.requests["/v1/messages"] ?? 0;
+    const p = new AnthropicProvider({ defaults: { baseUrl: up.sim.url }, credentials: new Map(), fetch: transportFetch });
+    const before = up.sim.stats.requests["/v1/messages"] ?? 0;
     const out = await run(deployment(), req("hi"), undefined, undefined, p);
     expect(out.error?.reason).toBe("PROVIDER_AUTH_FAILED");
-    expect(sim.stats.requests["/v1/messages"] ?? 0).toBe(before);
+    expect(up.sim.stats.requests["/v1/messages"] ?? 0).toBe(before);
   });
 
   it("uses a deployment's own key (apiKeyEnv) over the default", async () => {
-    const p = new AnthropicProvider({ defaults: { apiKey: "sk-ant-wrong", baseUrl: sim.url }, credentials: new Map([["TEAM_KEY", KEY]]), fetch: transportFetch });
+    const p = new AnthropicProvider({ defaults: { apiKey: "sk-ant-wrong", baseUrl: up.sim.url }, credentials: new Map([["TEAM_KEY", KEY]]), fetch: transportFetch });
     const out = await run(deployment({ text: "echo" }, { apiKeyEnv: "TEAM_KEY" }), req("hello there"), undefined, undefined, p);
     expect(out.done?.finishReason).toBe("stop");
   });
@@ -209,7 +150,7 @@ describe.each(TRANSPORTS)("anthropic adapter over $transport", ({ pooled }) => {
     });
 
     it("401 → PROVIDER_AUTH_FAILED with a message that carries neither the upstream body nor the key", async () => {
-      const p = new AnthropicProvider({ defaults: { apiKey: "sk-ant-live-wrong-555", baseUrl: sim.url }, credentials: new Map(), fetch: transportFetch });
+      const p = new AnthropicProvider({ defaults: { apiKey: "sk-ant-live-wrong-555", baseUrl: up.sim.url }, credentials: new Map(), fetch: transportFetch });
       const out = await run(deployment(), req("hi"), undefined, undefined, p);
       expect(out.error?.reason).toBe("PROVIDER_AUTH_FAILED");
       const visible = `${out.error?.message} ${JSON.stringify(out.error?.metadata)}`;
@@ -252,7 +193,7 @@ describe.each(TRANSPORTS)("anthropic adapter over $transport", ({ pooled }) => {
       controller.abort(reason);
       const out = await running;
       expect(out.error).toBe(reason);
-      const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      const abort = await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
       expect(abort.phase).toBe("before-headers");
     });
 
@@ -271,7 +212,7 @@ describe.each(TRANSPORTS)("anthropic adapter over $transport", ({ pooled }) => {
       }
       expect(out.deltas.length).toBe(2);
       expect(out.error).toBe(reason);
-      const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      const abort = await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
       expect(abort).toMatchObject({ phase: "after-headers", tokensSent: 2 });
     });
 
@@ -279,7 +220,7 @@ describe.each(TRANSPORTS)("anthropic adapter over $transport", ({ pooled }) => {
       const d = deployment({ fault: "stall" });
       const out = await run(d, req("hi"), new AbortController().signal, 100);
       expect(out.error?.reason).toBe("PROVIDER_TIMEOUT");
-      await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
     });
 
     it("a consumer that stops reading early closes the upstream connection", async () => {
@@ -287,7 +228,7 @@ describe.each(TRANSPORTS)("anthropic adapter over $transport", ({ pooled }) => {
       for await (const e of provider.stream(d, req("hi"), { signal: new AbortController().signal, timeoutMs: 5_000 })) {
         if (e.type === "delta") break;
       }
-      const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      const abort = await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
       expect(abort.tokensSent).toBeLessThan(50);
     });
   });

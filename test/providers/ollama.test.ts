@@ -4,87 +4,28 @@
  * of providers/http.ts.
  */
 import net from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DeploymentConfig } from "../../src/config.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { LlmError } from "../../src/errors/llm-error.js";
 import type { ErrorReason } from "../../src/errors/taxonomy.js";
-import { createHttpFetch, type FetchFunction, type HttpFetch } from "../../src/providers/http.js";
+import { createHttpFetch, type FetchFunction } from "../../src/providers/http.js";
 import { OllamaProvider } from "../../src/providers/ollama/ollama-provider.js";
-import type { ProviderEvent, ProviderRequest } from "../../src/providers/provider.js";
-import { startSimulator, type RequestInfo, type Simulator } from "../../src/simulator/index.js";
+import { TRANSPORTS, useProviderHarness, type Outcome } from "../helpers/provider-harness.js";
 
-let sim: Simulator;
-let http: HttpFetch;
+const up = useProviderHarness<OllamaProvider>({ provider: "ollama", model: "sim-llama", tagPrefix: "ol" });
+const { deployment, req, run, nextRequest } = up;
 let provider: OllamaProvider;
 /** The transport of the suite being run: the pooled fetch, or undefined for the SDK's default (the global fetch). */
 let transportFetch: FetchFunction | undefined;
 
-beforeAll(async () => {
-  sim = await startSimulator();
-  http = createHttpFetch();
-});
-
-afterAll(async () => {
-  http?.close();
-  await sim?.close();
-});
-
-let tagSeq = 0;
-/** A deployment whose extra headers script the simulator (`x-sim-*`), tagged so aborts can be awaited. */
-function deployment(knobs: Record<string, string> = {}, extra: Partial<DeploymentConfig> = {}): DeploymentConfig & { tag: string } {
-  const tag = `ol-${++tagSeq}`;
-  const options: Record<string, string | number | boolean> = { "header:x-sim-tag": tag };
-  for (const [k, v] of Object.entries(knobs)) options[`header:x-sim-${k}`] = v;
-  return { provider: "ollama", model: "sim-llama", weight: 1, options, ...extra, tag };
-}
-
-function req(content: string, extra: Partial<ProviderRequest> = {}): ProviderRequest {
-  return { system: "", messages: [{ role: "user", content }], maxOutputTokens: 1000, stop: [], metadata: {}, ...extra };
-}
-
-interface Outcome {
-  deltas: string[];
-  done?: Extract<ProviderEvent, { type: "done" }>;
-  error?: LlmError;
-}
-
-async function run(
-  d: DeploymentConfig,
-  r: ProviderRequest,
-  signal = new AbortController().signal,
-  timeoutMs = 5_000,
-  p: OllamaProvider = provider,
-): Promise<Outcome> {
-  const out: Outcome = { deltas: [] };
-  try {
-    for await (const e of p.stream(d, r, { signal, timeoutMs })) {
-      if (e.type === "delta") out.deltas.push(e.text);
-      else out.done = e;
-    }
-  } catch (err) {
-    if (!(err instanceof LlmError)) throw err;
-    out.error = err;
-  }
-  return out;
-}
-
-function nextRequest(): Promise<RequestInfo> {
-  return new Promise((resolve) => sim.once("request", resolve));
-}
-
-const TRANSPORTS = [
-  { transport: "the pooled node:http fetch", pooled: true },
-  { transport: "the global fetch", pooled: false },
-];
-
 describe.each(TRANSPORTS)("ollama adapter over $transport", ({ pooled }) => {
   beforeAll(() => {
-    transportFetch = pooled ? http.fetch : undefined;
-    provider = new OllamaProvider({ defaults: { host: sim.url }, credentials: new Map(), fetch: transportFetch });
+    transportFetch = pooled ? up.http.fetch : undefined;
+    provider = new OllamaProvider({ defaults: { host: up.sim.url }, credentials: new Map(), fetch: transportFetch });
+    up.use(provider);
   });
 
   it("collects the same completion the unary JSON API returns (text and counts)", async () => {
-    const res = await http.fetch(`${sim.url}/api/chat`, {
+    const res = await up.http.fetch(`${up.sim.url}/api/chat`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ model: "sim-llama", messages: [{ role: "user", content: "tell me a story" }], stream: false }),
@@ -137,7 +78,7 @@ describe.each(TRANSPORTS)("ollama adapter over $transport", ({ pooled }) => {
   });
 
   it("sends a deployment's key (apiKeyEnv) as a bearer token", async () => {
-    const p = new OllamaProvider({ defaults: { host: sim.url }, credentials: new Map([["OLLAMA_CLOUD_KEY", "ol-secret"]]), fetch: transportFetch });
+    const p = new OllamaProvider({ defaults: { host: up.sim.url }, credentials: new Map([["OLLAMA_CLOUD_KEY", "ol-secret"]]), fetch: transportFetch });
     const seen = nextRequest();
     const out = await run(deployment({ text: "echo" }, { apiKeyEnv: "OLLAMA_CLOUD_KEY" }), req("hi there"), undefined, undefined, p);
     expect(out.done?.finishReason).toBe("stop");
@@ -148,7 +89,7 @@ describe.each(TRANSPORTS)("ollama adapter over $transport", ({ pooled }) => {
     let connections = 0;
     const proxy = net.createServer((client) => {
       connections++;
-      const upstream = net.connect(sim.port, "127.0.0.1");
+      const upstream = net.connect(up.sim.port, "127.0.0.1");
       client.pipe(upstream).pipe(client);
       const close = () => {
         client.destroy();
@@ -191,7 +132,7 @@ describe.each(TRANSPORTS)("ollama adapter over $transport", ({ pooled }) => {
     }
 
     it("401 → PROVIDER_AUTH_FAILED with a message that carries neither the upstream body nor the key", async () => {
-      const p = new OllamaProvider({ defaults: { host: sim.url }, credentials: new Map([["K", "ol-live-wrong-321"]]), fetch: transportFetch });
+      const p = new OllamaProvider({ defaults: { host: up.sim.url }, credentials: new Map([["K", "ol-live-wrong-321"]]), fetch: transportFetch });
       const out = await run(deployment({ status: "401" }, { apiKeyEnv: "K" }), req("hi"), undefined, undefined, p);
       expect(out.error?.reason).toBe("PROVIDER_AUTH_FAILED");
       const visible = `${out.error?.message} ${JSON.stringify(out.error?.metadata)}`;
@@ -242,7 +183,7 @@ describe.each(TRANSPORTS)("ollama adapter over $transport", ({ pooled }) => {
       controller.abort(reason);
       const out = await running;
       expect(out.error).toBe(reason);
-      const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      const abort = await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
       expect(abort.phase).toBe("before-headers");
     });
 
@@ -261,7 +202,7 @@ describe.each(TRANSPORTS)("ollama adapter over $transport", ({ pooled }) => {
       }
       expect(out.deltas.length).toBe(2);
       expect(out.error).toBe(reason);
-      const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      const abort = await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
       expect(abort).toMatchObject({ phase: "after-headers", tokensSent: 2 });
     });
 
@@ -269,7 +210,7 @@ describe.each(TRANSPORTS)("ollama adapter over $transport", ({ pooled }) => {
       const d = deployment({ fault: "stall" });
       const out = await run(d, req("hi"), new AbortController().signal, 100);
       expect(out.error?.reason).toBe("PROVIDER_TIMEOUT");
-      await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
     });
 
     it("a consumer that stops reading early closes the upstream connection", async () => {
@@ -277,7 +218,7 @@ describe.each(TRANSPORTS)("ollama adapter over $transport", ({ pooled }) => {
       for await (const e of provider.stream(d, req("hi"), { signal: new AbortController().signal, timeoutMs: 5_000 })) {
         if (e.type === "delta") break;
       }
-      const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      const abort = await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
       expect(abort.tokensSent).toBeLessThan(50);
     });
   });

@@ -2,88 +2,29 @@
  * The OpenAI adapter with the real `openai` SDK against the upstream simulator (OpenAI wire:
  * SSE chunks, usage chunk, error bodies, Retry-After), over the pooled fetch of providers/http.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DeploymentConfig } from "../../src/config.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { LlmError } from "../../src/errors/llm-error.js";
 import type { ErrorReason } from "../../src/errors/taxonomy.js";
-import { createHttpFetch, type FetchFunction, type HttpFetch } from "../../src/providers/http.js";
+import type { FetchFunction } from "../../src/providers/http.js";
 import { OpenAiProvider } from "../../src/providers/openai/openai-provider.js";
-import type { ProviderEvent, ProviderRequest } from "../../src/providers/provider.js";
-import { startSimulator, type RequestInfo, type Simulator } from "../../src/simulator/index.js";
+import { TRANSPORTS, useProviderHarness, type Outcome } from "../helpers/provider-harness.js";
 
 const KEY = "sk-test-0123456789-secret";
-let sim: Simulator;
-let http: HttpFetch;
+const up = useProviderHarness<OpenAiProvider>({ provider: "openai", model: "sim-gpt", tagPrefix: "oa", apiKey: KEY });
+const { deployment, req, run, nextRequest } = up;
 let provider: OpenAiProvider;
 /** The transport of the suite being run: the pooled fetch, or undefined for the SDK's default (the global fetch). */
 let transportFetch: FetchFunction | undefined;
 
-beforeAll(async () => {
-  sim = await startSimulator({ apiKey: KEY });
-  http = createHttpFetch();
-});
-
-afterAll(async () => {
-  http?.close();
-  await sim?.close();
-});
-
-let tagSeq = 0;
-/** A deployment whose extra headers script the simulator (`x-sim-*`), tagged so aborts can be awaited. */
-function deployment(knobs: Record<string, string> = {}, extra: Partial<DeploymentConfig> = {}): DeploymentConfig & { tag: string } {
-  const tag = `oa-${++tagSeq}`;
-  const options: Record<string, string> = { "header:x-sim-tag": tag };
-  for (const [k, v] of Object.entries(knobs)) options[`header:x-sim-${k}`] = v;
-  return { provider: "openai", model: "sim-gpt", weight: 1, options, ...extra, tag };
-}
-
-function req(content: string, extra: Partial<ProviderRequest> = {}): ProviderRequest {
-  return { system: "", messages: [{ role: "user", content }], maxOutputTokens: 1000, stop: [], metadata: {}, ...extra };
-}
-
-interface Outcome {
-  deltas: string[];
-  done?: Extract<ProviderEvent, { type: "done" }>;
-  error?: LlmError;
-}
-
-async function run(
-  d: DeploymentConfig,
-  r: ProviderRequest,
-  signal = new AbortController().signal,
-  timeoutMs = 5_000,
-  p: OpenAiProvider = provider,
-): Promise<Outcome> {
-  const out: Outcome = { deltas: [] };
-  try {
-    for await (const e of p.stream(d, r, { signal, timeoutMs })) {
-      if (e.type === "delta") out.deltas.push(e.text);
-      else out.done = e;
-    }
-  } catch (err) {
-    if (!(err instanceof LlmError)) throw err;
-    out.error = err;
-  }
-  return out;
-}
-
-function nextRequest(): Promise<RequestInfo> {
-  return new Promise((resolve) => sim.once("request", resolve));
-}
-
-const TRANSPORTS = [
-  { transport: "the pooled node:http fetch", pooled: true },
-  { transport: "the global fetch", pooled: false },
-];
-
 describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
   beforeAll(() => {
-    transportFetch = pooled ? http.fetch : undefined;
-    provider = new OpenAiProvider({ defaults: { apiKey: KEY, baseUrl: `${sim.url}/v1` }, credentials: new Map(), fetch: transportFetch });
+    transportFetch = pooled ? up.http.fetch : undefined;
+    provider = new OpenAiProvider({ defaults: { apiKey: KEY, baseUrl: `${up.sim.url}/v1` }, credentials: new Map(), fetch: transportFetch });
+    up.use(provider);
   });
 
   it("collects the same completion the unary JSON API returns (text and usage)", async () => {
-    const res = await http.fetch(`${sim.url}/v1/chat/completions`, {
+    const res = await up.http.fetch(`${up.sim.url}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
       body: JSON.stringify({ model: "sim-gpt", messages: [{ role: "user", content: "tell me a story" }], max_tokens: 1000 }),
@@ -174,17 +115,17 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
       credentials: new Map([["TEAM_KEY", KEY]]),
       fetch: transportFetch,
     });
-    const d = deployment({ text: "echo" }, { apiKeyEnv: "TEAM_KEY", baseUrl: `${sim.url}/v1` });
+    const d = deployment({ text: "echo" }, { apiKeyEnv: "TEAM_KEY", baseUrl: `${up.sim.url}/v1` });
     const out = await run(d, req("hello there"), undefined, undefined, p);
     expect(out.done?.finishReason).toBe("stop");
   });
 
   it("fails with PROVIDER_AUTH_FAILED before any request when no key is configured", async () => {
-    const p = new OpenAiProvider({ defaults: { baseUrl: `${sim.url}/v1` }, credentials: new Map(), fetch: transportFetch });
-    const before = sim.stats.requests["/v1/chat/completions"] ?? 0;
+    const p = new OpenAiProvider({ defaults: { baseUrl: `${up.sim.url}/v1` }, credentials: new Map(), fetch: transportFetch });
+    const before = up.sim.stats.requests["/v1/chat/completions"] ?? 0;
     const out = await run(deployment(), req("hi"), undefined, undefined, p);
     expect(out.error?.reason).toBe("PROVIDER_AUTH_FAILED");
-    expect(sim.stats.requests["/v1/chat/completions"] ?? 0).toBe(before);
+    expect(up.sim.stats.requests["/v1/chat/completions"] ?? 0).toBe(before);
   });
 
   describe("maps every upstream failure to the taxonomy", () => {
@@ -218,7 +159,7 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
     });
 
     it("401 → PROVIDER_AUTH_FAILED with a message that carries neither the upstream body nor the key", async () => {
-      const p = new OpenAiProvider({ defaults: { apiKey: "sk-live-wrong-key-987", baseUrl: `${sim.url}/v1` }, credentials: new Map(), fetch: transportFetch });
+      const p = new OpenAiProvider({ defaults: { apiKey: "sk-live-wrong-key-987", baseUrl: `${up.sim.url}/v1` }, credentials: new Map(), fetch: transportFetch });
       const out = await run(deployment(), req("hi"), undefined, undefined, p);
       expect(out.error?.reason).toBe("PROVIDER_AUTH_FAILED");
       const visible = `${out.error?.message} ${JSON.stringify(out.error?.metadata)}`;
@@ -298,14 +239,14 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
       controller.abort(reason);
       const out = await running;
       expect(out.error).toBe(reason);
-      await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
     });
 
     it("the SDK's own timeout is PROVIDER_TIMEOUT", async () => {
       const d = deployment({ fault: "stall" });
       const out = await run(d, req("hi", { stream: false }), new AbortController().signal, 100);
       expect(out.error?.reason).toBe("PROVIDER_TIMEOUT");
-      await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
     });
   });
 
@@ -320,7 +261,7 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
       controller.abort(reason);
       const out = await running;
       expect(out.error).toBe(reason);
-      const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      const abort = await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
       expect(abort.phase).toBe("before-headers");
     });
 
@@ -339,7 +280,7 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
       }
       expect(out.deltas.length).toBe(2);
       expect(out.error).toBe(reason);
-      const abort = await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      const abort = await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
       expect(abort).toMatchObject({ phase: "after-headers", tokensSent: 2 });
     });
 
@@ -347,16 +288,16 @@ describe.each(TRANSPORTS)("openai adapter over $transport", ({ pooled }) => {
       const d = deployment({ fault: "stall" });
       const out = await run(d, req("hi"), new AbortController().signal, 100);
       expect(out.error?.reason).toBe("PROVIDER_TIMEOUT");
-      await sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
+      await up.sim.waitForAbort({ tag: d.tag, timeoutMs: 2_000 });
     });
 
     it("a signal already aborted sends nothing", async () => {
       const controller = new AbortController();
       controller.abort(new LlmError("CANCELLED", "gone"));
-      const before = sim.stats.requests["/v1/chat/completions"] ?? 0;
+      const before = up.sim.stats.requests["/v1/chat/completions"] ?? 0;
       const out = await run(deployment(), req("hi"), controller.signal);
       expect(out.error?.reason).toBe("CANCELLED");
-      expect(sim.stats.requests["/v1/chat/completions"] ?? 0).toBe(before);
+      expect(up.sim.stats.requests["/v1/chat/completions"] ?? 0).toBe(before);
     });
   });
 });
