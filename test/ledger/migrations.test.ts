@@ -227,7 +227,7 @@ describe("PGlite storage", () => {
   it(
     "keeps its data in dataDir across a restart and does not migrate twice",
     async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), "llm-ledger-reopen-"));
+      const dataDir = seededDataDir("llm-ledger-reopen-");
       dirs.push(dataDir);
       const requestId = randomUUID();
 
