@@ -109,6 +109,12 @@ describe("response cache in memory", () => {
 });
 
 describe("response cache when Redis is unreachable", () => {
+  // kv-store.ts imports the Redis store on first use: load it first, so that the timings below are
+  // the connection's, not the module loader's (hundreds of ms when the machine is busy).
+  beforeAll(async () => {
+    await import("../../src/cache/redis-kv-store.js");
+  });
+
   it("misses quickly and reports, never throws, when nothing listens on the port", async () => {
     const log = errorLog();
     const cache = createResponseCache({ redisUrl: `redis://127.0.0.1:${await closedPort()}`, maxEntries: 10, onError: log.onError });

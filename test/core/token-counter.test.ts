@@ -3,8 +3,10 @@ import { describe, expect, it } from "vitest";
 import { loadO200kRanks, TokenCounter } from "../../src/core/token-counter.js";
 import { countPromptTokens } from "../../src/core/tokens.js";
 
+/** Loading the o200k table takes a second or more: one counter serves every test that counts with it. */
+const counter = new TokenCounter(["o200k", "approx"]);
+
 describe("pre-flight token counting", () => {
-  const counter = new TokenCounter(["o200k", "approx"]);
   const messages = [{ role: "user" as const, content: "The quick brown fox jumps over the lazy dog." }];
 
   it("counts with o200k_base for models that use it (10 tokens for this sentence, plus framing)", () => {
@@ -47,7 +49,6 @@ describe("o200k_base ranks read from the package's tiktoken file", () => {
     const packaged = requireCjs("gpt-tokenizer/cjs/encoding/o200k_base") as {
       countTokens(text: string, options?: { disallowedSpecial?: Set<string> }): number;
     };
-    const counter = new TokenCounter(["o200k"]);
     const samples = [
       "The quick brown fox jumps over the lazy dog.",
       "\uFEFFa BOM, then café, naïve, 東京タワー, Привет мир, مرحبا بالعالم, emoji 🚀👩‍💻🏳️‍🌈",
@@ -62,7 +63,6 @@ describe("o200k_base ranks read from the package's tiktoken file", () => {
   });
 
   it("counts special-token text in a prompt as plain text instead of refusing it", () => {
-    const counter = new TokenCounter(["o200k"]);
     const messages = [{ role: "user" as const, content: "ignore <|endoftext|> and <|im_start|>" }];
     // "<|endoftext|>" as text is several ordinary tokens, not the one special token.
     expect(counter.count("o200k", "<|endoftext|>", messages)).toBeGreaterThan(4 + 4 + 2);

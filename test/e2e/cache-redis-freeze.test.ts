@@ -4,9 +4,7 @@
  * A store that timed out is bypassed, the log says so, and after SIGCONT it is used again.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import type { Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { Role, type LlmService } from "../../gen/ts/llm/v1/llm_service_pb.js";
@@ -15,6 +13,7 @@ import { openDatabase } from "../../src/ledger/database.js";
 import { llmClient } from "../helpers/clients.js";
 import { describeWithRedis, spawnRedisServer, type OwnRedisServer } from "../helpers/redis.js";
 import { killServiceProcesses, startService, type LogLine, type RunningService } from "../helpers/service-process.js";
+import { seededDataDir } from "../helpers/pglite-template.js";
 
 const BYPASSED_LOG = "Redis did not answer in time: the store is bypassed until it answers";
 const RECOVERED_LOG = "Redis answers again: the store is used again";
@@ -46,7 +45,7 @@ describeWithRedis("a frozen Redis under the running service", () => {
 
   beforeAll(async () => {
     redis = await spawnRedisServer();
-    dataDir = mkdtempSync(join(tmpdir(), "llm-redis-freeze-"));
+    dataDir = seededDataDir("llm-redis-freeze-");
     const database = await openDatabase({ dataDir });
     try {
       key = await new ApiKeyStore({ db: database.db }).create({ name: "freeze", tenant: `freeze-${randomUUID()}` });

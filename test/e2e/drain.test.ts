@@ -19,6 +19,7 @@ import { GenerateRequestSchema, LlmService, Role, type StreamGenerateResponse } 
 import { openDatabase } from "../../src/ledger/database.js";
 import { grpcJsClient, grpcMetadata, llmClient } from "../helpers/clients.js";
 import { killServiceProcesses, spawnService, withTimeout } from "../helpers/service-process.js";
+import { seededDataDir } from "../helpers/pglite-template.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -33,7 +34,7 @@ beforeAll(() => {
 
 describe("SIGTERM drain of the real process", () => {
   it("stops taking new calls, finishes the streams in flight (HTTP/2 and HTTP/1.1), records them and exits 0", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "llm-drain-"));
+    const dataDir = seededDataDir("llm-drain-");
     const watcher: { client?: ReturnType<typeof grpcJsClient>; call?: grpc.ClientReadableStream<HealthCheckResponse> } = {};
     try {
       const service = spawnService({

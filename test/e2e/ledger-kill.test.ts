@@ -16,6 +16,7 @@ import { openDatabase } from "../../src/ledger/database.js";
 import { llmClient } from "../helpers/clients.js";
 import { createScratchDatabase, describeWithPostgres } from "../helpers/postgres.js";
 import { killServiceProcesses, startService, withTimeout, type RunningService } from "../helpers/service-process.js";
+import { seededDataDir } from "../helpers/pglite-template.js";
 
 const ROUNDS = 3;
 /** Calls acknowledged in a round before the kill. */
@@ -91,7 +92,7 @@ async function killRounds(env: Record<string, string>): Promise<{ acknowledged: 
 }
 
 describe("kill -9 under load [pglite]", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "llm-kill-pglite-"));
+  const dataDir = seededDataDir("llm-kill-pglite-");
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it(

@@ -2,14 +2,13 @@
  * The service with PGLITE_WORKER=true: the real process (`node --import tsx src/main.ts`) keeps
  * its embedded database in a worker thread, answers calls, records them, and stops cleanly.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
 import { openDatabase } from "../../src/ledger/database.js";
 import { llmClient } from "../helpers/clients.js";
 import { killServiceProcesses, startService } from "../helpers/service-process.js";
+import { seededDataDir } from "../helpers/pglite-template.js";
 
 afterEach(() => {
   killServiceProcesses();
@@ -17,7 +16,7 @@ afterEach(() => {
 
 describe("PGLITE_WORKER=true", () => {
   it("serves calls with the ledger in a worker thread, records every one, and stops with exit 0", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "llm-pglite-worker-"));
+    const dataDir = seededDataDir("llm-pglite-worker-");
     try {
       const service = await startService({ DATA_DIR: dataDir, PGLITE_WORKER: "true", SIM_INTER_TOKEN_MS: "0" }, 60_000);
       const key = (await service.waitForStderr(/export LLM_API_KEY=(\S+)/, 5000))[1] ?? "";

@@ -4,18 +4,14 @@
  * minute reserved and settled, exact concurrency, and tenant limits on top of the keys'.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role, type LlmService } from "../../gen/ts/llm/v1/llm_service_pb.js";
 import type { CreateApiKeyInput } from "../../src/keys/api-keys.js";
-import { llmClient } from "../helpers/clients.js";
+import { startHarness, type Harness } from "../helpers/harness.js";
 import { createScratchDatabase, describeWithPostgres } from "../helpers/postgres.js";
 import { describeWithRedis } from "../helpers/redis.js";
 import { detailsOf, outcome, type Outcome } from "../helpers/rpc-outcomes.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /** 1000 USD per million tokens, in and out: one token costs 1,000,000 nanos, so costs are easy to check. */
 const NANOS_PER_TOKEN = 1_000_000n;
@@ -35,18 +31,15 @@ const MAX_OUTPUT = 8;
 
 function limitsSuite(name: string, env: () => Record<string, string>): void {
   describe(name, () => {
-    let server: TestServer;
-    let dir: string;
+    let server: Harness;
     /** Pre-flight input tokens of PROMPT, taken from a real response. */
     let inputTokens: bigint;
     let reservation: bigint;
     let actualCost: bigint;
 
     beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), "llm-limits-"));
-      writeFileSync(join(dir, "catalogue.yaml"), CATALOGUE);
-      server = await startTestServer({ LLM_CONFIG: join(dir, "catalogue.yaml"), ...env() });
-      const probe = await llmClient(server.baseUrl, "grpc", server.key).generate(request());
+      server = await startHarness({ catalogue: CATALOGUE, env: env() });
+      const probe = await server.client().generate(request());
       inputTokens = probe.usage!.inputTokens;
       expect(probe.usage?.outputTokens).toBe(4n);
       reservation = (inputTokens + BigInt(MAX_OUTPUT)) * NANOS_PER_TOKEN;
@@ -56,7 +49,6 @@ function limitsSuite(name: string, env: () => Record<string, string>): void {
 
     afterAll(async () => {
       await server?.close();
-      rmSync(dir, { recursive: true, force: true });
     });
 
     function request(metadata: Record<string, string> = {}) {
@@ -66,7 +58,7 @@ function limitsSuite(name: string, env: () => Record<string, string>): void {
     /** A key of its own (unique tenant too), so runs against a shared Redis never see each other's counters. */
     async function keyWith(input: Partial<CreateApiKeyInput>) {
       const key = await server.app.keys.create({ name: "limits", tenant: `limits-${randomUUID()}`, ...input });
-      return { ...key, client: llmClient(server.baseUrl, "grpc", key.secret) };
+      return { ...key, client: server.client("grpc", key.secret) };
     }
 
     /** `n` calls at once; each holds its admission for `holdMs` before the first token, so they overlap. */

@@ -5,9 +5,7 @@
  * says so both ways, and the shared limit is back once Redis answers.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { Role, type LlmService } from "../../gen/ts/llm/v1/llm_service_pb.js";
@@ -17,6 +15,7 @@ import { llmClient } from "../helpers/clients.js";
 import { describeWithRedis, spawnRedisServer, type OwnRedisServer } from "../helpers/redis.js";
 import { detailsOf, outcome } from "../helpers/rpc-outcomes.js";
 import { killServiceProcesses, startService, type RunningService } from "../helpers/service-process.js";
+import { seededDataDir } from "../helpers/pglite-template.js";
 
 const RPM = 10;
 const DEGRADED_RPM = RPM / 2; // REPLICA_COUNT=2
@@ -32,7 +31,7 @@ describeWithRedis("Redis stopped and started under the running service", () => {
 
   beforeAll(async () => {
     redis = await spawnRedisServer();
-    dataDir = mkdtempSync(join(tmpdir(), "llm-redis-outage-"));
+    dataDir = seededDataDir("llm-redis-outage-");
     // Keys go into the embedded database before the service opens (and locks) it.
     const database = await openDatabase({ dataDir });
     try {

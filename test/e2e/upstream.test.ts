@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/ts/google/rpc/error_details_pb.js";
@@ -8,7 +5,6 @@ import { StatusSchema } from "../../gen/ts/google/rpc/status_pb.js";
 import {
   GenerateRequestSchema,
   GenerateResponseSchema,
-  LlmService,
   Role,
   StreamGenerateRequestSchema,
   type GenerateResponse,
@@ -16,16 +12,15 @@ import {
 } from "../../gen/ts/llm/v1/llm_service_pb.js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import { startSimulator, type Simulator } from "../../src/simulator/index.js";
-import { grpcJsClient, grpcMetadata } from "../helpers/clients.js";
+import type { Simulator } from "../../src/simulator/index.js";
+import { grpcMetadata } from "../helpers/clients.js";
+import { startHarness, type Harness } from "../helpers/harness.js";
 import { rawGrpcUnary } from "../helpers/raw-grpc.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /** The gateway in front of the upstream simulator, over all three wire formats, called by grpc-js. */
 let sim: Simulator;
-let server: TestServer;
+let server: Harness;
 let client: grpc.Client & Record<string, Function>;
-let dir: string;
 const run = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
 
 function catalogue(url: string): string {
@@ -68,22 +63,18 @@ models:${[
 }
 
 beforeAll(async () => {
-  sim = await startSimulator();
-  dir = mkdtempSync(join(tmpdir(), "llm-upstream-"));
-  writeFileSync(join(dir, "catalogue.yaml"), catalogue(sim.url));
-  server = await startTestServer({
-    LLM_CONFIG: join(dir, "catalogue.yaml"),
-    OPENAI_API_KEY: "sk-test-openai",
-    ANTHROPIC_API_KEY: "sk-test-anthropic",
+  server = await startHarness({
+    simulator: true,
+    catalogue,
+    env: { OPENAI_API_KEY: "sk-test-openai", ANTHROPIC_API_KEY: "sk-test-anthropic" },
   });
-  client = grpcJsClient(LlmService, server.port);
+  sim = server.sim!;
+  client = server.grpcJs();
 }, 60_000);
 
 afterAll(async () => {
   client?.close();
   await server?.close();
-  await sim?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const prompt = (model: string) => ({ model, messages: [{ role: Role.USER, content: "hello upstream world" }] });

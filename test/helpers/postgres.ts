@@ -1,18 +1,17 @@
 /**
  * Where the ledger tests get their databases. PGlite always runs (one instance per test file, in
- * a temp dir); real Postgres runs when DATABASE_URL is set (`export "$(scripts/postgres.sh | tail -n1)"`),
+ * a temp dir seeded with the run's migrated cluster); real Postgres runs when DATABASE_URL is set (`export "$(scripts/postgres.sh | tail -n1)"`),
  * is skipped with a note when it is not, and fails under CI=true when it is not, so CI cannot pass
  * without having tested against Postgres.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import type { Kysely } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { openDatabase, type Database, type DatabaseKind, type DatabaseOptions } from "../../src/ledger/database.js";
 import type { DatabaseSchema } from "../../src/ledger/schema.js";
+import { seededDataDir } from "./pglite-template.js";
 
 /** PGlite takes several seconds to start on these machines, more when test files run in parallel. */
 export const DATABASE_HOOK_TIMEOUT_MS = 60_000;
@@ -86,7 +85,7 @@ function useDatabase(kind: DatabaseKind, databaseUrl: string): TestDatabase {
 
   beforeAll(async () => {
     if (kind === "pglite") {
-      const dataDir = await mkdtemp(join(tmpdir(), "llm-ledger-test-"));
+      const dataDir = seededDataDir("llm-ledger-test-");
       options = { dataDir };
       cleanup = () => rm(dataDir, { recursive: true, force: true });
     } else {

@@ -1,37 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startApp, type App, type AppOptions } from "../../src/app.js";
-import { loadConfig } from "../../src/config.js";
-import { createLogger } from "../../src/telemetry/logger.js";
+import { startHarness, type Harness, type HarnessOptions } from "./harness.js";
 
-export interface TestServer {
-  app: App;
-  baseUrl: string;
-  port: number;
-  /** An API key of tenant "acme" (role user). */
-  key: string;
-  /** An admin key of tenant "ops". */
-  adminKey: string;
-  close(): Promise<void>;
-}
+export type TestServer = Harness;
 
-/** Starts the whole service on a free loopback port with its own PGlite directory. */
-export async function startTestServer(env: Record<string, string> = {}, options: Pick<AppOptions, "newRequestId"> = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), "llm-test-"));
-  const config = loadConfig({ PORT: "0", DATA_DIR: dataDir, LEDGER_FLUSH_MS: "20", ...env });
-  const app = await startApp(config, { logger: createLogger("error", { silent: true }), ...options });
-  const key = (await app.keys.create({ name: "test", tenant: "acme" })).secret;
-  const adminKey = (await app.keys.create({ name: "admin", tenant: "ops", role: "admin" })).secret;
-  return {
-    app,
-    port: app.transport.port,
-    baseUrl: `http://127.0.0.1:${app.transport.port}`,
-    key,
-    adminKey,
-    async close() {
-      await app.shutdown();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+/** The service with the built-in catalogue, configured by `env` (see harness.ts). */
+export function startTestServer(env: Record<string, string> = {}, options: Pick<HarnessOptions, "newRequestId"> = {}): Promise<TestServer> {
+  return startHarness({ env, ...options });
 }

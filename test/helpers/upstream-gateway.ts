@@ -6,14 +6,11 @@
  * - `up/sim`: the built-in sim provider (it takes the `sim-fail` metadata knob), no upstream.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Client } from "@connectrpc/connect";
 import type { LlmService } from "../../gen/ts/llm/v1/llm_service_pb.js";
-import { startSimulator, type RequestInfo, type Simulator } from "../../src/simulator/index.js";
-import { llmClient, type ProtocolName } from "./clients.js";
-import { startTestServer, type TestServer } from "./server.js";
+import type { RequestInfo, Simulator } from "../../src/simulator/index.js";
+import type { ProtocolName } from "./clients.js";
+import { startHarness, type Harness } from "./harness.js";
 
 export const SLOW_UPSTREAM_MS = 300;
 
@@ -43,7 +40,7 @@ models:${openai("up/fast", { "x-sim-latency-ms": "0" })}${openai("up/slow", { "x
 }
 
 export interface UpstreamGateway {
-  server: TestServer;
+  server: Harness;
   sim: Simulator;
   /** How many chat requests reached the upstream whose body contains `marker` (put one in each prompt). */
   upstreamCalls(marker: string): number;
@@ -55,22 +52,13 @@ export interface UpstreamGateway {
 }
 
 export async function startUpstreamGateway(env: Record<string, string>): Promise<UpstreamGateway> {
-  const sim = await startSimulator();
+  const server = await startHarness({ simulator: true, catalogue, env: { OPENAI_API_KEY: "sk-test", ...env } });
+  const sim = server.sim!;
   const seen: RequestInfo[] = [];
   sim.on("request", (info) => seen.push(info));
-  const dir = mkdtempSync(join(tmpdir(), "llm-upstream-gw-"));
-  writeFileSync(join(dir, "catalogue.yaml"), catalogue(sim.url));
-  let server: TestServer;
-  try {
-    server = await startTestServer({ LLM_CONFIG: join(dir, "catalogue.yaml"), OPENAI_API_KEY: "sk-test", ...env });
-  } catch (err) {
-    await sim.close();
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
   const keyOf = async (tenant: string, protocol: ProtocolName = "grpc") => {
     const key = await server.app.keys.create({ name: `key-${randomUUID().slice(0, 8)}`, tenant });
-    return { id: key.id, tenant, secret: key.secret, client: llmClient(server.baseUrl, protocol, key.secret) };
+    return { id: key.id, tenant, secret: key.secret, client: server.client(protocol, key.secret) };
   };
   return {
     server,
@@ -79,10 +67,6 @@ export async function startUpstreamGateway(env: Record<string, string>): Promise
       seen.filter((r) => r.path === "/v1/chat/completions" && JSON.stringify(r.body).includes(marker)).length,
     tenantKey: (protocol) => keyOf(`tenant-${randomUUID()}`, protocol),
     keyOf,
-    async close() {
-      await server.close();
-      await sim.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    close: () => server.close(),
   };
 }

@@ -9,6 +9,7 @@ import { toGenerationRow } from "../../src/ledger/generation-row.js";
 import { createMigrator, MIGRATIONS, migrateToLatest } from "../../src/ledger/migrations.js";
 import type { UsageRecord } from "../../src/core/types.js";
 import { DATABASE_HOOK_TIMEOUT_MS, describeEachDatabase } from "../helpers/postgres.js";
+import { seededDataDir } from "../helpers/pglite-template.js";
 
 function usageRecord(requestId: string): UsageRecord {
   const startedAt = new Date("2026-01-01T00:00:00Z");
@@ -226,7 +227,7 @@ describe("PGlite storage", () => {
   it(
     "keeps its data in dataDir across a restart and does not migrate twice",
     async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), "llm-ledger-reopen-"));
+      const dataDir = seededDataDir("llm-ledger-reopen-");
       dirs.push(dataDir);
       const requestId = randomUUID();
 
@@ -270,7 +271,7 @@ describe("PGlite storage", () => {
 
 describe("embedded database ownership", () => {
   it("refuses a second open of the same PGlite directory while the first is open, and allows it after close", async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), "llm-lock-"));
+    const dataDir = seededDataDir("llm-lock-");
     try {
       const first = await openDatabase({ dataDir });
       await expect(openDatabase({ dataDir })).rejects.toThrow(/in use by process/);

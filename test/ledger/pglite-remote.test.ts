@@ -3,21 +3,20 @@
  * Kysely and the ledger use it (queries, errors with their SQLSTATE, transactions), and what
  * callers get when the thread dies.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../src/ledger/database.js";
 import { EmbeddedDatabaseError, RemotePglite } from "../../src/ledger/pglite-remote.js";
 import { DATABASE_HOOK_TIMEOUT_MS } from "../helpers/postgres.js";
+import { seededDataDir } from "../helpers/pglite-template.js";
 
 describe("the embedded database in a worker thread", () => {
   let dir: string;
   let database: Database;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "llm-pglite-remote-"));
+    dir = seededDataDir("llm-pglite-remote-");
     database = await openDatabase({ dataDir: dir, pgliteWorker: true });
     await database.db.schema.createTable("t").addColumn("k", "text", (c) => c.primaryKey()).addColumn("n", "int8").execute();
   }, DATABASE_HOOK_TIMEOUT_MS);
@@ -72,7 +71,7 @@ describe("the embedded database in a worker thread", () => {
 
 describe("the embedded database on the event loop (the default)", () => {
   it("holds the event loop for as long as a query runs (the control for the test above)", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "llm-pglite-inline-"));
+    const dir = seededDataDir("llm-pglite-inline-");
     const database = await openDatabase({ dataDir: dir });
     try {
       const { took, maxGap } = await longestEventLoopGap(database);

@@ -1,28 +1,9 @@
 /** A whole service for telemetry tests: spans in memory, log lines captured, metrics scraped over HTTP. */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Writable } from "node:stream";
 import type { Interceptor } from "@connectrpc/connect";
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace";
-import { startApp, type App } from "../../src/app.js";
-import { loadConfig } from "../../src/config.js";
-import { createLogger } from "../../src/telemetry/logger.js";
-import { createTelemetry } from "../../src/telemetry/telemetry.js";
+import type { ReadableSpan } from "@opentelemetry/sdk-trace";
+import { startHarness, type Harness } from "../helpers/harness.js";
 
-export interface ObservedServer {
-  app: App;
-  baseUrl: string;
-  port: number;
-  /** A user key of tenant "acme". */
-  key: string;
-  /** Finished spans (only when started with `spans: true`). */
-  exporter: InMemorySpanExporter;
-  /** Every log line written so far, as written. */
-  logLines: string[];
-  dir: string;
-  close(): Promise<void>;
-}
+export type ObservedServer = Harness;
 
 export interface ObservedOptions {
   /** Record spans into `exporter` (as an OTLP exporter would). Default false: the production default without OTEL_EXPORTER_OTLP_ENDPOINT. */
@@ -32,42 +13,13 @@ export interface ObservedOptions {
   logLevel?: string;
 }
 
-export async function startObservedServer(env: Record<string, string> = {}, options: ObservedOptions = {}): Promise<ObservedServer> {
-  const dir = mkdtempSync(join(tmpdir(), "llm-telemetry-"));
-  const catalogueEnv: Record<string, string> = {};
-  if (options.catalogue !== undefined) {
-    writeFileSync(join(dir, "catalogue.yaml"), options.catalogue);
-    catalogueEnv["LLM_CONFIG"] = join(dir, "catalogue.yaml");
-  }
-  const config = loadConfig({ PORT: "0", DATA_DIR: join(dir, "data"), LEDGER_FLUSH_MS: "20", ...catalogueEnv, ...env });
-  const exporter = new InMemorySpanExporter();
-  const telemetry = createTelemetry(config.telemetry, {
-    processMetrics: false,
-    ...(options.spans ? { spanProcessors: [new SimpleSpanProcessor({ exporter })] } : {}),
+/** The service with its log lines captured and, with `spans`, its spans in memory (see harness.ts). */
+export function startObservedServer(env: Record<string, string> = {}, options: ObservedOptions = {}): Promise<ObservedServer> {
+  return startHarness({
+    env,
+    ...(options.catalogue !== undefined ? { catalogue: options.catalogue } : {}),
+    observe: { spans: options.spans ?? false, logLevel: options.logLevel ?? "info" },
   });
-  const logLines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      for (const line of chunk.toString().split("\n")) if (line.trim() !== "") logLines.push(line);
-      callback();
-    },
-  });
-  const logger = createLogger(options.logLevel ?? "info", { stream, context: () => telemetry.tracing.logFields() });
-  const app = await startApp(config, { logger, telemetry });
-  const key = (await app.keys.create({ name: "test", tenant: "acme" })).secret;
-  return {
-    app,
-    port: app.transport.port,
-    baseUrl: `http://127.0.0.1:${app.transport.port}`,
-    key,
-    exporter,
-    logLines,
-    dir,
-    async close() {
-      await app.shutdown();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /** A W3C trace context of a pretend caller: random ids, sampled. */
