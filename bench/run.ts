@@ -82,6 +82,9 @@ interface CpuRun {
   micros: number;
   errors: number;
   rps: number;
+  /** Cache hits the gateway counted (gRPC targets), of `done` calls. */
+  hits: number;
+  done: number;
 }
 /** The streams' CPU per token, RSS and completion, per target and stream count. */
 const streamEntries: StreamEntry[] = [];
@@ -560,7 +563,7 @@ async function main(): Promise<void> {
       // The ledger writes its batch after the last answer: wait for that to be counted too.
       await sleep(P.settleMs / 5);
       const after = cpuMicrosTree(pid);
-      if (before !== undefined && after !== undefined && m.done > 0) cpuRuns.get(t)!.push({ micros: (after - before) / m.done, errors: m.errors, rps: m.rps });
+      if (before !== undefined && after !== undefined && m.done > 0) cpuRuns.get(t)!.push({ micros: (after - before) / m.done, errors: m.errors, rps: m.rps, hits: m.grpc?.cacheHits ?? 0, done: m.done });
     }
   }
   const cpuMedian = (t: Target | undefined): number | undefined => {
@@ -575,7 +578,7 @@ async function main(): Promise<void> {
       measurement: `CPU µs per call c=${CONCURRENCY}`,
       target: t.name,
       errors,
-      note: `${fmt(cpuMedian(t), 0)} µs (rounds: ${runs.map((r) => fmt(r.micros, 0)).join(", ")}; utime+stime of the process over ${callsFor(t)} calls)`,
+      note: `${fmt(cpuMedian(t), 0)} µs (rounds: ${runs.map((r) => fmt(r.micros, 0)).join(", ")}; utime+stime of the process over ${callsFor(t)} calls)${t === cacheHitT ? `; ${runs.map((r) => `${r.hits}/${r.done}`).join(", ")} cache hits` : ""}`,
     });
     cpuEntries.push({ target: t.name, micros: cpuMedian(t)!, rounds: runs.map((r) => r.micros), calls: callsFor(t), errors, protocol: t.h1 ? "HTTP/1.1" : "h2c" });
   }
