@@ -47,7 +47,7 @@ const P = QUICK
   ? { c1Requests: 200, c1Warmup: 50, rounds: 1, tputSeconds: 2, warmUpSeconds: 1, ladder: [250, 1000], ladderSeconds: 2, streams: [50, 200], cacheHits: 200, settleMs: 5000 }
   : { c1Requests: 3000, c1Warmup: 300, rounds: 3, tputSeconds: 4, warmUpSeconds: 1, ladder: [500, 1000, 2000, 3000, 4000], ladderSeconds: 5, streams: [100, 1000], cacheHits: 2000, settleMs: 5000 };
 /** Calls per CPU-per-call measurement (c=32, a fixed count, so the gateway's CPU time divides by it exactly). */
-const CPU_CALLS = QUICK ? 3000 : 8000;
+const CPU_CALLS = QUICK ? 3000 : 5000;
 /** The same for LiteLLM, which spends ~20 ms of CPU on a call. */
 const LITELLM_CPU_CALLS = QUICK ? 60 : 200;
 const CONCURRENCY = 32;
