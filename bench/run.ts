@@ -1,8 +1,11 @@
 /**
  * `npm run bench`: the gateway side by side with a direct call to the upstream, a raw node:http2
- * gRPC echo (the ceiling) and, with BENCH_PEERS=portkey, Portkey's gateway, all on loopback in
- * one run. Prints one table and writes the numbers to bench/results/<timestamp>.json.
- * Env: BENCH_QUICK=1 (small counts, ~1 minute), BENCH_PIN=0 (no taskset), BENCH_PEERS=portkey.
+ * gRPC echo (the ceiling), floors that only forward (Go, Node, the openai SDK) and, with
+ * BENCH_PEERS=portkey,litellm, Portkey's gateway and LiteLLM's proxy, all on loopback in one run.
+ * Prints issue 14's goals (measured, met), CPU per call and per streamed token, then one table, and
+ * writes the numbers to bench/results/<timestamp>.json.
+ * Env: BENCH_QUICK=1 (small counts), BENCH_PIN=0 (no taskset), BENCH_PEERS=portkey,litellm,
+ * DATABASE_URL (everything on keeps its ledger in a database of its own on that server).
  * See bench/README.md for what each row means.
  */
 import { execFileSync } from "node:child_process";
