@@ -3,7 +3,7 @@
  * taskset, all stopped at the end, on SIGINT/SIGTERM and on errors (no orphans).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { openSync, readFileSync, closeSync } from "node:fs";
+import { openSync, readdirSync, readFileSync, closeSync } from "node:fs";
 import net from "node:net";
 
 export function log(line: string): void {
@@ -71,6 +71,32 @@ export function cpuMicros(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * CPU time of a process and its live descendants (a peer that forks workers), in µs; the
+ * process's own figure includes the threads of each (PGlite's worker, Go's and uvloop's).
+ * Undefined when the process is gone.
+ */
+export function cpuMicrosTree(pid: number | undefined): number | undefined {
+  const own = cpuMicros(pid);
+  if (own === undefined || pid === undefined) return undefined;
+  let total = own;
+  for (const child of childPids(pid)) total += cpuMicrosTree(child) ?? 0;
+  return total;
+}
+
+function childPids(pid: number): number[] {
+  try {
+    const out: number[] = [];
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
+      if (text !== "") out.push(...text.split(/\s+/).map(Number));
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
+
 /** USER_HZ: /proc reports CPU time in these ticks (100 on Linux builds that matter here). */
 const CLOCK_TICKS = (() => {
   const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
@@ -89,6 +115,8 @@ export function pinTo(cpu: number | undefined): string[] {
 
 export interface StartOptions {
   env?: Record<string, string>;
+  /** `env` is the whole environment, not additions to this process's. */
+  replaceEnv?: boolean;
   /** CPU to pin to (ignored when not pinning). */
   cpu?: number;
   /** File for stdout (default /dev/null); stderr goes to `stderrFile` or is kept in memory. */
@@ -114,7 +142,7 @@ export class Procs {
     const out = openSync(opts.stdoutFile ?? "/dev/null", "a");
     const err = opts.stderrFile ? openSync(opts.stderrFile, "a") : "pipe";
     const proc = spawn(argv[0]!, argv.slice(1), {
-      env: { ...process.env, ...opts.env },
+      env: opts.replaceEnv ? { ...opts.env } : { ...process.env, ...opts.env },
       stdio: ["ignore", out, err],
     });
     closeSync(out);

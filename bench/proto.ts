@@ -34,6 +34,25 @@ export function takeGrpcFrames(buf: Buffer): { messages: Buffer[]; rest: Buffer 
   return { messages, rest: off === 0 ? buf : buf.subarray(off) };
 }
 
+/** One Connect streaming envelope: its flags byte (0x02 = end of stream) and its bytes. */
+export interface Envelope {
+  flags: number;
+  data: Buffer;
+}
+
+/** Splits complete Connect envelopes (the gRPC framing, with flags) off the front of `buf`. */
+export function takeEnvelopes(buf: Buffer): { envelopes: Envelope[]; rest: Buffer } {
+  const envelopes: Envelope[] = [];
+  let off = 0;
+  while (buf.length - off >= 5) {
+    const len = buf.readUInt32BE(off + 1);
+    if (buf.length - off - 5 < len) break;
+    envelopes.push({ flags: buf.readUInt8(off), data: buf.subarray(off + 5, off + 5 + len) });
+    off += 5 + len;
+  }
+  return { envelopes, rest: off === 0 ? buf : buf.subarray(off) };
+}
+
 /** How a bench server answers one Generate call whose request body has been read. */
 export interface GenerateCall {
   /** True once the client has gone (h2load hangs up on calls in flight when a timed run ends). */

@@ -44,6 +44,37 @@ export async function startFloor(procs: Procs, upstreamPort: number, mode: "http
   return { child, port };
 }
 
+/** A Node floor on the OpenAI-style HTTP/1.1 API (bench/floor-proxy.ts), on the gateways' CPU. */
+export async function startFloorProxy(procs: Procs, upstreamPort: number, mode: "node" | "sdk"): Promise<Upstream> {
+  const port = await freePort();
+  const child = procs.start(`floor ${mode} (HTTP/1.1)`, NODE, [join(ROOT, "bench/floor-proxy.ts"), String(port), String(upstreamPort), mode], { cpu: GATEWAY_CPU });
+  await waitUntil(`floor (${mode}, HTTP/1.1) on port ${port}`, 30_000, () => !child.exited && portOpen(port));
+  return { child, port };
+}
+
+/**
+ * The compiled floor: bench/go-floor (httputil.ReverseProxy) built with the Go toolchain into the
+ * work dir (GOFLAGS gains -mod=mod; GOPROXY as the machine has it), on the gateways' CPU.
+ * A string says why it is absent (no Go, or the build failed).
+ */
+export async function startGoFloor(procs: Procs, workDir: string, upstreamPort: number): Promise<Upstream | string> {
+  const bin = join(workDir, "go-floor");
+  try {
+    const env = { ...process.env, GOFLAGS: `${process.env.GOFLAGS ?? ""} -mod=mod`.trim() };
+    await run("go", ["build", "-o", bin, "."], { cwd: join(ROOT, "bench/go-floor"), env, timeout: 300_000 });
+  } catch (err) {
+    return `go build failed: ${(err as Error).message.split("\n")[0]}`;
+  }
+  const port = await freePort();
+  const child = procs.start("go floor", bin, ["-listen", `127.0.0.1:${port}`, "-upstream", `http://127.0.0.1:${upstreamPort}`], { cpu: GATEWAY_CPU });
+  try {
+    await waitUntil(`go floor on port ${port}`, 30_000, () => !child.exited && portOpen(port));
+  } catch (err) {
+    return `did not start: ${(err as Error).message}`;
+  }
+  return { child, port };
+}
+
 /** The catalogue: bench/echo → the 16-token simulator, bench/paced → the paced one. */
 export function writeCatalogue(dir: string, simPort: number, pacedPort: number): string {
   const model = (id: string, port: number): string => `  - id: ${id}
@@ -61,14 +92,17 @@ export function writeCatalogue(dir: string, simPort: number, pacedPort: number):
   return path;
 }
 
-/** Mints a key with limits far above anything the benchmark sends (run before that gateway starts: PGlite is single-process). */
-export async function mintKey(dataDir: string): Promise<string> {
+/**
+ * Mints a key with limits far above anything the benchmark sends (run before that gateway starts:
+ * PGlite is single-process). `env` carries DATABASE_URL when the gateway's keys live in Postgres.
+ */
+export async function mintKey(dataDir: string, env: Record<string, string> = {}): Promise<string> {
   mkdirSync(dataDir, { recursive: true });
   const { stdout } = await run(
     NODE,
     [join(ROOT, "dist/src/cli/keys.js"), "create", "--name", "bench", "--rpm", "100000000", "--tpm", "100000000000",
       "--concurrency", "1000000", "--budget-day", "1000000", "--budget-month", "10000000"],
-    { env: gatewayEnv({ DATA_DIR: dataDir }), timeout: 120_000 },
+    { env: gatewayEnv({ DATA_DIR: dataDir, ...env }), timeout: 120_000 },
   );
   const key = /^(llm_\S+)$/m.exec(stdout)?.[1];
   if (!key) throw new Error(`keys create printed no key: ${stdout}`);
@@ -102,6 +136,8 @@ export interface GatewayOptions {
   apiKey?: string;
   dataDir: string;
   env?: Record<string, string>;
+  /** Flags for node before the script (--cpu-prof …). */
+  nodeArgs?: string[];
 }
 
 export async function startGateway(procs: Procs, o: GatewayOptions): Promise<Gateway> {
@@ -116,9 +152,11 @@ export async function startGateway(procs: Procs, o: GatewayOptions): Promise<Gat
     BENCH_UPSTREAM_KEY: "sk-bench",
     ...o.env,
   });
-  const child = procs.start(o.name, NODE, [join(ROOT, "dist/src/main.js")], {
+  const child = procs.start(o.name, NODE, [...(o.nodeArgs ?? []), join(ROOT, "dist/src/main.js")], {
     cpu: GATEWAY_CPU,
+    // The whole environment: the caller's DATABASE_URL, REDIS_URL… must not reach a gateway that was not given them.
     env: env as Record<string, string>,
+    replaceEnv: true,
     stdoutFile,
     stderrFile,
   });
@@ -182,30 +220,38 @@ export interface Peer {
   port: number;
 }
 
-/** Portkey's open-source gateway, installed into the work dir (never the repo), on loopback. */
+/**
+ * Portkey's open-source gateway, installed under .tmp/bench/portkey (git-ignored; reused while it
+ * holds a 1.15.x), on loopback. Two preloads: bench/loopback-only.ts (it binds every interface
+ * otherwise) and bench/portkey-sse-fix.ts (without it every stream fails with `TypeError: immutable`).
+ */
 export async function startPortkey(procs: Procs, workDir: string): Promise<Peer | string> {
-  const prefix = join(workDir, "portkey");
-  mkdirSync(prefix, { recursive: true });
-  log(`Portkey: npm install --prefix ${prefix} @portkey-ai/gateway@1.15.x (this takes a while)`);
-  try {
-    await run("npm", ["install", "--prefix", prefix, "--no-audit", "--no-fund", "--no-save", "@portkey-ai/gateway@1.15.x"], {
-      timeout: 300_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-  } catch (err) {
-    return `npm install failed: ${(err as Error).message.split("\n")[0]}`;
-  }
+  const prefix = join(ROOT, ".tmp/bench/portkey");
   const pkgDir = join(prefix, "node_modules/@portkey-ai/gateway");
+  const installed = (): string | undefined =>
+    existsSync(join(pkgDir, "package.json")) ? (JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")) as { version: string }).version : undefined;
+  if (!installed()?.startsWith("1.15.")) {
+    mkdirSync(prefix, { recursive: true });
+    log(`Portkey: npm install --prefix ${prefix} @portkey-ai/gateway@1.15.x (this takes a while)`);
+    try {
+      await run("npm", ["install", "--prefix", prefix, "--no-audit", "--no-fund", "--no-save", "@portkey-ai/gateway@1.15.x"], {
+        timeout: 300_000,
+        maxBuffer: 16 * 1024 * 1024,
+      });
+    } catch (err) {
+      return `npm install failed: ${(err as Error).message.split("\n")[0]}`;
+    }
+  }
   const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")) as { version: string; bin?: string | Record<string, string> };
   const bin = typeof pkg.bin === "string" ? pkg.bin : Object.values(pkg.bin ?? {})[0];
   if (!bin) return "the package has no bin";
-  log(`Portkey: installed ${pkg.version}; starting ${bin}`);
+  log(`Portkey: ${pkg.version} in ${prefix}; starting ${bin}`);
   const port = await freePort();
   // Its server takes --port=N but no host and binds every interface: the preload keeps it on loopback.
   const child = procs.start(
     "portkey",
     NODE,
-    ["--import", join(ROOT, "bench/loopback-only.ts"), join(pkgDir, bin), `--port=${port}`, "--headless"],
+    ["--import", join(ROOT, "bench/loopback-only.ts"), "--import", join(ROOT, "bench/portkey-sse-fix.ts"), join(pkgDir, bin), `--port=${port}`, "--headless"],
     { cpu: GATEWAY_CPU, stdoutFile: join(workDir, "portkey.stdout.log"), stderrFile: join(workDir, "portkey.stderr.log") },
   );
   try {
@@ -214,4 +260,56 @@ export async function startPortkey(procs: Procs, workDir: string): Promise<Peer 
     return `did not start: ${(err as Error).message}`;
   }
   return { name: `portkey ${pkg.version}`, child, port };
+}
+
+/**
+ * LiteLLM's proxy from a venv that bench/litellm-venv.sh builds from PyPI (or reuses) under
+ * .tmp/bench/litellm-venv: one worker, LITELLM_LOG=ERROR, no database, no master key, spend logs
+ * off, no master key (no auth, as for Portkey), the bundled model-price map
+ * (LITELLM_LOCAL_MODEL_COST_MAP: nothing fetched at start), on loopback and the gateways' CPU. Model `gpt-4o-mini` goes to the simulator at `upstreamPort`.
+ * A string says why it is absent.
+ */
+export async function startLiteLLM(procs: Procs, workDir: string, upstreamPort: number): Promise<Peer | string> {
+  let venv: string;
+  try {
+    log("LiteLLM: bench/litellm-venv.sh (creates the venv on the first run; several minutes)");
+    const { stdout } = await run("bash", [join(ROOT, "bench/litellm-venv.sh")], { timeout: 1_200_000, maxBuffer: 16 * 1024 * 1024 });
+    venv = stdout.trim().split("\n").at(-1) ?? "";
+  } catch (err) {
+    return `venv failed: ${(err as Error).message.split("\n")[0]}`;
+  }
+  const version = readFileSync(join(venv, ".bench-ready"), "utf8").split("\n")[1] ?? "litellm";
+  const config = join(workDir, "litellm.yaml");
+  const model = (name: string, port: number): string => `  - model_name: ${name}
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: http://127.0.0.1:${port}/v1
+      api_key: sk-bench
+`;
+  writeFileSync(
+    config,
+    `model_list:\n${model("gpt-4o-mini", upstreamPort)}litellm_settings:\n  telemetry: false\n  turn_off_message_logging: true\ngeneral_settings:\n  disable_spend_logs: true\n`,
+  );
+  const port = await freePort();
+  const env: Record<string, string> = {
+    PATH: `${join(venv, "bin")}:${process.env.PATH ?? ""}`,
+    HOME: process.env.HOME ?? workDir,
+    LITELLM_LOG: "ERROR",
+    LITELLM_LOCAL_MODEL_COST_MAP: "True",
+    LITELLM_MODE: "PRODUCTION",
+    // No master key: like Portkey here, no auth (it refuses to start keyless without this).
+    LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY: "true",
+  };
+  const child = procs.start(
+    "litellm",
+    join(venv, "bin/litellm"),
+    ["--config", config, "--host", "127.0.0.1", "--port", String(port), "--num_workers", "1"],
+    { cpu: GATEWAY_CPU, env, replaceEnv: true, stdoutFile: join(workDir, "litellm.stdout.log"), stderrFile: join(workDir, "litellm.stderr.log") },
+  );
+  try {
+    await waitUntil(`litellm on port ${port}`, 300_000, () => !child.exited && portOpen(port));
+  } catch (err) {
+    return `did not start: ${(err as Error).message}`;
+  }
+  return { name: version, child, port };
 }

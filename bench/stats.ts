@@ -35,9 +35,12 @@ export function mib(kib: number | undefined): string {
   return kib === undefined ? "–" : `${(kib / 1024).toFixed(1)}`;
 }
 
-/** A plain-text table with a header row; columns padded to their widest cell. */
-export function table(header: string[], rows: string[][]): string {
+/**
+ * A plain-text table with a header row; columns padded to their widest cell. The first
+ * `leftColumns` columns are aligned left (default 1), the others right.
+ */
+export function table(header: string[], rows: string[][], leftColumns = 1): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  const line = (cells: string[]): string => cells.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }

@@ -1,13 +1,13 @@
 /**
  * Many concurrent streams at once, timed per message: StreamGenerate over gRPC (node:http2,
- * a few sessions, many streams each) and OpenAI chat completions over HTTP/1.1 SSE (one
- * keep-alive socket per stream). Each stream records when it started, when each token arrived
+ * a few sessions, many streams each) and over Connect with JSON on HTTP/1.1, and OpenAI chat
+ * completions over HTTP/1.1 SSE (one keep-alive socket per stream). Each stream records when it started, when each token arrived
  * and how it ended; the caller turns that into TTFT and inter-token gaps.
  */
 import http from "node:http";
 import http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { grpcFrame, pb, takeGrpcFrames } from "./proto.ts";
+import { grpcFrame, pb, takeEnvelopes, takeGrpcFrames } from "./proto.ts";
 
 export interface StreamTrace {
   startMs: number;
@@ -177,6 +177,10 @@ export interface SseStreamSpec extends StreamSpec {
   port: number;
   model: string;
   maxTokens: number;
+  /** Default /v1/chat/completions. */
+  path?: string;
+  /** Added to every request (a peer's routing headers). */
+  headers?: Record<string, string>;
 }
 
 /** `count` concurrent streamed chat completions (SSE) over HTTP/1.1, one socket each. */
@@ -197,9 +201,9 @@ export async function sseStreams(spec: SseStreamSpec): Promise<StreamRun> {
         host: "127.0.0.1",
         port: spec.port,
         method: "POST",
-        path: "/v1/chat/completions",
+        path: spec.path ?? "/v1/chat/completions",
         agent,
-        headers: { "content-type": "application/json", authorization: "Bearer sk-bench", "content-length": Buffer.byteLength(body) },
+        headers: { "content-type": "application/json", authorization: "Bearer sk-bench", ...spec.headers, "content-length": Buffer.byteLength(body) },
       },
       (res) => {
         if (res.statusCode !== 200) {
@@ -227,6 +231,92 @@ export async function sseStreams(spec: SseStreamSpec): Promise<StreamRun> {
           }
         });
         res.on("end", () => tracker.finish(trace, sawDone, sawDone ? undefined : "no [DONE]"));
+        res.on("error", (err) => tracker.finish(trace, false, err.message));
+      },
+    );
+    req.on("error", (err) => tracker.finish(trace, false, err.message));
+    req.end(body);
+    requests.push(req);
+  }
+  await withTimeout(tracker, spec.timeoutMs, () => {
+    for (const r of requests) r.destroy();
+    agent.destroy();
+  });
+  for (const t of tracker.traces) tracker.finish(t, false, "cut by the benchmark's timeout");
+  return { traces: tracker.traces, wallMs: wall(tracker.traces) };
+}
+
+export interface ConnectStreamSpec extends StreamSpec {
+  port: number;
+  apiKey: string;
+  model: string;
+  maxOutputTokens: number;
+}
+
+/**
+ * `count` concurrent StreamGenerate calls over the Connect protocol with JSON messages
+ * (application/connect+json) on HTTP/1.1, one keep-alive socket each: what a browser or a
+ * Connect client without HTTP/2 does.
+ */
+export async function connectStreams(spec: ConnectStreamSpec): Promise<StreamRun> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.count + 10 });
+  const message = Buffer.from(
+    JSON.stringify({ model: spec.model, messages: [{ role: "ROLE_USER", content: "Stream to the benchmark." }], maxOutputTokens: spec.maxOutputTokens }),
+  );
+  const body = grpcFrame(message);
+  const tracker = new Tracker(spec);
+  const requests: http.ClientRequest[] = [];
+  for (let i = 0; i < spec.count; i++) {
+    const trace = tracker.add();
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port: spec.port,
+        method: "POST",
+        path: "/llm.v1.LlmService/StreamGenerate",
+        agent,
+        headers: {
+          "content-type": "application/connect+json",
+          "connect-protocol-version": "1",
+          "connect-timeout-ms": String(spec.timeoutMs),
+          authorization: `Bearer ${spec.apiKey}`,
+          "content-length": body.length,
+        },
+      },
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          res.on("end", () => tracker.finish(trace, false, `HTTP ${res.statusCode}`));
+          return;
+        }
+        let buf: Buffer = Buffer.alloc(0);
+        let completed = false;
+        let endError: string | undefined;
+        let ended = false;
+        res.on("data", (chunk: Buffer) => {
+          buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+          const { envelopes, rest } = takeEnvelopes(buf);
+          buf = rest;
+          for (const e of envelopes) {
+            const parsed = JSON.parse(e.data.toString("utf8")) as {
+              delta?: unknown;
+              completed?: { usage?: { outputTokens?: string | number } };
+              error?: { code?: string };
+            };
+            if (e.flags & 0x02) {
+              ended = true;
+              if (parsed.error) endError = parsed.error.code ?? "error";
+            } else if (parsed.delta !== undefined) tracker.token(trace);
+            else if (parsed.completed !== undefined) {
+              completed = true;
+              trace.reportedTokens = Number(parsed.completed.usage?.outputTokens ?? 0);
+            }
+          }
+        });
+        res.on("end", () => {
+          const ok = ended && endError === undefined && completed;
+          tracker.finish(trace, ok, ok ? undefined : `connect end-stream ${ended ? (endError ?? "ok") : "missing"}${completed ? "" : ", no completed event"}`);
+        });
         res.on("error", (err) => tracker.finish(trace, false, err.message));
       },
     );

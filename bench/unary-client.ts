@@ -25,6 +25,8 @@ export interface UnaryResult {
   rps: number;
   latency: Latency;
   ok: number;
+  /** Every call that ended, the warm-up's included (for CPU time over the whole run). */
+  calls: number;
   /** Non-zero grpc-status or a broken stream; codes and counts in `codes`. */
   errors: number;
   codes: string;
@@ -80,6 +82,7 @@ export async function grpcUnaryLoad(spec: UnarySpec): Promise<UnaryResult> {
   const latencies: number[] = [];
   const codes = new Map<string, number>();
   let ok = 0;
+  let calls = 0;
   let lastEnd = measureFrom;
   await Promise.all(
     sessions.map(async (s) => {
@@ -87,6 +90,7 @@ export async function grpcUnaryLoad(spec: UnarySpec): Promise<UnaryResult> {
         const t = performance.now();
         const status = await call(s);
         const done = performance.now();
+        calls++;
         if (t < measureFrom) continue;
         lastEnd = Math.max(lastEnd, done);
         latencies.push(done - t);
@@ -101,6 +105,7 @@ export async function grpcUnaryLoad(spec: UnarySpec): Promise<UnaryResult> {
     rps: latencies.length / ((lastEnd - measureFrom) / 1000),
     latency: summarize(latencies),
     ok,
+    calls,
     errors,
     codes: [...codes].map(([c, n]) => `grpc-status ${c}:${n}`).join(" "),
   };

@@ -172,6 +172,23 @@ describe("createHttpFetch", () => {
     }
   });
 
+  it("frees the connection once a body has arrived, whether or not it was read", async () => {
+    // A reader that stops at a body's last message without cancelling (the ollama SDK stops at
+    // `done`) must not hold the connection: the socket pauses only when much waits unread.
+    const pool = createHttpFetch();
+    try {
+      const before = connections;
+      const unread = await pool.fetch(`${base}/echo`, { method: "POST", body: "never read" });
+      expect(unread.status).toBe(200);
+      // The pool frees a connection one event-loop turn after its response ended.
+      for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(await (await pool.fetch(`${base}/echo`, { method: "POST", body: "next" })).json()).toMatchObject({ body: "next" });
+      expect(connections - before).toBe(1);
+    } finally {
+      pool.close();
+    }
+  });
+
   it("opens no more than maxSocketsPerOrigin connections; the rest queue", async () => {
     const pool = createHttpFetch({ maxSocketsPerOrigin: 2 });
     try {

@@ -82,7 +82,10 @@ h.describeTransports("ollama adapter", () => {
     expect((await seen).headers.authorization).toBe("Bearer ol-secret");
   });
 
-  it("reuses one keep-alive connection for consecutive streams", async () => {
+  // The ollama SDK starts the next call as soon as it reads a stream's `done` line, and undici (under
+  // the pooled fetch) frees a connection one event-loop turn after its response ends: consecutive
+  // streams alternate between two kept-alive connections instead of opening one each.
+  it("reuses keep-alive connections for consecutive streams (at most two for five)", async () => {
     let connections = 0;
     const proxy = net.createServer((client) => {
       connections++;
@@ -100,8 +103,8 @@ h.describeTransports("ollama adapter", () => {
     const pool = createHttpFetch();
     try {
       const p = new OllamaProvider({ defaults: { host: `http://127.0.0.1:${port}` }, credentials: new Map(), fetch: pool.fetch });
-      for (let i = 0; i < 3; i++) expect((await run(deployment(), req(`hello ${i}`), undefined, undefined, p)).done?.finishReason).toBe("stop");
-      expect(connections).toBe(1);
+      for (let i = 0; i < 5; i++) expect((await run(deployment(), req(`hello ${i}`), undefined, undefined, p)).done?.finishReason).toBe("stop");
+      expect(connections).toBeLessThanOrEqual(2);
     } finally {
       pool.close();
       await new Promise((resolve) => proxy.close(resolve));

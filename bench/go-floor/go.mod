@@ -1,0 +1,3 @@
+module llm-service/bench/go-floor
+
+go 1.22
