@@ -7,13 +7,14 @@
  * rounds after a warm-up round, alternating which goes first. A row is the gateway process's
  * utime+stime over the round (plus 1 s for the ledger's last write) / tokens received: the
  * streams' starts are included, as in `npm run bench`. AB_PROF=<dir> writes each gateway's CPU
- * profile there (`--cpu-prof`) when it stops.
+ * profile there (`--cpu-prof`) when it stops. AB_FLOOR=1 adds bench/stream-floor.ts to each round:
+ * Node's own cost per streamed token, with nothing of a gateway around it.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { cpuMicros, freePort, log, portOpen, Procs, sleep, waitUntil } from "./procs.ts";
-import { GATEWAY_CPU, NODE, startSimulator, writeCatalogue } from "./setup.ts";
+import { GATEWAY_CPU, NODE, ROOT, startSimulator, writeCatalogue } from "./setup.ts";
 import { grpcStreams } from "./stream-client.ts";
 import { fmt, table } from "./stats.ts";
 
@@ -61,6 +62,12 @@ try {
   const paced = await startSimulator(procs, "paced simulator", ["--output-tokens", String(TOKENS), "--inter-token-ms", "20"]);
   const catalogue = writeCatalogue(work, paced.port, paced.port);
   const builds = [await start(roots[0]!, 0, catalogue), await start(roots[1]!, 1, catalogue)];
+  if (process.env.AB_FLOOR === "1") {
+    const port = await freePort();
+    const child = procs.start("stream floor", NODE, [join(ROOT, "bench/stream-floor.ts"), String(port), String(paced.port)], { cpu: GATEWAY_CPU });
+    await waitUntil(`stream floor on port ${port}`, 30_000, () => !child.exited && portOpen(port));
+    builds.push({ name: "Node floor", pid: child.pid, port, key: "none" });
+  }
   const perToken = new Map<Build, number[]>(builds.map((b) => [b, []]));
   for (let round = 0; round <= ROUNDS; round++) {
     for (const b of round % 2 === 0 ? builds : [...builds].reverse()) {
@@ -79,7 +86,7 @@ try {
     }
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
-  const [a, b] = builds.map((x) => perToken.get(x)!);
+  const [a, b] = builds.slice(0, 2).map((x) => perToken.get(x)!);
   const diffs = b!.map((x, i) => x - a![i]!);
   const rows = [
     ...builds.map((x) => [x.name, fmt(median(perToken.get(x)!), 1), perToken.get(x)!.map((v) => fmt(v, 1)).join(", ")]),
