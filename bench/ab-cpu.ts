@@ -8,14 +8,15 @@
  * puts a slow spell of a shared machine on both builds, not on one; the paired difference per
  * round is printed too.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { startBuild, type Build } from "./ab-build.ts";
 import { h2load, useH2load } from "./h2load.ts";
-import { cpuMicros, freePort, log, portOpen, Procs, sleep, waitUntil } from "./procs.ts";
+import { cpuMicros, log, Procs, sleep } from "./procs.ts";
 import { grpcFrame, pb } from "./proto.ts";
-import { GATEWAY_CPU, LOAD_CPU, NODE } from "./setup.ts";
+import { LOAD_CPU } from "./setup.ts";
 import { fmt, table } from "./stats.ts";
 
 const roots = process.argv.slice(2).map((r) => resolve(r));
@@ -30,29 +31,8 @@ const body = join(work, "generate.grpc");
 const request = create(pb.GenerateRequestSchema, { model: "sim/echo", messages: [{ role: pb.Role.USER, content: "Say hello to the benchmark." }], maxOutputTokens: 16 });
 writeFileSync(body, grpcFrame(toBinary(pb.GenerateRequestSchema, request)));
 
-interface Build {
-  name: string;
-  pid: number | undefined;
-  port: number;
-  key: string;
-}
-
-async function start(root: string, n: number): Promise<Build> {
-  const name = `${String.fromCharCode(65 + n)} ${basename(root)}`;
-  const port = await freePort();
-  const stdoutFile = join(work, `${n}.stdout.log`);
-  const stderrFile = join(work, `${n}.stderr.log`);
-  const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? tmpdir(), HOST: "127.0.0.1", PORT: String(port), DATA_DIR: join(work, `data-${n}`) };
-  const child = procs.start(name, NODE, [join(root, "dist/src/main.js")], { cpu: GATEWAY_CPU, env, stdoutFile, stderrFile });
-  await waitUntil(`${name} to listen`, 180_000, async () => existsSync(stdoutFile) && readFileSync(stdoutFile, "utf8").includes('"message":"listening"') && (await portOpen(port)));
-  const key = /export LLM_API_KEY=(llm_\S+)/.exec(readFileSync(stderrFile, "utf8"))?.[1];
-  if (key === undefined) throw new Error(`${name} printed no development key`);
-  log(`${name} listening on ${port}`);
-  return { name, pid: child.pid, port, key };
-}
-
 try {
-  const builds = [await start(roots[0]!, 0), await start(roots[1]!, 1)];
+  const builds = [await startBuild(procs, work, roots[0]!, 0), await startBuild(procs, work, roots[1]!, 1)];
   const perCall = new Map<Build, number[]>(builds.map((b) => [b, []]));
   for (let round = 0; round <= ROUNDS; round++) {
     for (const b of round % 2 === 0 ? builds : [...builds].reverse()) {

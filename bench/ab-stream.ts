@@ -10,9 +10,10 @@
  * profile there (`--cpu-prof`) when it stops. AB_FLOOR=1 adds bench/stream-floor.ts to each round:
  * Node's own cost per streamed token, with nothing of a gateway around it.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
+import { startBuild, type Build } from "./ab-build.ts";
 import { cpuMicros, freePort, log, portOpen, Procs, sleep, waitUntil } from "./procs.ts";
 import { GATEWAY_CPU, NODE, ROOT, startSimulator, writeCatalogue } from "./setup.ts";
 import { grpcStreams } from "./stream-client.ts";
@@ -27,41 +28,17 @@ const TOKENS = 64;
 const procs = new Procs();
 const work = mkdtempSync(join(tmpdir(), "llm-ab-stream-"));
 
-interface Build {
-  name: string;
-  pid: number | undefined;
-  port: number;
-  key: string;
-}
-
-async function start(root: string, n: number, catalogue: string): Promise<Build> {
-  const name = `${String.fromCharCode(65 + n)} ${basename(root)}`;
-  const port = await freePort();
-  const stdoutFile = join(work, `${n}.stdout.log`);
-  const stderrFile = join(work, `${n}.stderr.log`);
-  const env = {
-    PATH: process.env.PATH ?? "",
-    HOME: process.env.HOME ?? tmpdir(),
-    HOST: "127.0.0.1",
-    PORT: String(port),
-    DATA_DIR: join(work, `data-${n}`),
-    LLM_CONFIG: catalogue,
-    BENCH_UPSTREAM_KEY: "sk-bench",
-  };
-  // AB_PROF=<dir>: each gateway writes a CPU profile there when it stops.
-  const profile = process.env.AB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.AB_PROF}`, `--cpu-prof-name=${n}-${basename(root)}.cpuprofile`] : [];
-  const child = procs.start(name, NODE, [...profile, join(root, "dist/src/main.js")], { cpu: GATEWAY_CPU, env, stdoutFile, stderrFile });
-  await waitUntil(`${name} to listen`, 180_000, async () => existsSync(stdoutFile) && readFileSync(stdoutFile, "utf8").includes('"message":"listening"') && (await portOpen(port)));
-  const key = /export LLM_API_KEY=(llm_\S+)/.exec(readFileSync(stderrFile, "utf8"))?.[1];
-  if (key === undefined) throw new Error(`${name} printed no development key`);
-  log(`${name} listening on ${port}`);
-  return { name, pid: child.pid, port, key };
-}
-
 try {
   const paced = await startSimulator(procs, "paced simulator", ["--output-tokens", String(TOKENS), "--inter-token-ms", "20"]);
   const catalogue = writeCatalogue(work, paced.port, paced.port);
-  const builds = [await start(roots[0]!, 0, catalogue), await start(roots[1]!, 1, catalogue)];
+  // AB_PROF=<dir>: each gateway writes a CPU profile there when it stops.
+  const profile = (root: string, n: number) =>
+    process.env.AB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.AB_PROF}`, `--cpu-prof-name=${n}-${basename(root)}.cpuprofile`] : [];
+  const env = { LLM_CONFIG: catalogue, BENCH_UPSTREAM_KEY: "sk-bench" };
+  const builds = [
+    await startBuild(procs, work, roots[0]!, 0, { env, nodeArgs: profile(roots[0]!, 0) }),
+    await startBuild(procs, work, roots[1]!, 1, { env, nodeArgs: profile(roots[1]!, 1) }),
+  ];
   if (process.env.AB_FLOOR === "1") {
     const port = await freePort();
     const child = procs.start("stream floor", NODE, [join(ROOT, "bench/stream-floor.ts"), String(port), String(paced.port)], { cpu: GATEWAY_CPU });
