@@ -6,7 +6,8 @@
  * (6) rounds after one warm-up round, alternating which goes first. A row is the gateway process's
  * utime+stime over a round (plus 1 s for the ledger's last write) / calls answered. Interleaving
  * puts a slow spell of a shared machine on both builds, not on one; the paired difference per
- * round is printed too.
+ * round is printed too. AB_CACHE=1: every call asks for cache mode FORCE on one prompt, so all but
+ * the first are cache hits.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,6 +30,7 @@ const procs = new Procs();
 const work = mkdtempSync(join(tmpdir(), "llm-ab-cpu-"));
 const body = join(work, "generate.grpc");
 const request = create(pb.GenerateRequestSchema, { model: "sim/echo", messages: [{ role: pb.Role.USER, content: "Say hello to the benchmark." }], maxOutputTokens: 16 });
+if (process.env.AB_CACHE === "1") request.cache = create(pb.CachePolicySchema, { mode: pb.CacheMode.FORCE });
 writeFileSync(body, grpcFrame(toBinary(pb.GenerateRequestSchema, request)));
 
 try {

@@ -3,7 +3,8 @@
  * load of `npm run bench`'s CPU rows. One gateway with the embedded defaults and the bench catalogue
  * (bench/echo → the 16-token simulator, through the openai adapter), pinned like the bench, runs
  * under `node --cpu-prof`; h2load sends PROFILE_WARMUP then PROFILE_CALLS gRPC Generate calls at
- * c=32 (PROFILE_PROTOCOL=connect: Connect JSON over HTTP/1.1). The gateway stops with SIGTERM, which
+ * c=32 (PROFILE_PROTOCOL=connect: Connect JSON over HTTP/1.1; PROFILE_CACHE=1: cache mode FORCE on one
+ * prompt, so all but the first call are cache hits). The gateway stops with SIGTERM, which
  * writes the profile; the script prints the top PROFILE_TOP (15) functions by self time and the
  * profile's path (open it in Chrome DevTools or VS Code for the call tree), then self time by
  * package or folder. `node bench/profile.ts FILE.cpuprofile` prints the tables for a saved profile.
@@ -22,6 +23,8 @@ const CALLS = Number(process.env.PROFILE_CALLS ?? 20_000);
 const WARMUP = Number(process.env.PROFILE_WARMUP ?? 3000);
 const TOP = Number(process.env.PROFILE_TOP ?? 15);
 const CONNECT = process.env.PROFILE_PROTOCOL === "connect";
+/** PROFILE_CACHE=1: every call asks for cache mode FORCE with one prompt, so all but the first are cache hits. */
+const CACHE = process.env.PROFILE_CACHE === "1";
 
 interface ProfileNode {
   id: number;
@@ -101,15 +104,19 @@ async function main(): Promise<void> {
     const catalogue = writeCatalogue(work, sim.port, sim.port);
     const gw = await startGateway(procs, { name: "gateway (profiled)", workDir: work, catalogue, dataDir: join(work, "data"), nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profDir}`] });
     const body = join(work, CONNECT ? "generate.json" : "generate.grpc");
-    if (CONNECT) writeFileSync(body, JSON.stringify({ model: "bench/echo", messages: [{ role: "ROLE_USER", content: "Say hello to the benchmark." }], maxOutputTokens: 16 }));
-    else writeFileSync(body, grpcFrame(toBinary(pb.GenerateRequestSchema, create(pb.GenerateRequestSchema, { model: "bench/echo", messages: [{ role: pb.Role.USER, content: "Say hello to the benchmark." }], maxOutputTokens: 16 }))));
+    if (CONNECT) writeFileSync(body, JSON.stringify({ model: "bench/echo", messages: [{ role: "ROLE_USER", content: "Say hello to the benchmark." }], maxOutputTokens: 16, ...(CACHE ? { cache: { mode: "CACHE_MODE_FORCE" } } : {}) }));
+    else {
+      const req = create(pb.GenerateRequestSchema, { model: "bench/echo", messages: [{ role: pb.Role.USER, content: "Say hello to the benchmark." }], maxOutputTokens: 16 });
+      if (CACHE) req.cache = create(pb.CachePolicySchema, { mode: pb.CacheMode.FORCE });
+      writeFileSync(body, grpcFrame(toBinary(pb.GenerateRequestSchema, req)));
+    }
     const headers: Record<string, string> = CONNECT
       ? { "content-type": "application/json", "connect-protocol-version": "1", authorization: `Bearer ${gw.apiKey}` }
       : { "content-type": "application/grpc", te: "trailers", authorization: `Bearer ${gw.apiKey}` };
     const url = `http://127.0.0.1:${gw.port}/llm.v1.LlmService/Generate`;
     for (const [what, n] of [["warm-up", WARMUP], ["profiled load", CALLS]] as const) {
       const r = await h2load({ url, bodyFile: body, headers, h1: CONNECT, clients: 32, requests: n, cpu: LOAD_CPU, workDir: work, timeoutMs: 600_000 });
-      log(`${what}: ${n} calls at c=32 over ${CONNECT ? "Connect (HTTP/1.1 JSON)" : "gRPC"}: ${fmt(r.rps, 0)} req/s, errors ${r.httpErrors}`);
+      log(`${what}: ${n}${CACHE ? " cache-hit" : ""} calls at c=32 over ${CONNECT ? "Connect (HTTP/1.1 JSON)" : "gRPC"}: ${fmt(r.rps, 0)} req/s, errors ${r.httpErrors}`);
     }
     await sleep(1000);
     await procs.stop(gw.child, 30_000);

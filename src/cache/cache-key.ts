@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { GenerationRequest } from "../core/types.js";
 
 /** Every response-cache key starts with this; bump the version when the encoding below changes. */
@@ -35,5 +35,5 @@ export function cacheKey(input: CacheKeyInput): string {
     req.stop,
     req.seed === undefined ? null : req.seed.toString(),
   ]);
-  return CACHE_KEY_PREFIX + createHash("sha256").update(canonical, "utf8").digest("base64url");
+  return CACHE_KEY_PREFIX + hash("sha256", canonical, "base64url");
 }

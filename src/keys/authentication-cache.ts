@@ -1,9 +1,9 @@
 /**
  * Successful authentications, remembered briefly so the hot path rarely reaches the database.
- * Entries are filed under an HMAC of the presented key under a process-random key, so the presented
+ * Entries are filed under a SHA-256 of the presented key and a process-random salt, so the presented
  * secrets themselves are never held in memory as map keys.
  */
-import { createHmac, createSecretKey, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import type { Principal } from "../core/types.js";
 
 interface CacheEntry {
@@ -25,10 +25,11 @@ export class AuthenticationCache {
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   /**
-   * Keys the cache. A KeyObject: createHmac with a Buffer key builds one on every call (~27 µs;
-   * ~4 µs this way).
+   * Salts the cache's keys. A one-shot hash() of salt and secret costs ~0.7 µs; an HMAC object per
+   * call cost ~3 µs (~27 µs with a Buffer key). The secrets are high-entropy, so a salted hash hides
+   * them as well as an HMAC would.
    */
-  readonly #cacheKey = createSecretKey(randomBytes(32));
+  readonly #salt = randomBytes(32).toString("base64url");
   readonly #cache = new Map<string, CacheEntry>();
 
   /** `ttlMs` or `maxEntries` of 0 or less: nothing is remembered. */
@@ -39,7 +40,7 @@ export class AuthenticationCache {
 
   /** The key an authentication of the presented secret is filed under. */
   keyOf(secret: string): string {
-    return createHmac("sha256", this.#cacheKey).update(secret, "utf8").digest("base64url");
+    return hash("sha256", this.#salt + secret, "base64url");
   }
 
   /** A copy of the principal remembered under `cacheKey`, unless it has expired by `now` (then it is forgotten). */

@@ -69,6 +69,22 @@ describe("response cache in memory", () => {
     await cache.close();
   });
 
+  it("keeps a frozen JSON copy: later changes to the written value do not reach it, and a bigint is refused", async () => {
+    const log = errorLog();
+    const store = createKvStore({ maxEntries: 10, onError: log.onError });
+    const written = { text: "a", nested: { chunks: ["x"] }, gone: undefined };
+    expect(await store.set("k", written, 60_000)).toBe(true);
+    written.nested.chunks.push("y");
+    const got = (await store.get("k")) as typeof written;
+    expect(got).toEqual({ text: "a", nested: { chunks: ["x"] } });
+    expect(Object.isFrozen(got.nested.chunks)).toBe(true);
+    expect(() => got.nested.chunks.push("z")).toThrow(TypeError);
+    expect(await store.get("k")).toEqual({ text: "a", nested: { chunks: ["x"] } });
+    expect(await store.set("b", { n: 1n }, 60_000)).toBe(false);
+    expect(log.errors.map((e) => e.message)).toEqual(["memory store set failed"]);
+    await store.close();
+  });
+
   it("misses once the TTL has passed", async () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     const cache = createResponseCache({ maxEntries: 10, onError: () => {} });
