@@ -7,7 +7,8 @@
  * utime+stime over a round (plus 1 s for the ledger's last write) / calls answered. Interleaving
  * puts a slow spell of a shared machine on both builds, not on one; the paired difference per
  * round is printed too. AB_CACHE=1: every call asks for cache mode FORCE on one prompt, so all but
- * the first are cache hits.
+ * the first are cache hits. AB_ENV_A / AB_ENV_B: JSON objects of environment variables for one build
+ * (give the same root twice to measure what a setting costs, e.g. AB_ENV_B='{"LOG_LEVEL":"warn"}').
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,7 +35,8 @@ if (process.env.AB_CACHE === "1") request.cache = create(pb.CachePolicySchema, {
 writeFileSync(body, grpcFrame(toBinary(pb.GenerateRequestSchema, request)));
 
 try {
-  const builds = [await startBuild(procs, work, roots[0]!, 0), await startBuild(procs, work, roots[1]!, 1)];
+  const envOf = (name: string): Record<string, string> => JSON.parse(process.env[name] ?? "{}") as Record<string, string>;
+  const builds = [await startBuild(procs, work, roots[0]!, 0, { env: envOf("AB_ENV_A") }), await startBuild(procs, work, roots[1]!, 1, { env: envOf("AB_ENV_B") })];
   const perCall = new Map<Build, number[]>(builds.map((b) => [b, []]));
   for (let round = 0; round <= ROUNDS; round++) {
     for (const b of round % 2 === 0 ? builds : [...builds].reverse()) {
