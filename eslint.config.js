@@ -30,7 +30,7 @@ export default tseslint.config(
   {
     // Tests drive a grpc-js client built from a descriptor at run time, whose methods
     // are typed loosely (`Function`) on purpose. Source code keeps the rule.
-    files: ["test/**/*.ts"],
+    files: ["test/**/*.ts", "src/**/*.test.ts"],
     rules: {
       "@typescript-eslint/no-unsafe-function-type": "off",
     },

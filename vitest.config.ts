@@ -3,7 +3,8 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
+    // A provider's tests sit in its folder (src/providers/<name>/), the rest under test/.
+    include: ["test/**/*.test.ts", "src/**/*.test.ts"],
     testTimeout: 20_000,
     hookTimeout: 60_000,
     // One migrated PGlite cluster per run, copied by the tests that need one (initdb takes seconds).

@@ -5,12 +5,12 @@
  */
 import net from "node:net";
 import { describe, expect, it } from "vitest";
-import { LlmError } from "../../src/errors/llm-error.js";
-import type { ErrorReason } from "../../src/errors/taxonomy.js";
-import { createHttpFetch } from "../../src/providers/http.js";
-import { OllamaProvider } from "../../src/providers/ollama/ollama-provider.js";
-import { providerHarness, req, type Outcome } from "../helpers/provider-harness.js";
-import { providerEvents } from "../helpers/provider-events.js";
+import { LlmError } from "../../errors/llm-error.js";
+import type { ErrorReason } from "../../errors/taxonomy.js";
+import { createHttpFetch } from "../../providers/http.js";
+import { OllamaProvider } from "../../providers/ollama/ollama-provider.js";
+import { providerHarness, req, type Outcome } from "../../../test/helpers/provider-harness.js";
+import { providerEvents } from "../../../test/helpers/provider-events.js";
 
 const h = providerHarness({
   provider: "ollama",

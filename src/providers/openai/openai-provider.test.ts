@@ -3,11 +3,11 @@
  * SSE chunks, usage chunk, error bodies, Retry-After), over the pooled fetch of providers/http.ts.
  */
 import { describe, expect, it } from "vitest";
-import { LlmError } from "../../src/errors/llm-error.js";
-import type { ErrorReason } from "../../src/errors/taxonomy.js";
-import { OpenAiProvider } from "../../src/providers/openai/openai-provider.js";
-import { providerHarness, req, type Outcome } from "../helpers/provider-harness.js";
-import { providerEvents } from "../helpers/provider-events.js";
+import { LlmError } from "../../errors/llm-error.js";
+import type { ErrorReason } from "../../errors/taxonomy.js";
+import { OpenAiProvider } from "../../providers/openai/openai-provider.js";
+import { providerHarness, req, type Outcome } from "../../../test/helpers/provider-harness.js";
+import { providerEvents } from "../../../test/helpers/provider-events.js";
 
 const KEY = "sk-test-0123456789-secret";
 const h = providerHarness({

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { DeploymentConfig } from "../../src/config.js";
-import { LlmError } from "../../src/errors/llm-error.js";
-import type { ProviderEvent, ProviderRequest } from "../../src/providers/provider.js";
-import { SimProvider } from "../../src/providers/sim/sim-provider.js";
-import { providerEvents } from "../helpers/provider-events.js";
+import type { DeploymentConfig } from "../../config.js";
+import { LlmError } from "../../errors/llm-error.js";
+import type { ProviderEvent, ProviderRequest } from "../../providers/provider.js";
+import { SimProvider } from "../../providers/sim/sim-provider.js";
+import { providerEvents } from "../../../test/helpers/provider-events.js";
 
 const lorem: DeploymentConfig = { provider: "sim", model: "lorem", weight: 1, options: {} };
 const echo: DeploymentConfig = { provider: "sim", model: "echo", weight: 1, options: {} };
