@@ -19,6 +19,8 @@ tools="$(bash scripts/sdk-tools.sh | tail -n 1)"
 python="$tools/venv/bin/python"
 # No __pycache__ directories in the work tree.
 export PYTHONDONTWRITEBYTECODE=1
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
 
 run_go() {
   log "go vet: gen/go, examples/go, sdk-tests/go"
@@ -44,17 +46,20 @@ run_go() {
 }
 
 run_python() {
-  log "pip install gen/python into $tools/venv"
-  # Installed from a copy: setuptools would leave build/ and *.egg-info in gen/python otherwise.
-  local pkg
-  pkg="$(mktemp -d)"
-  cp -R gen/python/. "$pkg/"
-  "$python" -m pip install --quiet --disable-pip-version-check --no-build-isolation "$pkg"
-  rm -rf "$pkg"
+  # Installed the way a consumer installs it (pip builds a wheel from the project, then installs
+  # that), into a directory of its own put first on PYTHONPATH: the tools venv supplies the
+  # dependencies and stays unchanged. Built from a copy, so setuptools' build/ and *.egg-info stay
+  # out of gen/python.
+  log "pip install gen/python (llm-service-sdk) into a fresh directory"
+  local tmp="$scratch/python"
+  mkdir -p "$tmp/project"
+  cp -R gen/python/. "$tmp/project/"
+  "$python" -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \
+    --target "$tmp/site" "$tmp/project"
 
-  log "pytest (sdk-tests/python: sync and grpc.aio stubs, examples/python)"
+  log "pytest (sdk-tests/python: the stubs on grpc and grpc.aio, LlmClient, AsyncLlmClient, packaging, examples/python)"
   local code=0
-  (cd sdk-tests/python && "$python" -m pytest -v) || code=$?
+  (cd sdk-tests/python && PYTHONPATH="$tmp/site" "$python" -m pytest -v) || code=$?
   case "$code" in
     0) ;;
     5) die "pytest collected no tests (exit 5)" ;;

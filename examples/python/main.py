@@ -15,8 +15,8 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from llm.v1 import llm_service_pb2 as llm
-from llm.v1 import llm_service_pb2_grpc as llm_grpc
+from llm_service.v1 import llm_service_pb2 as llm
+from llm_service.v1 import llm_service_pb2_grpc as llm_grpc
 
 
 def main() -> None:
