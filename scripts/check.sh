@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run check`: typecheck (src and test), eslint, buf lint, buf breaking against the
 # main branch (when it has a proto/ directory) and generated-code freshness (gen/ts, gen/go/llm
-# and gen/python/src must be exactly what `npm run generate` writes). Stops at the first failing step.
+# and gen/python/src/llm_service/v1 must be exactly what `npm run generate` writes). Stops at the first failing step.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # `npm run generate`: proto/ → gen/ts (buf.gen.yaml: protoc-gen-es), gen/go/llm and
-# gen/python/src (buf.gen.sdk.yaml: protoc-gen-go, protoc-gen-go-grpc, protoc-gen-connect-go,
-# grpcio-tools). Installs the pinned Go and Python generators first when they are missing
+# gen/python/src/llm_service/v1 (buf.gen.sdk.yaml: protoc-gen-go, protoc-gen-go-grpc,
+# protoc-gen-connect-go, grpcio-tools through scripts/protoc-gen-python-sdk.py). Installs the pinned Go and Python generators first when they are missing
 # (scripts/sdk-tools.sh; needs Go, Python 3 and the Go module proxy and PyPI the first time).
 #   scripts/generate.sh                 write into gen/
 #   scripts/generate.sh --output DIR    write into DIR/gen/ instead (scripts/check.sh compares it)
-# Only the directories listed in GENERATED_DIRS are written; gen/go/go.mod, gen/python/pyproject.toml
-# and the READMEs beside them are kept by hand.
+# Only the directories listed in GENERATED_DIRS are written; gen/go/go.mod, gen/python/pyproject.toml,
+# the Python convenience client (gen/python/src/llm_service/*.py) and the READMEs are kept by hand.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,7 +14,7 @@ cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$PATH"
 
 # What this script writes, relative to the output root (scripts/check.sh compares exactly these).
-GENERATED_DIRS="gen/ts gen/go/llm gen/python/src"
+GENERATED_DIRS="gen/ts gen/go/llm gen/python/src/llm_service/v1"
 if [ "${1:-}" = "--list" ]; then
   echo "$GENERATED_DIRS"
   exit 0
@@ -35,5 +35,3 @@ bash scripts/sdk-tools.sh >/dev/null
 
 buf generate "${out_args[@]}"
 buf generate --template buf.gen.sdk.yaml "${out_args[@]}"
-# PEP 561: the .pyi stubs beside the modules are for type checkers of installed copies too.
-: >"$out/gen/python/src/llm/v1/py.typed"

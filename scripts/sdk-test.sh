@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs the Go and Python SDK test suites against the real service:
-#   scripts/sdk-test.sh [go] [python]      (no argument: both)
-# Each suite starts the service itself (sdk-tests/go/service_test.go, sdk-tests/python/conftest.py)
-# on a free loopback port. With DATABASE_URL set it gets a fresh Postgres database and the tests
+# Runs the SDK test suites against the real service:
+#   scripts/sdk-test.sh [go] [python] [ts]      (no argument: all three)
+# Each suite starts the service itself (sdk-tests/go/service_test.go, sdk-tests/python/conftest.py,
+# sdk-tests/ts/packed-sdk.ts) on a free loopback port. `ts` packs sdk/ts with npm and installs the
+# tarball from the npm registry into empty projects (the TypeScript SDK's own tests are in test/sdk,
+# part of `npm test`). With DATABASE_URL set it gets a fresh Postgres database and the tests
 # also read the ledger rows; without it, PGlite in a temporary directory (CI=true requires the former).
 # Needs `npm ci` (the service runs under the project's Node with tsx), Go and Python 3; the pinned
 # tools come from scripts/sdk-tools.sh. Stops at the first failure.
@@ -19,6 +21,8 @@ tools="$(bash scripts/sdk-tools.sh | tail -n 1)"
 python="$tools/venv/bin/python"
 # No __pycache__ directories in the work tree.
 export PYTHONDONTWRITEBYTECODE=1
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
 
 run_go() {
   log "go vet: gen/go, examples/go, sdk-tests/go"
@@ -43,18 +47,28 @@ run_go() {
   echo "go-sdk: $passed passed, $failed failed"
 }
 
-run_python() {
-  log "pip install gen/python into $tools/venv"
-  # Installed from a copy: setuptools would leave build/ and *.egg-info in gen/python otherwise.
-  local pkg
-  pkg="$(mktemp -d)"
-  cp -R gen/python/. "$pkg/"
-  "$python" -m pip install --quiet --disable-pip-version-check --no-build-isolation "$pkg"
-  rm -rf "$pkg"
+run_ts() {
+  log "npm pack sdk/ts, install the tarball into empty Node and browser projects, call the service (sdk-tests/ts/packed-sdk.ts)"
+  # The project's Node (and so the npm it runs under) first on PATH.
+  PATH="$ROOT/node_modules/node/bin:$PATH" node --import tsx sdk-tests/ts/packed-sdk.ts ||
+    die "the packed TypeScript SDK test failed (above)"
+}
 
-  log "pytest (sdk-tests/python: sync and grpc.aio stubs, examples/python)"
+run_python() {
+  # Installed the way a consumer installs it (pip builds a wheel from the project, then installs
+  # that), into a directory of its own put first on PYTHONPATH: the tools venv supplies the
+  # dependencies and stays unchanged. Built from a copy, so setuptools' build/ and *.egg-info stay
+  # out of gen/python.
+  log "pip install gen/python (llm-service-sdk) into a fresh directory"
+  local tmp="$scratch/python"
+  mkdir -p "$tmp/project"
+  cp -R gen/python/. "$tmp/project/"
+  "$python" -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \
+    --target "$tmp/site" "$tmp/project"
+
+  log "pytest (sdk-tests/python: the stubs on grpc and grpc.aio, LlmClient, AsyncLlmClient, packaging, examples/python)"
   local code=0
-  (cd sdk-tests/python && "$python" -m pytest -v) || code=$?
+  (cd sdk-tests/python && PYTHONPATH="$tmp/site" "$python" -m pytest -v) || code=$?
   case "$code" in
     0) ;;
     5) die "pytest collected no tests (exit 5)" ;;
@@ -63,11 +77,12 @@ run_python() {
 }
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(go python)
+[ ${#suites[@]} -gt 0 ] || suites=(go python ts)
 for suite in "${suites[@]}"; do
   case "$suite" in
     go) run_go ;;
     python) run_python ;;
-    *) die "unknown suite '$suite' (go or python)" ;;
+    ts) run_ts ;;
+    *) die "unknown suite '$suite' (go, python or ts)" ;;
   esac
 done

@@ -5,7 +5,7 @@
 #   .tmp/sdk/venv: grpcio-tools (protoc + the gRPC Python generator), grpcio, grpcio-status,
 #                  protobuf, googleapis-common-protos, pytest   (PyPI, sdk-tests/python/requirements.txt)
 # buf.gen.sdk.yaml runs them from there. Idempotent and quick when nothing changed: each part is
-# rebuilt only when its pins differ from the ones it was built with. Needs Go and Python 3.9+; Go
+# rebuilt only when its pins differ from the ones it was built with. Needs Go and Python 3.10+; Go
 # modules and pip downloads are cached where those tools cache them ($(go env GOMODCACHE), pip's
 # cache), which outlive a clone, so a fresh clone on a machine that built them once downloads nothing.
 set -euo pipefail
@@ -40,9 +40,9 @@ fi
 
 # --- Python venv --------------------------------------------------------------------------------
 python="${PYTHON:-python3}"
-command -v "$python" >/dev/null 2>&1 || die "$python is not installed; the Python SDK's generator and tests need Python 3.9+"
-"$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' ||
-  die "$("$python" --version 2>&1) is too old: the Python SDK needs 3.9+"
+command -v "$python" >/dev/null 2>&1 || die "$python is not installed; the Python SDK's generator and tests need Python 3.10+"
+"$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' ||
+  die "$("$python" --version 2>&1) is too old: the Python SDK needs 3.10+"
 venv_pins="$("$python" --version 2>&1) $(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
 if [ "$(cat "$VENV/.pins" 2>/dev/null)" != "$venv_pins" ] || [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV with $("$python" --version 2>&1) from ${REQUIREMENTS#"$ROOT"/}"

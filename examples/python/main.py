@@ -1,6 +1,7 @@
-"""Calls llm-service with the generated Python SDK (grpcio): lists the models, generates one answer,
-streams another token by token under a deadline, and handles a RESOURCE_EXHAUSTED error by waiting
-the RetryInfo delay the service sends and trying again.
+"""Calls llm-service with the Python SDK (LlmClient: the generated grpcio stub with the API key and a
+default deadline): lists the models, generates one answer, streams another token by token under a
+deadline, and handles a RESOURCE_EXHAUSTED error by waiting the RetryInfo delay the service sends
+and trying again.
 
     pip install ./gen/python            # from the repository root
     export LLM_API_KEY=...              # printed by the service on its first start
@@ -15,8 +16,8 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from llm.v1 import llm_service_pb2 as llm
-from llm.v1 import llm_service_pb2_grpc as llm_grpc
+from llm_service import LlmClient
+from llm_service.v1 import llm_service_pb2 as llm
 
 
 def main() -> None:
@@ -24,29 +25,24 @@ def main() -> None:
     key = os.environ.get("LLM_API_KEY")
     if not key:
         sys.exit("set LLM_API_KEY (the service prints a development key on its first start)")
-    auth = (("authorization", f"Bearer {key}"),)
 
-    with grpc.insecure_channel(addr) as channel:
-        client = llm_grpc.LlmServiceStub(channel)
-
+    # Every call sends the key; a call without a timeout of its own gets 10 s here (default 60 s).
+    with LlmClient(addr, api_key=key, timeout=10) as client:
         # 1. The models this key may use.
-        for model in client.ListModels(llm.ListModelsRequest(), metadata=auth, timeout=5).models:
+        for model in client.ListModels(llm.ListModelsRequest(), timeout=5).models:
             print(f"model: {model.id} (aliases {', '.join(model.aliases)}, context window {model.context_window})")
 
         # 2. One complete answer.
         resp = client.Generate(
             llm.GenerateRequest(model="echo", messages=[llm.Message(role=llm.ROLE_USER, content="Hello from Python!")]),
-            metadata=auth,
-            timeout=10,
         )
         print(f"generate: {resp.text!r} (model {resp.model}, {resp.usage.total_tokens} tokens, cost {resp.cost_usd_nanos} nano-USD)")
 
-        # 3. Tokens as they come, under a 10 s deadline for the whole stream. call.cancel() (or the
+        # 3. Tokens as they come, under a 30 s deadline for the whole stream. call.cancel() (or the
         # deadline passing) stops the call on the service and upstream too.
         call = client.StreamGenerate(
             llm.StreamGenerateRequest(model="echo", messages=[llm.Message(role=llm.ROLE_USER, content="Stream these words")]),
-            metadata=auth,
-            timeout=10,
+            timeout=30,
         )
         print("stream:", end="")
         for event in call:  # a stream that breaks raises grpc.RpcError, never ends quietly
@@ -73,7 +69,7 @@ def main() -> None:
                 metadata=scripted,
             )
             try:
-                resp = client.Generate(request, metadata=auth, timeout=1)
+                resp = client.Generate(request, timeout=1)
             except grpc.RpcError as err:
                 delay = retry_delay(err)
                 if delay is None or attempt == 3:

@@ -28,7 +28,7 @@ from typing import Iterator, Optional
 import grpc
 import pytest
 
-from llm.v1 import llm_service_pb2_grpc as llm_grpc
+from llm_service.v1 import llm_service_pb2_grpc as llm_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 UUID = re.compile(r"^[0-9a-f-]{36}$")

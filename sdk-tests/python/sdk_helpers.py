@@ -7,7 +7,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from llm.v1 import llm_service_pb2 as llm
+from llm_service.v1 import llm_service_pb2 as llm
 
 
 def user(text: str) -> list:

@@ -8,8 +8,8 @@ import grpc
 import pytest
 from grpc_status import rpc_status
 
-from llm.v1 import llm_service_pb2 as llm
-from llm.v1 import llm_service_pb2_grpc as llm_grpc
+from llm_service.v1 import llm_service_pb2 as llm
+from llm_service.v1 import llm_service_pb2_grpc as llm_grpc
 from sdk_helpers import details_of_status, user
 from test_sync_client import lorem_failed, wait_for_lorem_failed
 

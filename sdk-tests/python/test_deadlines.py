@@ -23,8 +23,8 @@ import grpc
 import pytest
 
 from conftest import ROOT, Service, running_service
-from llm.v1 import llm_service_pb2 as llm
-from llm.v1 import llm_service_pb2_grpc as llm_grpc
+from llm_service.v1 import llm_service_pb2 as llm
+from llm_service.v1 import llm_service_pb2_grpc as llm_grpc
 from sdk_helpers import user
 
 LISTENING = re.compile(r"upstream simulator listening on (http://\S+)")

@@ -7,7 +7,7 @@ import grpc
 import pytest
 from google.rpc import status_pb2
 
-from llm.v1 import llm_service_pb2 as llm
+from llm_service.v1 import llm_service_pb2 as llm
 from sdk_helpers import details_of, details_of_status, user
 from conftest import UUID
 
