@@ -3,7 +3,7 @@
 #   helm lint --strict, with the default values and with the other value sets below;
 #   helm template of each value set, checked by kubeconform -strict against the Kubernetes JSON schemas
 #   of the oldest supported release and the newest one (scripts/k8s-tools.sh's KUBE_VERSIONS);
-#   values that cannot work (several pods without Postgres) fail to render;
+#   values that cannot work (several pods without Postgres, a misspelt value) fail to render;
 #   deploy/manifests/ is what scripts/render-manifests.sh writes now.
 # No cluster is needed. The tools come from scripts/k8s-tools.sh (built once, cached in .tmp/k8s).
 set -euo pipefail
@@ -95,6 +95,14 @@ if helm template llm-service "$CHART" --set database.existingSecret= >"$work/ref
 fi
 grep -q 'more than one pod needs Postgres' "$work/refused.err" ||
   { echo "k8s-check: unexpected error for several pods without Postgres:" >&2; cat "$work/refused.err" >&2; exit 1; }
+
+# values.schema.json: a misspelt value is an error, not silently ignored.
+if helm template llm-service "$CHART" --set replicaCont=3 >/dev/null 2>"$work/typo.err"; then
+  echo "k8s-check: the chart accepted an unknown value (replicaCont); values.schema.json must refuse it" >&2
+  exit 1
+fi
+grep -q "additional properties 'replicaCont' not allowed" "$work/typo.err" ||
+  { echo "k8s-check: unexpected error for an unknown value:" >&2; cat "$work/typo.err" >&2; exit 1; }
 
 echo "--- deploy/manifests: kubeconform, and up to date with the chart"
 conform deploy/manifests/*.yaml
