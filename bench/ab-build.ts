@@ -15,13 +15,13 @@ export interface Build {
   key: string;
 }
 
-/** Starts build `n` (A, B, …) of `root` and waits until it listens. `nodeArgs` go before the script (e.g. --cpu-prof). */
+/** Starts build `n` (A, B, …) of `root` and waits until it listens. `nodeArgs` go before the script (e.g. --cpu-prof); `cpu` pins it elsewhere than the gateways' CPU. */
 export async function startBuild(
   procs: Procs,
   work: string,
   root: string,
   n: number,
-  options: { env?: Record<string, string>; nodeArgs?: string[] } = {},
+  options: { env?: Record<string, string>; nodeArgs?: string[]; cpu?: number } = {},
 ): Promise<Build> {
   const name = `${String.fromCharCode(65 + n)} ${basename(root)}`;
   const port = await freePort();
@@ -35,7 +35,7 @@ export async function startBuild(
     DATA_DIR: join(work, `data-${n}`),
     ...options.env,
   };
-  const child = procs.start(name, NODE, [...(options.nodeArgs ?? []), join(root, "dist/src/main.js")], { cpu: GATEWAY_CPU, env, stdoutFile, stderrFile });
+  const child = procs.start(name, NODE, [...(options.nodeArgs ?? []), join(root, "dist/src/main.js")], { cpu: options.cpu ?? GATEWAY_CPU, env, stdoutFile, stderrFile });
   await waitUntil(`${name} to listen`, 180_000, async () => existsSync(stdoutFile) && readFileSync(stdoutFile, "utf8").includes('"message":"listening"') && (await portOpen(port)));
   const key = /export LLM_API_KEY=(llm_\S+)/.exec(readFileSync(stderrFile, "utf8"))?.[1];
   if (key === undefined) throw new Error(`${name} printed no development key`);
