@@ -1,18 +1,14 @@
 import type { FinishReason } from "../core/types.js";
 import { createKvStore, type KvStore, type KvStoreOptions } from "./kv-store.js";
 import type { CachedGeneration, ResponseCache } from "./response-cache.js";
+import { isStoredUsage, toStoredUsage } from "./stored-usage.js";
 
 const FINISH_REASONS: ReadonlySet<string> = new Set<FinishReason>(["stop", "length", "content_filter", "unspecified"]);
-
-function isCount(value: unknown): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
-}
 
 /** Whether a value read back from the store has the shape this version writes. */
 export function isCachedGeneration(value: unknown): value is CachedGeneration {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
-  const usage = v["usage"] as Record<string, unknown> | null | undefined;
   return (
     typeof v["model"] === "string" &&
     typeof v["provider"] === "string" &&
@@ -20,10 +16,7 @@ export function isCachedGeneration(value: unknown): value is CachedGeneration {
     v["chunks"].every((c) => typeof c === "string") &&
     typeof v["finishReason"] === "string" &&
     FINISH_REASONS.has(v["finishReason"]) &&
-    typeof usage === "object" &&
-    usage !== null &&
-    isCount(usage["inputTokens"]) &&
-    isCount(usage["outputTokens"]) &&
+    isStoredUsage(v["usage"]) &&
     typeof v["createdAt"] === "number"
   );
 }
@@ -54,7 +47,7 @@ export function responseCacheOn(store: KvStore, onError: (err: Error) => void, o
         provider: value.provider,
         chunks: [...value.chunks],
         finishReason: value.finishReason,
-        usage: { inputTokens: value.usage.inputTokens, outputTokens: value.usage.outputTokens },
+        usage: toStoredUsage(value.usage),
         createdAt: value.createdAt,
       };
       await store.set(key, entry, ttlMs);

@@ -1,4 +1,5 @@
-import type { FinishReason, GenerationResult } from "../core/types.js";
+import type { FinishReason, GenerationResult, TokenUsage } from "../core/types.js";
+import { isStoredUsage, toStoredUsage } from "./stored-usage.js";
 
 /** A GenerationResult as JSON can hold it: the cost (a bigint) as a decimal string. */
 export interface StoredGeneration {
@@ -7,7 +8,7 @@ export interface StoredGeneration {
   provider: string;
   text: string;
   finishReason: FinishReason;
-  usage: { inputTokens: number; outputTokens: number };
+  usage: TokenUsage;
   costUsdNanos: string;
   cached: boolean;
   attempts: number;
@@ -20,7 +21,7 @@ export function toStoredGeneration(result: GenerationResult): StoredGeneration {
     provider: result.provider,
     text: result.text,
     finishReason: result.finishReason,
-    usage: { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens },
+    usage: toStoredUsage(result.usage),
     costUsdNanos: result.costUsdNanos.toString(),
     cached: result.cached,
     attempts: result.attempts,
@@ -28,7 +29,7 @@ export function toStoredGeneration(result: GenerationResult): StoredGeneration {
 }
 
 export function fromStoredGeneration(stored: StoredGeneration): GenerationResult {
-  return { ...stored, usage: { ...stored.usage }, costUsdNanos: BigInt(stored.costUsdNanos) };
+  return { ...stored, usage: toStoredUsage(stored.usage), costUsdNanos: BigInt(stored.costUsdNanos) };
 }
 
 const FINISH_REASONS: ReadonlySet<unknown> = new Set<FinishReason>(["stop", "length", "content_filter", "unspecified"]);
@@ -37,17 +38,13 @@ const FINISH_REASONS: ReadonlySet<unknown> = new Set<FinishReason>(["stop", "len
 export function isStoredGeneration(value: unknown): value is StoredGeneration {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
-  const usage = v["usage"] as Record<string, unknown> | null | undefined;
   return (
     typeof v["id"] === "string" &&
     typeof v["model"] === "string" &&
     typeof v["provider"] === "string" &&
     typeof v["text"] === "string" &&
     FINISH_REASONS.has(v["finishReason"]) &&
-    typeof usage === "object" &&
-    usage !== null &&
-    typeof usage["inputTokens"] === "number" &&
-    typeof usage["outputTokens"] === "number" &&
+    isStoredUsage(v["usage"]) &&
     typeof v["costUsdNanos"] === "string" &&
     /^-?\d+$/.test(v["costUsdNanos"]) &&
     typeof v["cached"] === "boolean" &&

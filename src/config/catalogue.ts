@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { defaultPriceFor } from "../providers/default-prices.js";
+import { defaultPriceFor, withCachePrices } from "../providers/default-prices.js";
 import { PROVIDER_NAMES } from "../providers/descriptors.js";
 import { ConfigError, describeIssues } from "./config-error.js";
 import { int } from "./env-fields.js";
@@ -29,9 +29,19 @@ const ModelFields = z.strictObject({
   aliases: z.array(z.string().min(1)).default([]),
   contextWindow: int(1, 100_000_000),
   maxOutputTokens: int(1, 10_000_000),
-  /** USD per million tokens; when absent, the providers' default price for the upstream model (or none: 0). */
+  /**
+   * USD per million tokens; when absent, the providers' default price for the upstream model (or
+   * none: 0). Cached input (read from the provider's prompt cache) and cache writes, when absent,
+   * follow the listed model's or the provider's ratio to input, else cost what input costs
+   * (default-prices.ts, withCachePrices).
+   */
   price: z
-    .strictObject({ inputPerMillion: z.number().min(0).max(100_000), outputPerMillion: z.number().min(0).max(100_000) })
+    .strictObject({
+      inputPerMillion: z.number().min(0).max(100_000),
+      outputPerMillion: z.number().min(0).max(100_000),
+      cachedInputPerMillion: z.number().min(0).max(100_000).optional(),
+      cacheWriteInputPerMillion: z.number().min(0).max(100_000).optional(),
+    })
     .optional(),
   capabilities: z.array(z.string()).default(["chat", "streaming"]),
   /** Pre-flight token counting: "o200k" (default for real providers) or "approx" (default for sim). */
@@ -42,11 +52,14 @@ const ModelFields = z.strictObject({
 
 type ModelFields = z.output<typeof ModelFields>;
 
-/** A model without a price gets its first deployment's upstream model's default price, else its id's, if a provider lists one. */
+/**
+ * A model without a price gets its first deployment's upstream model's default price, else its
+ * id's, if a provider lists one; a price, given or listed, gets its cache prices filled in.
+ */
 function withDefaultPrice(m: ModelFields): ModelFields {
-  if (m.price !== undefined) return m;
-  const price = defaultPriceFor(m.deployments[0]?.model ?? m.id) ?? defaultPriceFor(m.id);
-  return price === undefined ? m : { ...m, price: { ...price } };
+  const listed = defaultPriceFor(m.deployments[0]?.model ?? m.id) ?? defaultPriceFor(m.id);
+  const price = m.price ?? listed;
+  return price === undefined ? m : { ...m, price: withCachePrices(price, listed, m.deployments[0]?.provider ?? "") };
 }
 
 const ModelSchema = ModelFields.transform(withDefaultPrice);

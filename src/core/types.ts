@@ -27,9 +27,21 @@ export interface GenerationRequest {
 
 export type FinishReason = "stop" | "length" | "content_filter" | "unspecified";
 
+/**
+ * Token counts of one generation. The details are parts of the two totals, never added to them:
+ * absent means none, or a provider that does not report them (Ollama reports none).
+ */
 export interface TokenUsage {
+  /** Every prompt token: uncached, read from the prompt cache and written to it. */
   inputTokens: number;
+  /** Every completion token, reasoning included. */
   outputTokens: number;
+  /** Of inputTokens, read from the provider's prompt cache (OpenAI cached_tokens, Anthropic cache_read_input_tokens). */
+  cachedInputTokens?: number;
+  /** Of inputTokens, written to the provider's prompt cache (Anthropic cache_creation_input_tokens). */
+  cacheWriteInputTokens?: number;
+  /** Of outputTokens, spent reasoning (OpenAI reasoning_tokens); billed as output. */
+  reasoningTokens?: number;
 }
 
 export interface GenerationResult {
@@ -115,6 +127,12 @@ export interface UsageRecord {
   errorReason: string | null;
   inputTokens: number;
   outputTokens: number;
+  /** Of inputTokens, read from the provider's prompt cache (0: none or not reported). */
+  cachedInputTokens: number;
+  /** Of inputTokens, written to the provider's prompt cache. */
+  cacheWriteInputTokens: number;
+  /** Of outputTokens, spent reasoning. */
+  reasoningTokens: number;
   costUsdNanos: bigint;
   cached: boolean;
   attempts: AttemptRecord[];
@@ -132,6 +150,9 @@ export interface UsageTotals {
   cached: number;
   inputTokens: number;
   outputTokens: number;
+  cachedInputTokens: number;
+  cacheWriteInputTokens: number;
+  reasoningTokens: number;
   costUsdNanos: bigint;
 }
 

@@ -19,6 +19,9 @@ const GENERATION_COLUMNS = [
   "error_reason",
   "input_tokens",
   "output_tokens",
+  "cached_input_tokens",
+  "cache_write_input_tokens",
+  "reasoning_tokens",
   "cost_usd_nanos",
   "cached",
   "attempts",
@@ -49,6 +52,9 @@ function unnestRows(rows: readonly NewGenerationRow[]): RawBuilder<unknown> {
   const errorReason = new Array<string | null>(n);
   const inputTokens = new Array<number>(n);
   const outputTokens = new Array<number>(n);
+  const cachedInputTokens = new Array<number>(n);
+  const cacheWriteInputTokens = new Array<number>(n);
+  const reasoningTokens = new Array<number>(n);
   const cost = new Array<string>(n);
   const cached = new Array<boolean>(n);
   const attempts = new Array<string>(n);
@@ -70,6 +76,9 @@ function unnestRows(rows: readonly NewGenerationRow[]): RawBuilder<unknown> {
     errorReason[i] = r.error_reason ?? null;
     inputTokens[i] = r.input_tokens;
     outputTokens[i] = r.output_tokens;
+    cachedInputTokens[i] = r.cached_input_tokens ?? 0;
+    cacheWriteInputTokens[i] = r.cache_write_input_tokens ?? 0;
+    reasoningTokens[i] = r.reasoning_tokens ?? 0;
     cost[i] = r.cost_usd_nanos;
     cached[i] = r.cached;
     attempts[i] = r.attempts;
@@ -79,7 +88,7 @@ function unnestRows(rows: readonly NewGenerationRow[]): RawBuilder<unknown> {
     finishedAt[i] = r.finished_at.toISOString();
     metadata[i] = r.metadata;
   }
-  return sql`select * from unnest(${id}::uuid[], ${requestId}::text[], ${clientRequestId}::text[], ${keyId}::text[], ${tenant}::text[], ${model}::text[], ${provider}::text[], ${status}::text[], ${errorReason}::text[], ${inputTokens}::int4[], ${outputTokens}::int4[], ${cost}::int8[], ${cached}::bool[], ${attempts}::jsonb[], ${latency}::int4[], ${ttft}::int4[], ${startedAt}::timestamptz[], ${finishedAt}::timestamptz[], ${metadata}::jsonb[])`;
+  return sql`select * from unnest(${id}::uuid[], ${requestId}::text[], ${clientRequestId}::text[], ${keyId}::text[], ${tenant}::text[], ${model}::text[], ${provider}::text[], ${status}::text[], ${errorReason}::text[], ${inputTokens}::int4[], ${outputTokens}::int4[], ${cachedInputTokens}::int4[], ${cacheWriteInputTokens}::int4[], ${reasoningTokens}::int4[], ${cost}::int8[], ${cached}::bool[], ${attempts}::jsonb[], ${latency}::int4[], ${ttft}::int4[], ${startedAt}::timestamptz[], ${finishedAt}::timestamptz[], ${metadata}::jsonb[])`;
 }
 
 /**

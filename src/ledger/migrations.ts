@@ -113,6 +113,26 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.alterTable("generations").dropColumn("client_request_id").execute();
     },
   },
+  "0005_usage_detail": {
+    async up(db: AnyDatabase): Promise<void> {
+      // Parts of input_tokens (read from / written to the provider's prompt cache) and of
+      // output_tokens (reasoning); rows written before count none.
+      await db.schema
+        .alterTable("generations")
+        .addColumn("cached_input_tokens", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("cache_write_input_tokens", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("reasoning_tokens", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+    async down(db: AnyDatabase): Promise<void> {
+      await db.schema
+        .alterTable("generations")
+        .dropColumn("cached_input_tokens")
+        .dropColumn("cache_write_input_tokens")
+        .dropColumn("reasoning_tokens")
+        .execute();
+    },
+  },
 };
 
 /** Hands the Migrator the in-code migrations above. */

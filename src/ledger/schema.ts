@@ -42,6 +42,12 @@ export interface GenerationsTable {
   error_reason: string | null;
   input_tokens: number;
   output_tokens: number;
+  /** Of input_tokens, read from the provider's prompt cache (0 in rows older than 0005). */
+  cached_input_tokens: ColumnType<number, number | undefined, number>;
+  /** Of input_tokens, written to the provider's prompt cache. */
+  cache_write_input_tokens: ColumnType<number, number | undefined, number>;
+  /** Of output_tokens, spent reasoning. */
+  reasoning_tokens: ColumnType<number, number | undefined, number>;
   cost_usd_nanos: Int8;
   cached: boolean;
   /** The AttemptRecord[] that led to the outcome. */

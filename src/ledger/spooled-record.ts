@@ -29,6 +29,8 @@ export function decodeSpooledRecord(line: string): UsageRecord {
     if (typeof v[k] !== "number") throw new Error(`${k} is not a number`);
     return v[k];
   };
+  // Absent in records spooled before the ledger kept them: none.
+  const count = (k: string): number => (v[k] === undefined ? 0 : num(k));
   const date = (k: string): Date => {
     const d = new Date(str(k));
     if (Number.isNaN(d.getTime())) throw new Error(`${k} is not a date`);
@@ -54,6 +56,9 @@ export function decodeSpooledRecord(line: string): UsageRecord {
     errorReason: v["errorReason"] as string | null,
     inputTokens: num("inputTokens"),
     outputTokens: num("outputTokens"),
+    cachedInputTokens: count("cachedInputTokens"),
+    cacheWriteInputTokens: count("cacheWriteInputTokens"),
+    reasoningTokens: count("reasoningTokens"),
     costUsdNanos: BigInt(cost),
     cached: v["cached"],
     attempts: v["attempts"] as AttemptRecord[],

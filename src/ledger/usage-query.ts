@@ -23,7 +23,18 @@ function toNumber(value: Aggregate): number {
 }
 
 export function emptyTotals(): UsageTotals {
-  return { requests: 0, succeeded: 0, failed: 0, cached: 0, inputTokens: 0, outputTokens: 0, costUsdNanos: 0n };
+  return {
+    requests: 0,
+    succeeded: 0,
+    failed: 0,
+    cached: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cachedInputTokens: 0,
+    cacheWriteInputTokens: 0,
+    reasoningTokens: 0,
+    costUsdNanos: 0n,
+  };
 }
 
 function addTotals(into: UsageTotals, add: UsageTotals): void {
@@ -33,6 +44,9 @@ function addTotals(into: UsageTotals, add: UsageTotals): void {
   into.cached += add.cached;
   into.inputTokens += add.inputTokens;
   into.outputTokens += add.outputTokens;
+  into.cachedInputTokens += add.cachedInputTokens;
+  into.cacheWriteInputTokens += add.cacheWriteInputTokens;
+  into.reasoningTokens += add.reasoningTokens;
   into.costUsdNanos += add.costUsdNanos;
 }
 
@@ -62,6 +76,9 @@ export class UsageQuery implements UsageSource {
         eb.fn.countAll<Count>().filterWhere("cached", "=", true).as("cached"),
         eb.fn.sum<Aggregate>("input_tokens").as("input_tokens"),
         eb.fn.sum<Aggregate>("output_tokens").as("output_tokens"),
+        eb.fn.sum<Aggregate>("cached_input_tokens").as("cached_input_tokens"),
+        eb.fn.sum<Aggregate>("cache_write_input_tokens").as("cache_write_input_tokens"),
+        eb.fn.sum<Aggregate>("reasoning_tokens").as("reasoning_tokens"),
         eb.fn.sum<Aggregate>("cost_usd_nanos").as("cost_usd_nanos"),
       ])
       .where("tenant", "=", tenant)
@@ -90,6 +107,9 @@ export class UsageQuery implements UsageSource {
         cached: toNumber(row.cached),
         inputTokens: toNumber(row.input_tokens),
         outputTokens: toNumber(row.output_tokens),
+        cachedInputTokens: toNumber(row.cached_input_tokens),
+        cacheWriteInputTokens: toNumber(row.cache_write_input_tokens),
+        reasoningTokens: toNumber(row.reasoning_tokens),
         costUsdNanos: toBigInt(row.cost_usd_nanos),
       };
       addTotals(totals, group);

@@ -135,7 +135,7 @@ export class CallObserver implements RouteSink {
     this.#model = result.model;
     this.#provider = result.provider;
     this.#usage = result.usage;
-    this.#cost = costOf(result.model, result.usage.inputTokens, result.usage.outputTokens);
+    this.#cost = costOf(result.model, result.usage);
     if (!this.#startedSent) this.#sendStarted(this.#ctx.requestId, result.model.id, result.provider);
     this.#complete(result.finishReason, result.usage, this.#cost, false);
   }
@@ -152,7 +152,7 @@ export class CallObserver implements RouteSink {
     this.#cached = how.cached;
     this.#joinedFlight = how.joined ?? false;
     if (how.attempts) this.#attempts.push(...how.attempts);
-    this.#cost = how.cached ? 0n : costOf(model, value.usage.inputTokens, value.usage.outputTokens);
+    this.#cost = how.cached ? 0n : costOf(model, value.usage);
     this.#sendStarted(this.#ctx.requestId, value.model, value.provider);
     for (const text of value.chunks) {
       this.#firstTokenAt ??= this.#deps.now();
@@ -193,7 +193,7 @@ export class CallObserver implements RouteSink {
       // Only a call that reached an upstream can have spent anything: one refused at admission
       // (rate limit, budget, idempotency conflict) or failed fast on open circuits costs nothing.
       const reachedUpstream = [...this.#attempts, ...failure.attempts].some((a) => a.reason !== "CIRCUIT_OPEN");
-      this.#cost = reachedUpstream ? costOf(this.#model, this.#usage.inputTokens, this.#usage.outputTokens) : 0n;
+      this.#cost = reachedUpstream ? costOf(this.#model, this.#usage) : 0n;
     }
     return this.#cached ? { tokens: 0, costUsdNanos: 0n } : { tokens: this.#usage.inputTokens + this.#usage.outputTokens, costUsdNanos: this.#cost };
   }
@@ -221,6 +221,9 @@ export class CallObserver implements RouteSink {
       errorReason: failure?.reason ?? null,
       inputTokens: this.#usage.inputTokens,
       outputTokens: this.#usage.outputTokens,
+      cachedInputTokens: this.#usage.cachedInputTokens ?? 0,
+      cacheWriteInputTokens: this.#usage.cacheWriteInputTokens ?? 0,
+      reasoningTokens: this.#usage.reasoningTokens ?? 0,
       costUsdNanos,
       cached: this.#cached,
       attempts: this.#attempts,

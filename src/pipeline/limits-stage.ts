@@ -33,7 +33,7 @@ export async function reserveLimits(
   const result = await tracing.inSpan("limits", () => ({ "llm.limit.scopes": subjects.map((s) => s.scope) }), async (span) => {
     const admitted = await limiter.admit(subjects, {
       tokens: inputTokens + maxOutput,
-      costUsdNanos: costOf(model, inputTokens, maxOutput),
+      costUsdNanos: costOf(model, { inputTokens, outputTokens: maxOutput }),
     });
     if (!admitted.ok) tracing.fail(span, admitted.error);
     return admitted;

@@ -29,3 +29,30 @@ export function defaultPriceFor(model: string): ModelPrice | undefined {
   }
   return undefined;
 }
+
+/** A price with both cache prices decided. */
+export type FullPrice = Required<ModelPrice>;
+
+/**
+ * Fills in the cache prices a price leaves out. A cache read costs, in order: the price's own;
+ * its input price times the listed model's ratio (a catalogue that sets only input and output
+ * for a listed model keeps the vendor's discount); times the provider's published rate
+ * (`cacheRates`, e.g. Anthropic's 0.1); or else the input price, which is what the call cost
+ * before cache prices existed. A cache write likewise (Anthropic: 1.25 times input).
+ */
+export function withCachePrices(price: ModelPrice, listed: ModelPrice | undefined, provider: string): FullPrice {
+  const rates = PROVIDERS.find((d) => d.name === provider)?.cacheRates;
+  const fill = (own: number | undefined, listedOwn: number | undefined, rate: number | undefined): number => {
+    if (own !== undefined) return own;
+    if (listed !== undefined && listedOwn !== undefined && listed.inputPerMillion > 0) {
+      return price.inputPerMillion * (listedOwn / listed.inputPerMillion);
+    }
+    return price.inputPerMillion * (rate ?? 1);
+  };
+  return {
+    inputPerMillion: price.inputPerMillion,
+    outputPerMillion: price.outputPerMillion,
+    cachedInputPerMillion: fill(price.cachedInputPerMillion, listed?.cachedInputPerMillion, rates?.read),
+    cacheWriteInputPerMillion: fill(price.cacheWriteInputPerMillion, listed?.cacheWriteInputPerMillion, rates?.write),
+  };
+}

@@ -75,7 +75,14 @@ export function toGenerationRequest(req: GenerateRequest | StreamGenerateRequest
 function usageMsg(u: TokenUsage) {
   const input = BigInt(u.inputTokens);
   const output = BigInt(u.outputTokens);
-  return { inputTokens: input, outputTokens: output, totalTokens: input + output };
+  return {
+    inputTokens: input,
+    outputTokens: output,
+    totalTokens: input + output,
+    cachedInputTokens: BigInt(u.cachedInputTokens ?? 0),
+    cacheWriteInputTokens: BigInt(u.cacheWriteInputTokens ?? 0),
+    reasoningTokens: BigInt(u.reasoningTokens ?? 0),
+  };
 }
 
 export function toGenerateResponse(r: GenerationResult): GenerateResponse {
@@ -131,6 +138,8 @@ export function toModel(m: CatalogueModel, state: (deployment: DeploymentConfig)
     maxOutputTokens: BigInt(m.maxOutputTokens),
     inputPriceUsdNanosPerMillion: m.inputPriceNanosPerMillion,
     outputPriceUsdNanosPerMillion: m.outputPriceNanosPerMillion,
+    cachedInputPriceUsdNanosPerMillion: m.cachedInputPriceNanosPerMillion,
+    cacheWritePriceUsdNanosPerMillion: m.cacheWritePriceNanosPerMillion,
     capabilities: m.capabilities,
     deployments: m.deployments.map((d) => ({
       provider: d.provider,

@@ -4,7 +4,7 @@
  * content_block_start, ping, content_block_delta…, content_block_stop, message_delta,
  * message_stop) and the error shape `{type: "error", error: {type, message}, request_id}`.
  */
-import type { ChatRequest, Dialect, ErrorRendering, Exchange, FinishReason } from "./dialect.js";
+import type { ChatRequest, Completion, Dialect, ErrorRendering, Exchange, FinishReason } from "./dialect.js";
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>;
 
@@ -89,11 +89,21 @@ function stopSequenceJson(x: Exchange): string {
   return x.completion.stopSequence === null ? "null" : JSON.stringify(x.completion.stopSequence);
 }
 
-function usageJson(input: number, output: number): string {
+/**
+ * The usage object, as Anthropic counts: input_tokens is the prompt after the cache read and the
+ * cache write, which come in fields of their own; output_tokens includes thinking.
+ */
+function usageJson(c: Completion, output: number, thinking: string): string {
+  const input = c.promptTokens - c.cachedTokens - c.cacheWriteTokens;
   return (
-    `{"input_tokens":${input},"cache_creation_input_tokens":0,"cache_read_input_tokens":0,` +
-    `"output_tokens":${output},"service_tier":"standard"}`
+    `{"input_tokens":${input},"cache_creation_input_tokens":${c.cacheWriteTokens},"cache_read_input_tokens":${c.cachedTokens},` +
+    `"output_tokens":${output}${thinking},"service_tier":"standard"}`
   );
+}
+
+/** The count of thinking tokens, when asked for (so the default body stays as before): `,"output_tokens_details":{…}` or "". */
+function thinkingJson(c: Completion): string {
+  return c.reasoningTokens > 0 ? `,"output_tokens_details":{"thinking_tokens":${c.reasoningTokens}}` : "";
 }
 
 const BLOCK_START =
@@ -141,7 +151,7 @@ export const anthropic: Dialect = {
       `{"id":"${x.id}","type":"message","role":"assistant","model":${JSON.stringify(x.request.model)},` +
       `"content":[{"type":"text","text":${JSON.stringify(c.tokens.join(""))}}],` +
       `"stop_reason":"${stopReason(c.finish)}","stop_sequence":${stopSequenceJson(x)},` +
-      `"usage":${usageJson(c.promptTokens, c.tokens.length)}}`
+      `"usage":${usageJson(c, c.tokens.length + c.reasoningTokens, thinkingJson(c))}}`
     );
   },
 
@@ -149,7 +159,7 @@ export const anthropic: Dialect = {
     return (
       `event: message_start\ndata: {"type":"message_start","message":{"id":"${x.id}","type":"message","role":"assistant",` +
       `"model":${JSON.stringify(x.request.model)},"content":[],"stop_reason":null,"stop_sequence":null,` +
-      `"usage":${usageJson(x.completion.promptTokens, 0)}}}\n\n` +
+      `"usage":${usageJson(x.completion, 0, "")}}}\n\n` +
       BLOCK_START
     );
   },
@@ -163,7 +173,7 @@ export const anthropic: Dialect = {
     return (
       BLOCK_STOP +
       `event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"${stopReason(c.finish)}",` +
-      `"stop_sequence":${stopSequenceJson(x)}},"usage":{"output_tokens":${c.tokens.length}}}\n\n` +
+      `"stop_sequence":${stopSequenceJson(x)}},"usage":{"output_tokens":${c.tokens.length + c.reasoningTokens}${thinkingJson(c)}}}\n\n` +
       MESSAGE_STOP
     );
   },

@@ -26,6 +26,19 @@ export interface Completion {
   finish: FinishReason;
   stopSequence: string | null;
   promptTokens: number;
+  /** Of promptTokens, read from the prompt cache. */
+  cachedTokens: number;
+  /** Of promptTokens, written to the prompt cache. */
+  cacheWriteTokens: number;
+  /** Hidden reasoning, counted in the completion on top of `tokens`. */
+  reasoningTokens: number;
+}
+
+/** The usage detail a request asks the simulator to report (knobs x-sim-cached-tokens, …). */
+export interface UsageDetail {
+  cachedTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
 }
 
 /** Everything a dialect needs to render one response. */

@@ -3,6 +3,7 @@
  * (header over script step over run-level), bounded, and the per-key failure counters
  * behind `x-sim-fail-times`.
  */
+import type { UsageDetail } from "./dialect.js";
 import type { Fault, SimulatorKnobs, TextMode } from "./types.js";
 
 /** The request headers a test uses to script one call. */
@@ -15,6 +16,9 @@ export const KNOB_HEADERS = {
   retryAfter: "x-sim-retry-after",
   fault: "x-sim-fault",
   text: "x-sim-text",
+  cachedTokens: "x-sim-cached-tokens",
+  cacheWriteTokens: "x-sim-cache-write-tokens",
+  reasoningTokens: "x-sim-reasoning-tokens",
   failTimes: "x-sim-fail-times",
   failKey: "x-sim-fail-key",
   tag: "x-sim-tag",
@@ -78,7 +82,10 @@ export function parseKnob(knobs: SimulatorKnobs, key: keyof SimulatorKnobs, valu
       knobs[key] = count(name, value);
       return;
     case "outputTokens":
-      knobs.outputTokens = Math.min(count(name, value), MAX_OUTPUT_TOKENS);
+    case "cachedTokens":
+    case "cacheWriteTokens":
+    case "reasoningTokens":
+      knobs[key] = Math.min(count(name, value), MAX_OUTPUT_TOKENS);
       return;
     case "status":
       knobs.status = parseStatus(value, name);
@@ -95,7 +102,19 @@ export function parseKnob(knobs: SimulatorKnobs, key: keyof SimulatorKnobs, valu
   }
 }
 
-const KNOB_KEYS = ["latencyMs", "ttftMs", "interTokenMs", "outputTokens", "status", "retryAfter", "fault", "text"] as const;
+const KNOB_KEYS = [
+  "latencyMs",
+  "ttftMs",
+  "interTokenMs",
+  "outputTokens",
+  "status",
+  "retryAfter",
+  "fault",
+  "text",
+  "cachedTokens",
+  "cacheWriteTokens",
+  "reasoningTokens",
+] as const;
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>;
 
@@ -144,6 +163,8 @@ export interface ResolvedKnobs {
   /** Set only when this request gets the injected fault. */
   fault: Fault | undefined;
   text: TextMode;
+  /** The usage detail to report (each 0 when not asked for). */
+  detail: UsageDetail;
 }
 
 export function resolveKnobs(
@@ -172,6 +193,11 @@ export function resolveKnobs(
     retryAfter: pick("retryAfter"),
     fault,
     text: pick("text") ?? "lorem",
+    detail: {
+      cachedTokens: pick("cachedTokens") ?? 0,
+      cacheWriteTokens: pick("cacheWriteTokens") ?? 0,
+      reasoningTokens: pick("reasoningTokens") ?? 0,
+    },
   };
 }
 

@@ -85,10 +85,21 @@ function finishOf(finish: FinishReason): string {
   return finish === "length" ? "length" : "stop";
 }
 
+/**
+ * The usage object. Cached tokens are part of prompt_tokens and reasoning tokens part of
+ * completion_tokens, as OpenAI counts them; the details are sent only when asked for (knobs), so
+ * the default body stays as small as before.
+ */
 function usageJson(x: Exchange): string {
-  const p = x.completion.promptTokens;
-  const c = x.completion.tokens.length;
-  return `{"prompt_tokens":${p},"completion_tokens":${c},"total_tokens":${p + c}}`;
+  const c0 = x.completion;
+  const p = c0.promptTokens;
+  const c = c0.tokens.length + c0.reasoningTokens;
+  const totals = `{"prompt_tokens":${p},"completion_tokens":${c},"total_tokens":${p + c}`;
+  if (c0.cachedTokens === 0 && c0.reasoningTokens === 0) return `${totals}}`;
+  return (
+    `${totals},"prompt_tokens_details":{"cached_tokens":${c0.cachedTokens},"audio_tokens":0},` +
+    `"completion_tokens_details":{"reasoning_tokens":${c0.reasoningTokens},"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`
+  );
 }
 
 /** `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,` — shared by every chunk of one stream. */

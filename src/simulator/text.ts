@@ -3,7 +3,7 @@
  * a token is a word (a run of non-whitespace, as JavaScript's `\s` defines whitespace).
  * Prompt and completion are counted the same way, so usage is honest for what was sent.
  */
-import type { ChatRequest, Completion, FinishReason } from "./dialect.js";
+import type { ChatRequest, Completion, FinishReason, UsageDetail } from "./dialect.js";
 import type { TextMode } from "./types.js";
 import { fnv1a, mulberry32 } from "./prng.js";
 
@@ -136,18 +136,28 @@ function applyStop(draft: Draft, stop: readonly string[]): string | null {
   return hit;
 }
 
-/** The completion for a request: deterministic in the prompt, `max_tokens` honoured. */
-export function generate(request: ChatRequest, mode: TextMode, outputTokens: number | undefined): Completion {
+const NO_DETAIL: UsageDetail = Object.freeze({ cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 });
+
+/**
+ * The completion for a request: deterministic in the prompt, `max_tokens` honoured. The cache
+ * counts asked for are cut to the prompt (reads first, then writes from what is left).
+ */
+export function generate(request: ChatRequest, mode: TextMode, outputTokens: number | undefined, detail: UsageDetail = NO_DETAIL): Completion {
   const limit = request.maxTokens ?? Number.POSITIVE_INFINITY;
   const words = mode === "echo" ? (request.lastUserText.match(/\S+/g) ?? []) : [];
   const { draft, natural } = words.length > 0 ? echo(words, outputTokens, limit) : lorem(request, outputTokens, limit);
   const stopSequence = applyStop(draft, request.stop);
   const finish: FinishReason = stopSequence !== null ? "stop_sequence" : natural > limit ? "length" : "stop";
+  const promptTokens = countPromptWords(request.promptTexts);
+  const cachedTokens = Math.min(detail.cachedTokens, promptTokens);
   return {
     tokens: draft.tokens,
     quoted: draft.quoted,
     finish,
     stopSequence,
-    promptTokens: countPromptWords(request.promptTexts),
+    promptTokens,
+    cachedTokens,
+    cacheWriteTokens: Math.min(detail.cacheWriteTokens, promptTokens - cachedTokens),
+    reasoningTokens: detail.reasoningTokens,
   };
 }

@@ -35,6 +35,18 @@ export interface SimulatorKnobs {
   fault?: Fault;
   /** `lorem`: seeded words from the prompt; `echo`: the last user message's words. */
   text?: TextMode;
+  /**
+   * Of the prompt, tokens reported as read from the prompt cache (at most the prompt): OpenAI's
+   * `prompt_tokens_details.cached_tokens`, Anthropic's `cache_read_input_tokens`. Ollama reports none.
+   */
+  cachedTokens?: number;
+  /** Of the rest of the prompt, tokens reported as written to the prompt cache: Anthropic's `cache_creation_input_tokens` only. */
+  cacheWriteTokens?: number;
+  /**
+   * Hidden reasoning tokens, counted in the completion on top of its text: OpenAI's
+   * `completion_tokens_details.reasoning_tokens`, Anthropic's `output_tokens_details.thinking_tokens`. Ollama reports none.
+   */
+  reasoningTokens?: number;
 }
 
 export interface SimulatorOptions extends SimulatorKnobs {

@@ -85,6 +85,22 @@ describe("response cache in memory", () => {
     await store.close();
   });
 
+  it("keeps the usage detail, and reads an entry written without it", async () => {
+    const cache = createResponseCache({ maxEntries: 10, onError: () => {} });
+    const key = freshKey();
+    const value = { ...generation(), usage: { inputTokens: 12, outputTokens: 3, cachedInputTokens: 8, cacheWriteInputTokens: 2, reasoningTokens: 1 } };
+    await cache.set(key, value, 60_000);
+    expect((await cache.get(key))?.usage).toEqual(value.usage);
+    const store = createKvStore({ maxEntries: 10, onError: () => {} });
+    const older = freshKey();
+    await store.set(older, generation(), 60_000);
+    expect((await responseCacheOn(store, () => {}).get(older))?.usage).toEqual({ inputTokens: 12, outputTokens: 3 });
+    await store.set(older, { ...generation(), usage: { inputTokens: 12, outputTokens: 3, cachedInputTokens: -1 } }, 60_000);
+    expect(await responseCacheOn(store, () => {}).get(older)).toBeUndefined();
+    await cache.close();
+    await store.close();
+  });
+
   it("misses once the TTL has passed", async () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     const cache = createResponseCache({ maxEntries: 10, onError: () => {} });

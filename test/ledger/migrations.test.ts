@@ -24,6 +24,9 @@ function usageRecord(requestId: string): UsageRecord {
     errorReason: null,
     inputTokens: 1,
     outputTokens: 2,
+    cachedInputTokens: 0,
+    cacheWriteInputTokens: 0,
+    reasoningTokens: 0,
     costUsdNanos: 3n,
     cached: false,
     attempts: [],
@@ -56,6 +59,9 @@ describeEachDatabase("migrations", (database) => {
       error_reason: "text",
       input_tokens: "integer",
       output_tokens: "integer",
+      cached_input_tokens: "integer",
+      cache_write_input_tokens: "integer",
+      reasoning_tokens: "integer",
       cost_usd_nanos: "bigint",
       cached: "boolean",
       attempts: "jsonb",
@@ -175,6 +181,27 @@ describeEachDatabase("migrations", (database) => {
     const indexes = await sql<{ indexdef: string }>`
       select indexdef from pg_indexes where tablename = 'generations'`.execute(database.db);
     expect(indexes.rows.map((r) => r.indexdef)).toContainEqual(expect.stringMatching(/\(client_request_id\)/));
+  });
+
+  it("0005 gives an existing ledger the usage detail columns: old rows count none, new rows keep theirs", async () => {
+    const migrator = createMigrator(database.db);
+    const down = await migrator.migrateTo("0004_client_request_id");
+    expect(down.error).toBeUndefined();
+    expect(Object.keys(await columns("generations"))).not.toContain("cached_input_tokens");
+
+    const oldId = randomUUID();
+    await sql`insert into generations (id, request_id, key_id, tenant, model, provider, status, input_tokens, output_tokens, latency_ms, started_at, finished_at)
+              values (${oldId}, ${randomUUID()}, 'key-1', 't-0005', 'sim-small', 'sim', 'ok', 9, 5, 1, now(), now())`.execute(database.db);
+
+    expect(await migrateToLatest(database.db)).toEqual(Object.keys(MIGRATIONS).filter((name) => name > "0004_client_request_id"));
+    const detail = ["input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens", "reasoning_tokens"] as const;
+    const old = await database.db.selectFrom("generations").select(detail).where("id", "=", oldId).executeTakeFirstOrThrow();
+    expect(old).toEqual({ input_tokens: 9, output_tokens: 5, cached_input_tokens: 0, cache_write_input_tokens: 0, reasoning_tokens: 0 });
+
+    const row = toGenerationRow({ ...usageRecord(randomUUID()), inputTokens: 900, outputTokens: 50, cachedInputTokens: 640, cacheWriteInputTokens: 200, reasoningTokens: 30 });
+    await database.db.insertInto("generations").values(row).execute();
+    const stored = await database.db.selectFrom("generations").select(detail).where("id", "=", row.id).executeTakeFirstOrThrow();
+    expect(stored).toEqual({ input_tokens: 900, output_tokens: 50, cached_input_tokens: 640, cache_write_input_tokens: 200, reasoning_tokens: 30 });
   });
 
   it("indexes generations by (tenant, started_at)", async () => {

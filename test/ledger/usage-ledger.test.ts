@@ -116,6 +116,9 @@ describeEachDatabase("UsageLedger", (database) => {
   it("stores every field of the record, with costs past 2^53 exact", async () => {
     const { ledger, tenant } = setup();
     const record = usageRecord(tenant, {
+      cachedInputTokens: 6,
+      cacheWriteInputTokens: 3,
+      reasoningTokens: 12,
       status: "failed",
       errorReason: "PROVIDER_UNAVAILABLE",
       costUsdNanos: 2n ** 60n + 7n,
@@ -148,6 +151,9 @@ describeEachDatabase("UsageLedger", (database) => {
       error_reason: "PROVIDER_UNAVAILABLE",
       input_tokens: 10,
       output_tokens: 20,
+      cached_input_tokens: 6,
+      cache_write_input_tokens: 3,
+      reasoning_tokens: 12,
       cost_usd_nanos: (2n ** 60n + 7n).toString(),
       cached: true,
       attempts: record.attempts,

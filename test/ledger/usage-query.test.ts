@@ -21,6 +21,9 @@ function usageRecord(tenant: string, overrides: Partial<UsageRecord> = {}): Usag
     errorReason: null,
     inputTokens: 0,
     outputTokens: 0,
+    cachedInputTokens: 0,
+    cacheWriteInputTokens: 0,
+    reasoningTokens: 0,
     costUsdNanos: 0n,
     cached: false,
     attempts: [],
@@ -34,7 +37,19 @@ function usageRecord(tenant: string, overrides: Partial<UsageRecord> = {}): Usag
 }
 
 function totals(partial: Partial<UsageTotals>): UsageTotals {
-  return { requests: 0, succeeded: 0, failed: 0, cached: 0, inputTokens: 0, outputTokens: 0, costUsdNanos: 0n, ...partial };
+  return {
+    requests: 0,
+    succeeded: 0,
+    failed: 0,
+    cached: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cachedInputTokens: 0,
+    cacheWriteInputTokens: 0,
+    reasoningTokens: 0,
+    costUsdNanos: 0n,
+    ...partial,
+  };
 }
 
 describeEachDatabase("UsageQuery", (database) => {
@@ -43,10 +58,10 @@ describeEachDatabase("UsageQuery", (database) => {
 
   beforeAll(async () => {
     const records = [
-      usageRecord(tenant, { model: "gpt-a", inputTokens: 100, outputTokens: 50, costUsdNanos: 1_000n }),
+      usageRecord(tenant, { model: "gpt-a", inputTokens: 100, outputTokens: 50, cachedInputTokens: 64, reasoningTokens: 20, costUsdNanos: 1_000n }),
       usageRecord(tenant, { model: "gpt-a", inputTokens: 10, outputTokens: 5, costUsdNanos: 100n, cached: true }),
       usageRecord(tenant, { model: "gpt-a", status: "failed", errorReason: "PROVIDER_UNAVAILABLE" }),
-      usageRecord(tenant, { model: "claude-b", inputTokens: 7, outputTokens: 3, costUsdNanos: 2n ** 60n }),
+      usageRecord(tenant, { model: "claude-b", inputTokens: 7, outputTokens: 3, cachedInputTokens: 2, cacheWriteInputTokens: 4, costUsdNanos: 2n ** 60n }),
       usageRecord(tenant, { model: "claude-b", inputTokens: 1, outputTokens: 1, costUsdNanos: 2n ** 60n, status: "cancelled", errorReason: "CANCELLED" }),
       // Outside [minutes(0), minutes(10)): at the end bound and before the start.
       usageRecord(tenant, { model: "gpt-a", inputTokens: 1_000, startedAt: minutes(10) }),
@@ -68,15 +83,45 @@ describeEachDatabase("UsageQuery", (database) => {
     expect(report.byModel).toEqual([
       {
         model: "claude-b",
-        totals: totals({ requests: 3, succeeded: 2, failed: 1, inputTokens: 10, outputTokens: 6, costUsdNanos: 2n ** 61n + 5n }),
+        totals: totals({
+          requests: 3,
+          succeeded: 2,
+          failed: 1,
+          inputTokens: 10,
+          outputTokens: 6,
+          cachedInputTokens: 2,
+          cacheWriteInputTokens: 4,
+          costUsdNanos: 2n ** 61n + 5n,
+        }),
       },
       {
         model: "gpt-a",
-        totals: totals({ requests: 3, succeeded: 2, failed: 1, cached: 1, inputTokens: 110, outputTokens: 55, costUsdNanos: 1_100n }),
+        totals: totals({
+          requests: 3,
+          succeeded: 2,
+          failed: 1,
+          cached: 1,
+          inputTokens: 110,
+          outputTokens: 55,
+          cachedInputTokens: 64,
+          reasoningTokens: 20,
+          costUsdNanos: 1_100n,
+        }),
       },
     ]);
     expect(report.totals).toEqual(
-      totals({ requests: 6, succeeded: 4, failed: 2, cached: 1, inputTokens: 120, outputTokens: 61, costUsdNanos: 2n ** 61n + 1_105n }),
+      totals({
+        requests: 6,
+        succeeded: 4,
+        failed: 2,
+        cached: 1,
+        inputTokens: 120,
+        outputTokens: 61,
+        cachedInputTokens: 66,
+        cacheWriteInputTokens: 4,
+        reasoningTokens: 20,
+        costUsdNanos: 2n ** 61n + 1_105n,
+      }),
     );
   });
 

@@ -21,6 +21,9 @@ function usageRecord(overrides: Partial<UsageRecord> = {}): UsageRecord {
     errorReason: null,
     inputTokens: 10,
     outputTokens: 20,
+    cachedInputTokens: 0,
+    cacheWriteInputTokens: 0,
+    reasoningTokens: 0,
     costUsdNanos: 1_500n,
     cached: false,
     attempts: [{ provider: "sim", deployment: "sim-small", reason: "OK", latencyMs: 12 }],
@@ -117,6 +120,16 @@ describe("UsageSpool", () => {
     expect(line["costUsdNanos"]).toBe((2n ** 60n + 7n).toString());
     expect(line["startedAt"]).toBe("2026-03-01T12:00:00.123Z");
     expect(line["requestId"]).toBe(r.requestId);
+  });
+
+  it("keeps the usage detail counts, and reads a line spooled before them as none", () => {
+    const r = usageRecord({ cachedInputTokens: 7, cacheWriteInputTokens: 2, reasoningTokens: 11 });
+    expect(decodeSpooledRecord(encodeSpooledRecord(r))).toEqual(r);
+    const older = JSON.parse(encodeSpooledRecord(r)) as Record<string, unknown>;
+    delete older["cachedInputTokens"];
+    delete older["cacheWriteInputTokens"];
+    delete older["reasoningTokens"];
+    expect(decodeSpooledRecord(JSON.stringify(older))).toEqual({ ...r, cachedInputTokens: 0, cacheWriteInputTokens: 0, reasoningTokens: 0 });
   });
 
   it("finds what a previous instance left and replays it after reopening", async () => {

@@ -42,9 +42,29 @@ describe("the catalogue's prices", () => {
       ],
     });
     const price = (id: string) => catalogue.models.find((m) => m.id === id)?.price;
-    expect(price("fast")).toEqual(OPENAI_PRICES["gpt-4o-mini"]);
+    // OpenAI bills no cache writes: a write (never reported) would cost input.
+    expect(price("fast")).toEqual({ ...OPENAI_PRICES["gpt-4o-mini"], cacheWriteInputPerMillion: 0.15 });
     expect(price("routed")).toEqual(ANTHROPIC_PRICES["claude-sonnet-4-5"]);
-    expect(price("priced")).toEqual({ inputPerMillion: 9, outputPerMillion: 10 });
+    // A price without cache prices keeps the listed model's discount (gpt-4o-mini: half of input).
+    expect(price("priced")).toEqual({ inputPerMillion: 9, outputPerMillion: 10, cachedInputPerMillion: 4.5, cacheWriteInputPerMillion: 9 });
     expect(price("mine")).toBeUndefined();
+  });
+
+  it("fills cache prices from the provider's published rates, else at the input price, and keeps the catalogue's own", () => {
+    const catalogue = parseCatalogue({
+      models: [
+        model("claude-next", "claude-future-9", { price: { inputPerMillion: 4, outputPerMillion: 20 } }),
+        model("vllm", "my-finetune", { price: { inputPerMillion: 1, outputPerMillion: 2 } }),
+        model("own", "gpt-4o", { price: { inputPerMillion: 2, outputPerMillion: 8, cachedInputPerMillion: 0.2, cacheWriteInputPerMillion: 3 } }),
+      ].map((m, i) => (i === 0 ? { ...m, deployments: [{ provider: "anthropic", model: "claude-future-9" }] } : m)),
+    });
+    const price = (id: string) => catalogue.models.find((m) => m.id === id)?.price;
+    expect(price("claude-next")).toEqual({ inputPerMillion: 4, outputPerMillion: 20, cachedInputPerMillion: 0.4, cacheWriteInputPerMillion: 5 });
+    expect(price("vllm")).toEqual({ inputPerMillion: 1, outputPerMillion: 2, cachedInputPerMillion: 1, cacheWriteInputPerMillion: 1 });
+    expect(price("own")).toEqual({ inputPerMillion: 2, outputPerMillion: 8, cachedInputPerMillion: 0.2, cacheWriteInputPerMillion: 3 });
+  });
+
+  it("refuses a negative cache price", () => {
+    expect(() => parseCatalogue({ models: [model("bad", "gpt-4o", { price: { inputPerMillion: 1, outputPerMillion: 1, cachedInputPerMillion: -1 } })] })).toThrow();
   });
 });

@@ -112,8 +112,8 @@ describe("router", () => {
   it("prices usage in integer nanos, rounding half up", () => {
     const a = catalogue().resolve("a")!;
     // 1 USD / M input, 2 USD / M output: 3 in + 2 out = 3,000 + 4,000 nanos.
-    expect(costOf(a, 3, 2)).toBe(7000n);
-    expect(costOf(a, 1_000_000, 0)).toBe(1_000_000_000n);
+    expect(costOf(a, { inputTokens: 3, outputTokens: 2 })).toBe(7000n);
+    expect(costOf(a, { inputTokens: 1_000_000, outputTokens: 0 })).toBe(1_000_000_000n);
   });
 });
 

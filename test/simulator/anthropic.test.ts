@@ -30,6 +30,24 @@ describe("simulator × anthropic SDK", () => {
     expect(msg.id).toMatch(/^msg_/);
   });
 
+  it("reports cache reads and writes apart from input_tokens, and thinking tokens within output_tokens, when asked", async () => {
+    const prompt = countWords(SYSTEM) + countWords(PROMPT);
+    const headers = { "x-sim-cached-tokens": "5", "x-sim-cache-write-tokens": "2", "x-sim-reasoning-tokens": "9", "x-sim-output-tokens": "4" };
+    const msg = await client.messages.create(body, { headers });
+    expect(msg.usage).toMatchObject({
+      input_tokens: prompt - 7,
+      cache_read_input_tokens: 5,
+      cache_creation_input_tokens: 2,
+      output_tokens: 13,
+      output_tokens_details: { thinking_tokens: 9 },
+    });
+    const final = await client.messages.stream(body, { headers }).finalMessage();
+    expect(final.usage).toMatchObject({ input_tokens: prompt - 7, cache_read_input_tokens: 5, cache_creation_input_tokens: 2, output_tokens: 13 });
+    // More cached than the prompt has: all of it, and nothing left to write.
+    const all = await client.messages.create(body, { headers: { "x-sim-cached-tokens": "10000", "x-sim-cache-write-tokens": "3" } });
+    expect(all.usage).toMatchObject({ input_tokens: 0, cache_read_input_tokens: prompt, cache_creation_input_tokens: 0 });
+  });
+
   it("reports max_tokens and stop_sequence stop reasons", async () => {
     const long = await client.messages.create({ ...body, max_tokens: 4 }, { headers: { "x-sim-output-tokens": "50" } });
     expect(long.stop_reason).toBe("max_tokens");

@@ -94,6 +94,17 @@ describe("simulator × openai SDK", () => {
     expect(usage).toEqual({ prompt_tokens: countWords(PROMPT), completion_tokens: 5, total_tokens: countWords(PROMPT) + 5 });
   });
 
+  it("reports cached tokens within prompt_tokens and reasoning tokens within completion_tokens, when asked", async () => {
+    const headers = { "x-sim-cached-tokens": "3", "x-sim-reasoning-tokens": "8", "x-sim-output-tokens": "2" };
+    const unary = await client.chat.completions.create(body, { headers });
+    const details = { prompt_tokens_details: { cached_tokens: 3 }, completion_tokens_details: { reasoning_tokens: 8 } };
+    expect(unary.usage).toMatchObject({ prompt_tokens: countWords(PROMPT), completion_tokens: 10, ...details });
+    const stream = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }, { headers });
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;
+    expect(usage).toMatchObject({ prompt_tokens: countWords(PROMPT), completion_tokens: 10, total_tokens: countWords(PROMPT) + 10, ...details });
+  });
+
   it("streams without a usage chunk when include_usage is not set", async () => {
     const stream = await client.chat.completions.create({ ...body, stream: true }, { headers: { "x-sim-output-tokens": "2" } });
     let usageChunks = 0;

@@ -57,6 +57,18 @@ h.describeTransports("anthropic adapter", () => {
     expect(typeof info.headers["anthropic-version"]).toBe("string");
   });
 
+  it("adds cache reads and writes to the input, as its parts, and reports thinking tokens", async () => {
+    const d = deployment({ text: "echo", "cached-tokens": "3", "cache-write-tokens": "2", "reasoning-tokens": "5" });
+    const out = await run(d, req("alpha beta gamma delta", { system: "be brief" }));
+    expect(out.error).toBeUndefined();
+    // On the wire: input_tokens 1, cache_read 3, cache_creation 2; output 4 text + 5 thinking.
+    expect(out.done).toEqual({
+      type: "done",
+      finishReason: "stop",
+      usage: { inputTokens: 6, outputTokens: 9, cachedInputTokens: 3, cacheWriteInputTokens: 2, reasoningTokens: 5 },
+    });
+  });
+
   it("sends system turns in the top-level system, stop_sequences, temperature and top_p", async () => {
     const seen = nextRequest();
     await run(

@@ -3,7 +3,7 @@ import { Anthropic, APIError } from "@anthropic-ai/sdk";
 import type { RawMessageStreamEvent, StopReason } from "@anthropic-ai/sdk/resources/messages/messages";
 import type { DeploymentConfig } from "../../config.js";
 import { abortReason } from "../../core/abort.js";
-import type { FinishReason } from "../../core/types.js";
+import type { FinishReason, TokenUsage } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { deploymentHeaders, type FetchFunction } from "../http.js";
 import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderRequest } from "../provider.js";
@@ -11,6 +11,7 @@ import { readSse } from "../sse.js";
 import { sdkTimeoutMs } from "../sdk-timeout.js";
 import { anthropicError } from "./anthropic-errors.js";
 import { anthropicParams } from "./anthropic-request.js";
+import { anthropicUsage } from "./anthropic-usage.js";
 
 export const ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com";
 
@@ -68,8 +69,7 @@ export class AnthropicProvider implements Provider {
     const client = this.#client(baseUrl, this.#apiKey(deployment));
     const headers = deploymentHeaders(deployment);
 
-    let inputTokens = 0;
-    let outputTokens = 0;
+    let usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
     let stopReason: StopReason | null = null;
     let stopped = false;
     let full = false;
@@ -99,27 +99,19 @@ export class AnthropicProvider implements Provider {
           }
           const event = JSON.parse(sse.data) as RawMessageStreamEvent;
           switch (event.type) {
-            case "message_start": {
-              // Cache reads and writes are input too (billed at other rates; the price table has one rate).
-              const u = event.message.usage;
-              inputTokens = u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
-              outputTokens = u.output_tokens;
+            case "message_start":
+              // Cache reads and writes are input too, kept as its parts (each has its own price).
+              usage = anthropicUsage(event.message.usage);
               break;
-            }
             case "content_block_delta":
               // Text only: thinking, signatures and tool input are not part of our text stream.
               if (event.delta.type === "text_delta" && event.delta.text.length > 0 && !sink.delta(event.delta.text)) full = true;
               break;
-            case "message_delta": {
-              // Cumulative counts; input_tokens is repeated here when the API updates it.
-              const u = event.usage;
-              outputTokens = u.output_tokens;
-              if (u.input_tokens !== null && u.input_tokens !== undefined) {
-                inputTokens = u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
-              }
+            case "message_delta":
+              // Cumulative counts; an input count is repeated here when the API updates it.
+              usage = anthropicUsage(event.usage, usage);
               stopReason = event.delta.stop_reason;
               break;
-            }
             case "message_stop":
               stopped = true;
               break;
@@ -143,7 +135,7 @@ export class AnthropicProvider implements Provider {
         metadata: { provider: this.name },
       });
     }
-    return { finishReason: anthropicFinishReason(stopReason), usage: { inputTokens, outputTokens } };
+    return { finishReason: anthropicFinishReason(stopReason), usage };
   }
 
   #apiKey(deployment: DeploymentConfig): string {

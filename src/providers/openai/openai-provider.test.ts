@@ -61,6 +61,18 @@ h.describeTransports("openai adapter", () => {
     });
   });
 
+  it("reports cached input and reasoning tokens from the usage chunk's details, as parts of the totals", async () => {
+    const d = deployment({ text: "echo", "cached-tokens": "4", "reasoning-tokens": "7" });
+    const out = await run(d, req("alpha beta gamma delta", { system: "be brief" }));
+    expect(out.error).toBeUndefined();
+    // 6 prompt tokens, 4 of them cached; 4 text tokens + 7 reasoning = 11 completion tokens.
+    expect(out.done).toEqual({
+      type: "done",
+      finishReason: "stop",
+      usage: { inputTokens: 6, outputTokens: 11, cachedInputTokens: 4, reasoningTokens: 7 },
+    });
+  });
+
   it("maps sampling parameters, stop and seed, and sends the deployment's extra headers", async () => {
     const seen = nextRequest();
     const d = deployment({ text: "echo" });
@@ -196,6 +208,16 @@ h.describeTransports("openai adapter", () => {
       const body = (await seen).body as Record<string, unknown>;
       expect(body).toMatchObject({ model: "sim-gpt", stream: false, max_tokens: 1000 });
       expect(body.stream_options).toBeUndefined();
+    });
+
+    it("reports cached input and reasoning tokens from the body's usage details", async () => {
+      const d = deployment({ text: "echo", "cached-tokens": "5", "reasoning-tokens": "3" });
+      const out = await run(d, req("alpha beta gamma delta", { system: "be brief", stream: false }));
+      expect(out.done).toEqual({
+        type: "done",
+        finishReason: "stop",
+        usage: { inputTokens: 6, outputTokens: 7, cachedInputTokens: 5, reasoningTokens: 3 },
+      });
     });
 
     it("returns the same text and usage as the streamed call", async () => {

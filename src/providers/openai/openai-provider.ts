@@ -7,7 +7,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParamsNon
 import type { DeploymentConfig } from "../../config.js";
 import { abortReason } from "../../core/abort.js";
 import { countPromptTokens, countTextTokens } from "../../core/tokens.js";
-import type { FinishReason } from "../../core/types.js";
+import type { FinishReason, TokenUsage } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { deploymentHeaders, type FetchFunction } from "../http.js";
 import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderRequest } from "../provider.js";
@@ -15,6 +15,7 @@ import { sdkTimeoutMs } from "../sdk-timeout.js";
 import { readSse } from "../sse.js";
 import { openAiError } from "./openai-errors.js";
 import { maxTokensParam, openAiParams, openAiUnaryParams } from "./openai-request.js";
+import { openAiUsage } from "./openai-usage.js";
 
 export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1";
 
@@ -90,7 +91,7 @@ export class OpenAiProvider implements Provider {
     const params = openAiParams(deployment, request, limitParam);
 
     let finishReason: FinishReason | undefined;
-    let usage: { inputTokens: number; outputTokens: number } | undefined;
+    let usage: TokenUsage | undefined;
     let texts: string[] | undefined;
     let full = false;
     let ended = false;
@@ -114,7 +115,7 @@ export class OpenAiProvider implements Provider {
             throw new APIError(undefined, error as object, undefined, response.headers);
           }
           // The usage chunk (stream_options.include_usage) comes last, with no choices.
-          if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
+          if (chunk.usage) usage = openAiUsage(chunk.usage);
           const choice = chunk.choices?.[0];
           if (choice === undefined) return;
           const text = choice.delta?.content;
@@ -177,7 +178,7 @@ export class OpenAiProvider implements Provider {
     const text = choice.message?.content ?? "";
     if (text.length > 0) sink.delta(text);
     const usage = completion.usage
-      ? { inputTokens: completion.usage.prompt_tokens, outputTokens: completion.usage.completion_tokens }
+      ? openAiUsage(completion.usage)
       : // As in the stream: a server that reports no usage is counted with core/tokens.ts's approximation.
         { inputTokens: countPromptTokens(request.system, request.messages), outputTokens: countTextTokens(text) };
     return { finishReason: openAiFinishReason(choice.finish_reason), usage };

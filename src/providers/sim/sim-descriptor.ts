@@ -6,6 +6,8 @@ export const simDescriptor = defineProvider({
   env: {},
   settings: () => ({}),
   prices: {},
+  // Anthropic's rule, so cached input can be priced and tried without a vendor (metadata sim-cached-tokens).
+  cacheRates: { read: 0.1, write: 1.25 },
   async create() {
     const { SimProvider } = await import("./sim-provider.js");
     return new SimProvider();

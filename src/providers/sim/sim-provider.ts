@@ -2,7 +2,7 @@ import type { DeploymentConfig } from "../../config.js";
 import { abortReason, sleep } from "../../core/abort.js";
 import { fnv1a, mulberry32 } from "../../simulator/prng.js";
 import { countPromptTokens, splitTokens } from "../../core/tokens.js";
-import type { FinishReason } from "../../core/types.js";
+import type { FinishReason, TokenUsage } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { ERROR_REASONS, type ErrorReason } from "../../errors/taxonomy.js";
 import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderRequest } from "../provider.js";
@@ -45,6 +45,16 @@ interface Script {
   stallMs: number;
   interTokenMs?: number;
   retryAfterMs?: number;
+  /** Usage detail to report: prompt tokens read from and written to the cache, hidden reasoning tokens. */
+  cachedTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+}
+
+/** A count from metadata: a non-negative integer, else 0, capped at a million. */
+function countOf(metadata: Record<string, string>, key: string): number {
+  const n = Number(metadata[key] ?? 0);
+  return Number.isSafeInteger(n) && n > 0 ? Math.min(n, 1_000_000) : 0;
 }
 
 function scriptOf(metadata: Record<string, string>): Script {
@@ -58,6 +68,9 @@ function scriptOf(metadata: Record<string, string>): Script {
     stallMs: Math.max(0, Number(metadata["sim-stall-ms"] ?? 0) || 0),
     ...(Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterMs: retryAfter } : {}),
     ...(Number.isFinite(interToken) && interToken >= 0 ? { interTokenMs: Math.min(interToken, 10_000) } : {}),
+    cachedTokens: countOf(metadata, "sim-cached-tokens"),
+    cacheWriteTokens: countOf(metadata, "sim-cache-write-tokens"),
+    reasoningTokens: countOf(metadata, "sim-reasoning-tokens"),
   };
 }
 
@@ -67,7 +80,10 @@ function scriptOf(metadata: Record<string, string>): Script {
  * token by token with configurable time-to-first-token and inter-token delay,
  * with honest token counts and scripted failures for tests:
  * metadata `sim-fail` (an error reason), `sim-fail-after` (tokens sent first),
- * `sim-stall-ms` (wait before the first token), `sim-inter-token-ms`, `sim-retry-after-ms`.
+ * `sim-stall-ms` (wait before the first token), `sim-inter-token-ms`, `sim-retry-after-ms`;
+ * and usage detail as a real provider reports it: `sim-cached-tokens` and
+ * `sim-cache-write-tokens` (parts of the prompt, cut to it), `sim-reasoning-tokens` (hidden
+ * output, added to the output count).
  */
 export class SimProvider implements Provider {
   readonly name = "sim";
@@ -110,6 +126,17 @@ export class SimProvider implements Provider {
         ...(script.retryAfterMs !== undefined ? { retryAfterMs: script.retryAfterMs } : {}),
       });
     }
-    return { finishReason, usage: { inputTokens, outputTokens: sent } };
+    return { finishReason, usage: usageOf(inputTokens, sent, script) };
   }
+}
+
+/** The usage to report: the detail asked for, as parts of the counts (a detail of 0 left out). */
+function usageOf(inputTokens: number, sent: number, script: Script): TokenUsage {
+  const cached = Math.min(script.cachedTokens, inputTokens);
+  const write = Math.min(script.cacheWriteTokens, inputTokens - cached);
+  const usage: TokenUsage = { inputTokens, outputTokens: sent + script.reasoningTokens };
+  if (cached > 0) usage.cachedInputTokens = cached;
+  if (write > 0) usage.cacheWriteInputTokens = write;
+  if (script.reasoningTokens > 0) usage.reasoningTokens = script.reasoningTokens;
+  return usage;
 }

@@ -501,9 +501,19 @@ type Usage struct {
 	// Completion tokens.
 	OutputTokens int64 `protobuf:"varint,2,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
 	// input_tokens + output_tokens.
-	TotalTokens   int64 `protobuf:"varint,3,opt,name=total_tokens,json=totalTokens,proto3" json:"total_tokens,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TotalTokens int64 `protobuf:"varint,3,opt,name=total_tokens,json=totalTokens,proto3" json:"total_tokens,omitempty"`
+	// Of input_tokens, those read from the provider's prompt cache, billed at the model's cached
+	// input price (OpenAI's cached_tokens, Anthropic's cache_read_input_tokens); 0 when none or
+	// not reported.
+	CachedInputTokens int64 `protobuf:"varint,4,opt,name=cached_input_tokens,json=cachedInputTokens,proto3" json:"cached_input_tokens,omitempty"`
+	// Of input_tokens, those written to the provider's prompt cache, billed at the model's cache
+	// write price (Anthropic's cache_creation_input_tokens); 0 when none or not reported.
+	CacheWriteInputTokens int64 `protobuf:"varint,5,opt,name=cache_write_input_tokens,json=cacheWriteInputTokens,proto3" json:"cache_write_input_tokens,omitempty"`
+	// Of output_tokens, those the model spent reasoning, billed as output (OpenAI's
+	// reasoning_tokens, already part of its completion_tokens); 0 when none or not reported.
+	ReasoningTokens int64 `protobuf:"varint,6,opt,name=reasoning_tokens,json=reasoningTokens,proto3" json:"reasoning_tokens,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
@@ -553,6 +563,27 @@ func (x *Usage) GetOutputTokens() int64 {
 func (x *Usage) GetTotalTokens() int64 {
 	if x != nil {
 		return x.TotalTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCachedInputTokens() int64 {
+	if x != nil {
+		return x.CachedInputTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCacheWriteInputTokens() int64 {
+	if x != nil {
+		return x.CacheWriteInputTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetReasoningTokens() int64 {
+	if x != nil {
+		return x.ReasoningTokens
 	}
 	return 0
 }
@@ -1590,9 +1621,13 @@ type Model struct {
 	// Capabilities, such as "chat" and "streaming".
 	Capabilities []string `protobuf:"bytes,8,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// The deployments, in configured order.
-	Deployments   []*Deployment `protobuf:"bytes,9,rep,name=deployments,proto3" json:"deployments,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Deployments []*Deployment `protobuf:"bytes,9,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	// Price of a million input tokens read from the provider's prompt cache, in billionths of a US dollar.
+	CachedInputPriceUsdNanosPerMillion int64 `protobuf:"varint,10,opt,name=cached_input_price_usd_nanos_per_million,json=cachedInputPriceUsdNanosPerMillion,proto3" json:"cached_input_price_usd_nanos_per_million,omitempty"`
+	// Price of a million input tokens written to the provider's prompt cache, in billionths of a US dollar.
+	CacheWritePriceUsdNanosPerMillion int64 `protobuf:"varint,11,opt,name=cache_write_price_usd_nanos_per_million,json=cacheWritePriceUsdNanosPerMillion,proto3" json:"cache_write_price_usd_nanos_per_million,omitempty"`
+	unknownFields                     protoimpl.UnknownFields
+	sizeCache                         protoimpl.SizeCache
 }
 
 func (x *Model) Reset() {
@@ -1686,6 +1721,20 @@ func (x *Model) GetDeployments() []*Deployment {
 		return x.Deployments
 	}
 	return nil
+}
+
+func (x *Model) GetCachedInputPriceUsdNanosPerMillion() int64 {
+	if x != nil {
+		return x.CachedInputPriceUsdNanosPerMillion
+	}
+	return 0
+}
+
+func (x *Model) GetCacheWritePriceUsdNanosPerMillion() int64 {
+	if x != nil {
+		return x.CacheWritePriceUsdNanosPerMillion
+	}
+	return 0
 }
 
 // The models this caller can use.
@@ -2174,11 +2223,14 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\vCachePolicy\x12%\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x11.llm.v1.CacheModeR\x04mode\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\rR\n" +
-	"ttlSeconds\"r\n" +
+	"ttlSeconds\"\x86\x02\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12!\n" +
-	"\ftotal_tokens\x18\x03 \x01(\x03R\vtotalTokens\"\xc1\x04\n" +
+	"\ftotal_tokens\x18\x03 \x01(\x03R\vtotalTokens\x12.\n" +
+	"\x13cached_input_tokens\x18\x04 \x01(\x03R\x11cachedInputTokens\x127\n" +
+	"\x18cache_write_input_tokens\x18\x05 \x01(\x03R\x15cacheWriteInputTokens\x12)\n" +
+	"\x10reasoning_tokens\x18\x06 \x01(\x03R\x0freasoningTokens\"\xc1\x04\n" +
 	"\x0fGenerateRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12+\n" +
 	"\bmessages\x18\x02 \x03(\v2\x0f.llm.v1.MessageR\bmessages\x12\x16\n" +
@@ -2264,7 +2316,7 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12%\n" +
 	"\x0eupstream_model\x18\x02 \x01(\tR\rupstreamModel\x12\x16\n" +
 	"\x06weight\x18\x03 \x01(\rR\x06weight\x12*\n" +
-	"\x05state\x18\x04 \x01(\x0e2\x14.llm.v1.CircuitStateR\x05state\"\x8e\x03\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x14.llm.v1.CircuitStateR\x05state\"\xb8\x04\n" +
 	"\x05Model\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaliases\x18\x02 \x03(\tR\aaliases\x12\x1a\n" +
@@ -2274,7 +2326,10 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"!input_price_usd_nanos_per_million\x18\x06 \x01(\x03R\x1cinputPriceUsdNanosPerMillion\x12I\n" +
 	"\"output_price_usd_nanos_per_million\x18\a \x01(\x03R\x1doutputPriceUsdNanosPerMillion\x12\"\n" +
 	"\fcapabilities\x18\b \x03(\tR\fcapabilities\x124\n" +
-	"\vdeployments\x18\t \x03(\v2\x12.llm.v1.DeploymentR\vdeployments\";\n" +
+	"\vdeployments\x18\t \x03(\v2\x12.llm.v1.DeploymentR\vdeployments\x12T\n" +
+	"(cached_input_price_usd_nanos_per_million\x18\n" +
+	" \x01(\x03R\"cachedInputPriceUsdNanosPerMillion\x12R\n" +
+	"'cache_write_price_usd_nanos_per_million\x18\v \x01(\x03R!cacheWritePriceUsdNanosPerMillion\";\n" +
 	"\x12ListModelsResponse\x12%\n" +
 	"\x06models\x18\x01 \x03(\v2\r.llm.v1.ModelR\x06models\"\x9b\x01\n" +
 	"\x0fGetUsageRequest\x129\n" +

@@ -119,14 +119,20 @@ class CachePolicy(_message.Message):
     def __init__(self, mode: _Optional[_Union[CacheMode, str]] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
 
 class Usage(_message.Message):
-    __slots__ = ("input_tokens", "output_tokens", "total_tokens")
+    __slots__ = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens", "cache_write_input_tokens", "reasoning_tokens")
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    REASONING_TOKENS_FIELD_NUMBER: _ClassVar[int]
     input_tokens: int
     output_tokens: int
     total_tokens: int
-    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ...) -> None: ...
+    cached_input_tokens: int
+    cache_write_input_tokens: int
+    reasoning_tokens: int
+    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ..., cache_write_input_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
     __slots__ = ("model", "messages", "system", "temperature", "top_p", "max_output_tokens", "stop", "seed", "fallback_models", "cache", "metadata", "idempotency_key")
@@ -301,7 +307,7 @@ class Deployment(_message.Message):
     def __init__(self, provider: _Optional[str] = ..., upstream_model: _Optional[str] = ..., weight: _Optional[int] = ..., state: _Optional[_Union[CircuitState, str]] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "aliases", "provider", "context_window", "max_output_tokens", "input_price_usd_nanos_per_million", "output_price_usd_nanos_per_million", "capabilities", "deployments")
+    __slots__ = ("id", "aliases", "provider", "context_window", "max_output_tokens", "input_price_usd_nanos_per_million", "output_price_usd_nanos_per_million", "capabilities", "deployments", "cached_input_price_usd_nanos_per_million", "cache_write_price_usd_nanos_per_million")
     ID_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
@@ -311,6 +317,8 @@ class Model(_message.Message):
     OUTPUT_PRICE_USD_NANOS_PER_MILLION_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_INPUT_PRICE_USD_NANOS_PER_MILLION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_PRICE_USD_NANOS_PER_MILLION_FIELD_NUMBER: _ClassVar[int]
     id: str
     aliases: _containers.RepeatedScalarFieldContainer[str]
     provider: str
@@ -320,7 +328,9 @@ class Model(_message.Message):
     output_price_usd_nanos_per_million: int
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     deployments: _containers.RepeatedCompositeFieldContainer[Deployment]
-    def __init__(self, id: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., context_window: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., input_price_usd_nanos_per_million: _Optional[int] = ..., output_price_usd_nanos_per_million: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., deployments: _Optional[_Iterable[_Union[Deployment, _Mapping]]] = ...) -> None: ...
+    cached_input_price_usd_nanos_per_million: int
+    cache_write_price_usd_nanos_per_million: int
+    def __init__(self, id: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., context_window: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., input_price_usd_nanos_per_million: _Optional[int] = ..., output_price_usd_nanos_per_million: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., deployments: _Optional[_Iterable[_Union[Deployment, _Mapping]]] = ..., cached_input_price_usd_nanos_per_million: _Optional[int] = ..., cache_write_price_usd_nanos_per_million: _Optional[int] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)
