@@ -1,6 +1,6 @@
 /** Anthropic's usage counts: message_start's, then message_delta's cumulative update. */
 import { describe, expect, it } from "vitest";
-import { anthropicUsage } from "../../src/providers/anthropic/anthropic-usage.js";
+import { anthropicUsage } from "./anthropic-usage.js";
 
 describe("anthropicUsage", () => {
   const start = anthropicUsage({ input_tokens: 10, cache_read_input_tokens: 200, cache_creation_input_tokens: 30, output_tokens: 1 });
