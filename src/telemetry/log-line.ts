@@ -1,0 +1,91 @@
+/**
+ * The text of one JSON log line, built in one pass: keys sorted (at every depth, as winston's json
+ * format sorts them), undefined fields left out, bigints as strings, and fields whose name could
+ * only hold a secret or prompt/completion text masked.
+ */
+import type { LogContext } from "./logger.js";
+
+/**
+ * Field names that could only hold a secret or prompt/completion text. Callers never pass them;
+ * this is the backstop should one slip in.
+ */
+const REDACTED = new Set(["authorization", "apiKey", "api_key", "secret", "password", "prompt", "messages", "system", "completion", "content"]);
+
+/** Fields the line itself owns: a caller's `level` is ignored, its `time` replaced, its `message` appended. */
+const OWN = new Set(["level", "message", "time"]);
+
+/** JSON.stringify replacer: objects with their keys sorted (at every depth), bigints as strings. */
+function sortedReplacer(this: unknown, _key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const keys = Object.keys(value).sort();
+  const out: Record<string, unknown> = {};
+  for (const key of keys) out[key] = (value as Record<string, unknown>)[key];
+  return out;
+}
+
+/** Whether JSON.stringify writes the value as it is (no bigint to convert, no keys to sort). */
+function isPlain(value: unknown): boolean {
+  const type = typeof value;
+  return value === null || type === "string" || type === "number" || type === "boolean";
+}
+
+export interface LogRecord {
+  level: string;
+  message: string;
+  /** The caller's fields, read in place (never copied or changed). */
+  fields?: Readonly<Record<string, unknown>> | undefined;
+  /** The call's ids (request, trace, span), written where `fields` does not set them. */
+  ids?: Readonly<LogContext> | undefined;
+  /** ISO 8601. */
+  time: string;
+}
+
+/**
+ * The line (without its newline), or a line that says its fields could not be written (a
+ * circular structure, say). A `message` field is appended to the message, as winston's log() does.
+ */
+export function logLine(record: LogRecord): string {
+  const { fields, ids } = record;
+  let message = record.message;
+  const keys: string[] = ["level", "message", "time"];
+  if (fields !== undefined && fields !== null) {
+    for (const key in fields) {
+      if (!Object.prototype.hasOwnProperty.call(fields, key)) continue;
+      const value = fields[key];
+      if (value === undefined) continue;
+      if (OWN.has(key)) {
+        if (key === "message" && typeof value === "string" && value.length > 0) message = message.length > 0 ? `${message} ${value}` : value;
+        continue;
+      }
+      keys.push(key);
+    }
+  }
+  if (ids !== undefined) {
+    for (const key in ids) {
+      if (ids[key as keyof LogContext] !== undefined && (fields === undefined || fields === null || !Object.hasOwn(fields, key) || fields[key] === undefined)) keys.push(key);
+    }
+  }
+  keys.sort();
+  const line: Record<string, unknown> = {};
+  let flat = true;
+  for (const key of keys) {
+    let value: unknown;
+    if (key === "level") value = record.level;
+    else if (key === "message") value = message;
+    else if (key === "time") value = record.time;
+    else {
+      value = fields?.[key];
+      if (value === undefined) value = ids?.[key as keyof LogContext];
+      else if (REDACTED.has(key)) value = "[redacted]";
+    }
+    if (flat && !isPlain(value)) flat = false;
+    line[key] = value;
+  }
+  try {
+    // Flat lines (the access line, most others): no replacer called per value.
+    return flat ? JSON.stringify(line) : JSON.stringify(line, sortedReplacer);
+  } catch {
+    return JSON.stringify({ level: record.level, logError: "fields could not be serialized", message, time: record.time });
+  }
+}
