@@ -24,12 +24,6 @@ function sortedReplacer(this: unknown, _key: string, value: unknown): unknown {
   return out;
 }
 
-/** Whether JSON.stringify writes the value as it is (no bigint to convert, no keys to sort). */
-function isPlain(value: unknown): boolean {
-  const type = typeof value;
-  return value === null || type === "string" || type === "number" || type === "boolean";
-}
-
 export interface LogRecord {
   level: string;
   message: string;
@@ -67,25 +61,58 @@ export function logLine(record: LogRecord): string {
     }
   }
   keys.sort();
-  const line: Record<string, unknown> = {};
-  let flat = true;
-  for (const key of keys) {
-    let value: unknown;
-    if (key === "level") value = record.level;
-    else if (key === "message") value = message;
-    else if (key === "time") value = record.time;
-    else {
-      value = fields?.[key];
-      if (value === undefined) value = ids?.[key as keyof LogContext];
-      else if (REDACTED.has(key)) value = "[redacted]";
-    }
-    if (flat && !isPlain(value)) flat = false;
-    line[key] = value;
+  const valueOf = (key: string): unknown => {
+    if (key === "level") return record.level;
+    if (key === "message") return message;
+    if (key === "time") return record.time;
+    const value = fields?.[key];
+    if (value === undefined) return ids?.[key as keyof LogContext];
+    return REDACTED.has(key) ? "[redacted]" : value;
+  };
+  // Flat lines (the access line, most others) are written key by key: no object built, no
+  // replacer called per value. A line with an object, an array or a bigint goes to JSON.stringify.
+  let text = "{";
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const json = plainJson(valueOf(key));
+    if (json === undefined) return nestedLine(keys, valueOf, record);
+    text += `${i === 0 ? "" : ","}${quotedKey(key)}${json}`;
   }
+  return `${text}}`;
+}
+
+/** `"key":`, remembered for the few hundred keys a service logs. */
+const quotedKeys = new Map<string, string>();
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = `${JSON.stringify(key)}:`;
+    if (quotedKeys.size < 1024) quotedKeys.set(key, quoted);
+  }
+  return quoted;
+}
+
+/** The JSON of a string, number, boolean or null as JSON.stringify writes it; undefined for anything else. */
+function plainJson(value: unknown): string | undefined {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "number":
+      return Number.isFinite(value) ? String(value) : "null";
+    case "boolean":
+      return value ? "true" : "false";
+    default:
+      return value === null ? "null" : undefined;
+  }
+}
+
+/** A line with nested values, bigints or anything else JSON.stringify must walk. */
+function nestedLine(keys: readonly string[], valueOf: (key: string) => unknown, record: LogRecord): string {
+  const line: Record<string, unknown> = {};
+  for (const key of keys) line[key] = valueOf(key);
   try {
-    // Flat lines (the access line, most others): no replacer called per value.
-    return flat ? JSON.stringify(line) : JSON.stringify(line, sortedReplacer);
+    return JSON.stringify(line, sortedReplacer);
   } catch {
-    return JSON.stringify({ level: record.level, logError: "fields could not be serialized", message, time: record.time });
+    return JSON.stringify({ level: record.level, logError: "fields could not be serialized", message: line["message"], time: record.time });
   }
 }

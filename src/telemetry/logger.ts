@@ -59,11 +59,23 @@ const SEVERITY: Readonly<Record<LogLevel, number>> = { error: 0, warn: 1, info: 
 /** What the logger hands winston: the record of logLine, but for the time, stamped by the format. */
 type LogInfo = Omit<LogRecord, "time">;
 
+/** The current time in ISO 8601, formatted once per millisecond however many lines share it. */
+let stampMs = -1;
+let stamp = "";
+function now(): string {
+  const ms = Date.now();
+  if (ms !== stampMs) {
+    stampMs = ms;
+    stamp = new Date(ms).toISOString();
+  }
+  return stamp;
+}
+
 /** The one format: the finished line into info[MESSAGE], where the transport takes it. */
 const jsonLine = winston.format((info) => {
   // The info is what write() below handed to winston.log: a LogInfo plus winston's LEVEL symbol.
   const { level, message, fields, ids } = info as unknown as LogInfo;
-  info[MESSAGE] = logLine({ level, message, fields, ids, time: new Date().toISOString() });
+  info[MESSAGE] = logLine({ level, message, fields, ids, time: now() });
   return info;
 });
 

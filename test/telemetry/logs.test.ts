@@ -196,18 +196,17 @@ describe("createLogger, through winston", () => {
       ["nested", { nested: { b: 2, a: [1, { d: 4, c: 3 }] }, list: ["x", "y"] }],
       ["with a message field", { message: "appended", n: 0 }],
       ["no fields", {}],
+      ["awkward values", { quoted: 'say "hi"\\ \n\t\u0001 é ✓', nan: Number.NaN, inf: Infinity, negZero: -0, big: 1e21, small: 1e-7 }],
     ];
     for (const [message, fields] of lines) {
       logger.debug(message, fields);
       // The ids the context gives, as winston would have them from a format adding them.
       reference.debug(message, { requestId: "r-ctx", traceId: "t".repeat(32), ...fields });
     }
+    // Byte for byte (escapes, numbers, key order), but for the time stamps.
     const withoutStamp = (line: string) => {
-      const parsed = JSON.parse(line) as Record<string, unknown>;
-      expect(Date.parse(String(parsed["time"]))).not.toBeNaN();
-      delete parsed["time"];
-      delete parsed["timestamp"];
-      return JSON.stringify(parsed);
+      expect(Date.parse(String((JSON.parse(line) as Line).time))).not.toBeNaN();
+      return line.replace(/"timestamp":"[^"]*",?/, "").replace(/"time":"[^"]*",?/, "");
     };
     expect(ours).toHaveLength(lines.length);
     expect(ours.map(withoutStamp)).toEqual(stock.map(withoutStamp));
