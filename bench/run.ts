@@ -40,6 +40,7 @@ import {
 } from "./setup.ts";
 import { connectStreams, grpcStreams, sseStreams, type StreamRun } from "./stream-client.ts";
 import { grpcUnaryLoad, type UnaryResult } from "./unary-client.ts";
+import { measureLoggerCost } from "./logger-cost.ts";
 import { fmt, fmtSigned, mib, quantile, table } from "./stats.ts";
 import { cpuTable, goalsTable, streamTable, type CpuEntry, type GoalFigures, type StreamEntry } from "./goals.ts";
 
@@ -870,10 +871,14 @@ async function main(): Promise<void> {
     manyConnect: streamAt(CONNECT_STREAM, manyStreams),
   };
   json.goals = figures;
+  // Issue 18: the access line's CPU through the winston logger, beside the writer it replaced.
+  const loggerCost = await measureLoggerCost({ lines: QUICK ? 20_000 : 100_000, rounds: QUICK ? 1 : 3, ...(pinning ? { cpu: GATEWAY_CPU } : {}), progress: log });
+  json.loggerCost = loggerCost.rows;
   const headline = [
     goalsTable(figures),
     cpuTable(cpuEntries, { ...(floorGoT ? { go: floorGoT.name } : {}), node: floorNodeT.name, ...(portkeyT ? { portkey: portkeyT.name } : {}) }),
     streamTable(streamEntries),
+    loggerCost.text,
   ];
   process.stdout.write(`\n${context.join("\n")}\n\n${headline.join("\n\n")}\n\n${table(header, cells)}\n`);
 

@@ -10,6 +10,7 @@ import { create } from "@bufbuild/protobuf";
 import { ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import winston from "winston";
 import { GenerateRequestSchema, LlmService, Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { bearer } from "../helpers/clients.js";
@@ -173,6 +174,45 @@ describe("createLogger", () => {
   });
 });
 
+describe("createLogger, through winston", () => {
+  it("writes, field for field, the line winston's stock timestamp + json format writes", () => {
+    const ours: string[] = [];
+    const stock: string[] = [];
+    const sink = (into: string[]) =>
+      new Writable({
+        write(chunk: Buffer, _e, cb) {
+          into.push(...chunk.toString().trim().split("\n"));
+          cb();
+        },
+      });
+    const logger = createLogger("debug", { stream: sink(ours), context: () => ({ requestId: "r-ctx", traceId: "t".repeat(32) }) });
+    const reference = winston.createLogger({
+      level: "debug",
+      format: winston.format.combine(winston.format.timestamp({ alias: "time" }), winston.format.json()),
+      transports: [new winston.transports.Stream({ stream: sink(stock) })],
+    });
+    const lines: [string, Record<string, unknown>][] = [
+      ["call", { requestId: "r-1", latencyMs: 1.5, cached: false, reason: null, zeta: "z", alpha: "a", skipped: undefined }],
+      ["nested", { nested: { b: 2, a: [1, { d: 4, c: 3 }] }, list: ["x", "y"] }],
+      ["with a message field", { message: "appended", n: 0 }],
+      ["no fields", {}],
+      ["awkward values", { quoted: 'say "hi"\\ \n\t\u0001 é ✓', nan: Number.NaN, inf: Infinity, negZero: -0, big: 1e21, small: 1e-7 }],
+    ];
+    for (const [message, fields] of lines) {
+      logger.debug(message, fields);
+      // The ids the context gives, as winston would have them from a format adding them.
+      reference.debug(message, { requestId: "r-ctx", traceId: "t".repeat(32), ...fields });
+    }
+    // Byte for byte (escapes, numbers, key order), but for the time stamps.
+    const withoutStamp = (line: string) => {
+      expect(Date.parse(String((JSON.parse(line) as Line).time))).not.toBeNaN();
+      return line.replace(/"timestamp":"[^"]*",?/, "").replace(/"time":"[^"]*",?/, "");
+    };
+    expect(ours).toHaveLength(lines.length);
+    expect(ours.map(withoutStamp)).toEqual(stock.map(withoutStamp));
+  });
+});
+
 describe("createLogger, buffered", () => {
   const collect = () => {
     const writes: string[] = [];
@@ -227,7 +267,9 @@ describe("createLogger, buffered", () => {
       `for (let i = 0; i < 3; i++) logger.info("before exit", { i });`,
       `process.exit(0);`,
     ].join("\n");
-    const out = execFileSync(process.execPath, ["--experimental-strip-types", "--no-warnings", "--input-type=module", "-e", script], { encoding: "utf8" });
+    // tsx's loader: the logger's own imports name .js files that exist as .ts here.
+    const root = new URL("../..", import.meta.url).pathname;
+    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", cwd: root });
     const lines = out.trim().split("\n").map((l) => JSON.parse(l) as Line & { i: number });
     expect(lines.map((l) => l.i)).toEqual([0, 1, 2]);
   });
