@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Runs the README's grpcurl commands verbatim against a freshly started service and checks that
-# each succeeds and prints what the README shows.
+# Runs the README's grpcurl and curl commands verbatim against a freshly started service and checks
+# that each succeeds and prints what the README shows.
 #
 # The commands are the `$ ...` lines (with their `\` continuation lines) of every fenced block that
-# follows a `<!-- ci: grpcurl -->` line in README.md; the lines after a command, up to the next
-# command or the end of the block, are its expected output. Output that is JSON must equal the
-# README's except for "id" fields (any non-empty string: ids differ on every run); any other output
-# must equal it exactly.
+# follows a `<!-- ci: grpcurl -->` or `<!-- ci: curl -->` line in README.md, run in the README's
+# order against one service; the lines after a command, up to the next command or the end of the
+# block, are its expected output. Output that is JSON must equal the README's except for the fields
+# that differ on every run ("id", "keyId", "request_id", "startTime", "endTime", "day", and the
+# base64 "value" of a Connect error detail, which holds the request id): any non-empty string. Any
+# other output must equal it exactly.
 #
 # The service is started as the README describes it: a fresh DATA_DIR, so it prints a development
-# key, which becomes LLM_API_KEY for the commands; HOST and PORT are taken from the commands'
-# address (127.0.0.1:8080). If that port is already taken on this machine, the service listens on a
-# free one and the commands' address is rewritten to it (said loudly). grpcurl comes from
-# scripts/grpcurl.sh (pinned, Go module proxy) when it is not on PATH.
+# key, which becomes LLM_API_KEY for the commands; HOST and PORT are taken from the commands' address
+# (127.0.0.1:8080). If that port is already taken on this machine, the service listens on a free one
+# and the commands' address is rewritten to it (said loudly). grpcurl comes from scripts/grpcurl.sh
+# (pinned, Go module proxy) when it is not on PATH.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,7 +46,7 @@ import json, re, sys
 lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
 commands, i, marked = [], 0, 0
 while i < len(lines):
-    if lines[i].strip() != "<!-- ci: grpcurl -->":
+    if lines[i].strip() not in ("<!-- ci: grpcurl -->", "<!-- ci: curl -->"):
         i += 1
         continue
     marked += 1
@@ -52,7 +54,7 @@ while i < len(lines):
     while i < len(lines) and not lines[i].startswith("```"):
         i += 1
     if i == len(lines):
-        sys.exit("readme-grpcurl: a <!-- ci: grpcurl --> marker is not followed by a fenced block")
+        sys.exit("readme-grpcurl: a <!-- ci: ... --> marker is not followed by a fenced block")
     i += 1
     current = None
     while i < len(lines) and not lines[i].startswith("```"):
@@ -72,7 +74,7 @@ for c in commands:
         c["expected"].pop()
     c["expected"] = "\n".join(c["expected"])
 if marked == 0 or not commands:
-    sys.exit("readme-grpcurl: no `$ grpcurl ...` commands in blocks marked <!-- ci: grpcurl -->")
+    sys.exit("readme-grpcurl: no `$ ...` commands in blocks marked <!-- ci: grpcurl --> or <!-- ci: curl -->")
 json.dump(commands, sys.stdout)
 PY
 
@@ -135,6 +137,11 @@ def json_values(text):
         values.append(value)
 
 
+# Fields whose values differ on every run: ids, times, and a Connect error detail's base64 "value"
+# (the encoded ErrorInfo carries the request id).
+VARYING = {"id", "keyId", "request_id", "startTime", "endTime", "day", "value"}
+
+
 def differences(expected, actual, path="$"):
     if isinstance(expected, dict) and isinstance(actual, dict):
         out = []
@@ -143,9 +150,9 @@ def differences(expected, actual, path="$"):
                 out.append(f"{path}.{key}: missing")
             elif key not in expected:
                 out.append(f"{path}.{key}: not in the README ({json.dumps(actual[key])})")
-            elif key == "id" and isinstance(actual[key], str) and isinstance(expected[key], str):
+            elif key in VARYING and isinstance(actual[key], str) and isinstance(expected[key], str):
                 if not actual[key]:
-                    out.append(f"{path}.id: empty")
+                    out.append(f"{path}.{key}: empty")
             else:
                 out.extend(differences(expected[key], actual[key], f"{path}.{key}"))
         return out
