@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Runs the README's grpcurl commands verbatim against a freshly started service and checks that
-# each succeeds and prints what the README shows.
+# Runs the README's grpcurl and curl commands verbatim against a service started with `npm start`
+# and checks that each succeeds and prints what the README shows.
 #
 # The commands are the `$ ...` lines (with their `\` continuation lines) of every fenced block that
-# follows a `<!-- ci: grpcurl -->` line in README.md; the lines after a command, up to the next
-# command or the end of the block, are its expected output. Output that is JSON must equal the
-# README's except for "id" fields (any non-empty string: ids differ on every run); any other output
-# must equal it exactly.
+# follows a `<!-- ci: grpcurl -->` or `<!-- ci: curl -->` line in README.md, run in the README's
+# order against one service; the lines after a command, up to the next command or the end of the
+# block, are its expected output. Output that is JSON must equal the README's except for the fields
+# that differ on every run ("id", "keyId", "request_id", "startTime", "endTime", "day", and the
+# base64 "value" of a Connect error detail, which holds the request id): any non-empty string. Any
+# other output must equal it exactly.
 #
-# The service is started as the README describes it: a fresh DATA_DIR, so it prints a development
-# key, which becomes LLM_API_KEY for the commands; HOST and PORT are taken from the commands'
-# address (127.0.0.1:8080). If that port is already taken on this machine, the service listens on a
-# free one and the commands' address is rewritten to it (said loudly). grpcurl comes from
-# scripts/grpcurl.sh (pinned, Go module proxy) when it is not on PATH.
+# The service is started as the README says, with `npm start` (which builds dist/ first when the
+# sources are newer than the last build) on a fresh DATA_DIR, so it prints a development key, which
+# becomes LLM_API_KEY for the commands; HOST and PORT are taken from the commands' address
+# (127.0.0.1:8080). If that port is already taken on this machine, the service listens on a free one
+# and the commands' address is rewritten to it (said loudly). grpcurl comes from scripts/grpcurl.sh
+# (pinned, Go module proxy) when it is not on PATH.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +26,7 @@ log() { echo "readme-grpcurl: $*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
 [ -x node_modules/.bin/node ] || die "node_modules/.bin/node is missing: run \`npm ci\` first"
+command -v setsid >/dev/null 2>&1 || die "setsid (util-linux) is needed to stop npm start's process group"
 grpcurl_bin="$(bash scripts/grpcurl.sh </dev/null | tail -n 1)"
 export PATH="$(dirname "$grpcurl_bin"):$PATH"
 
@@ -30,7 +34,8 @@ work="$(mktemp -d)"
 service_pid=""
 cleanup() {
   if [ -n "$service_pid" ] && kill -0 "$service_pid" 2>/dev/null; then
-    kill -TERM "$service_pid" 2>/dev/null || true
+    # npm, its shell and the service: the process group setsid gave them.
+    kill -TERM -- "-$service_pid" 2>/dev/null || true
     wait "$service_pid" 2>/dev/null || true
   fi
   rm -rf "$work"
@@ -44,7 +49,7 @@ import json, re, sys
 lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
 commands, i, marked = [], 0, 0
 while i < len(lines):
-    if lines[i].strip() != "<!-- ci: grpcurl -->":
+    if lines[i].strip() not in ("<!-- ci: grpcurl -->", "<!-- ci: curl -->"):
         i += 1
         continue
     marked += 1
@@ -52,7 +57,7 @@ while i < len(lines):
     while i < len(lines) and not lines[i].startswith("```"):
         i += 1
     if i == len(lines):
-        sys.exit("readme-grpcurl: a <!-- ci: grpcurl --> marker is not followed by a fenced block")
+        sys.exit("readme-grpcurl: a <!-- ci: ... --> marker is not followed by a fenced block")
     i += 1
     current = None
     while i < len(lines) and not lines[i].startswith("```"):
@@ -72,7 +77,7 @@ for c in commands:
         c["expected"].pop()
     c["expected"] = "\n".join(c["expected"])
 if marked == 0 or not commands:
-    sys.exit("readme-grpcurl: no `$ grpcurl ...` commands in blocks marked <!-- ci: grpcurl -->")
+    sys.exit("readme-grpcurl: no `$ ...` commands in blocks marked <!-- ci: grpcurl --> or <!-- ci: curl -->")
 json.dump(commands, sys.stdout)
 PY
 
@@ -92,14 +97,16 @@ if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
   log "NOTE: $address is already in use on this machine: the service gets a free port and the commands' address is rewritten to it"
 fi
 
-# 2. The service, as `npm start` runs it (without the build step), on a fresh database.
-# Only these variables: CI's DATABASE_URL or REDIS_URL would give it a database that already has keys.
+# 2. The service, with `npm start` (a build first when dist/ is older than the sources), on a fresh
+# database, in a process group of its own. Only these variables: CI's DATABASE_URL or REDIS_URL would
+# give it a database that already has keys.
 env -i PATH="$PATH" HOME="${HOME:-/tmp}" HOST="$host" PORT="$port" DATA_DIR="$work/data" \
-  node_modules/.bin/node --import tsx src/main.ts >"$work/service.out" 2>"$work/service.err" </dev/null &
+  setsid npm start >"$work/service.out" 2>"$work/service.err" </dev/null &
 service_pid=$!
 actual=""
 LLM_API_KEY=""
-for _ in $(seq 1 900); do
+# Up to 5 minutes: a first `npm start` compiles the service and the playground.
+for _ in $(seq 1 3000); do
   actual="$(sed -n 's/.*"address":"\([^"]*\)".*"message":"listening".*/\1/p' "$work/service.out" | head -n 1)"
   LLM_API_KEY="$(sed -n 's/.*export LLM_API_KEY=\([^[:space:]]*\).*/\1/p' "$work/service.err" | head -n 1)"
   [ -n "$actual" ] && [ -n "$LLM_API_KEY" ] && break
@@ -107,7 +114,7 @@ for _ in $(seq 1 900); do
   sleep 0.1
 done
 [ -n "$actual" ] && [ -n "$LLM_API_KEY" ] ||
-  { cat "$work/service.out" "$work/service.err" >&2; die "the service did not listen and print a development key within 90 s"; }
+  { cat "$work/service.out" "$work/service.err" >&2; die "the service did not listen and print a development key within 5 minutes"; }
 export LLM_API_KEY
 [ "$actual" = "$address" ] || log "the service listens on $actual"
 export README_ADDRESS="$address" ACTUAL_ADDRESS="$actual"
@@ -135,6 +142,11 @@ def json_values(text):
         values.append(value)
 
 
+# Fields whose values differ on every run: ids, times, and a Connect error detail's base64 "value"
+# (the encoded ErrorInfo carries the request id).
+VARYING = {"id", "keyId", "request_id", "startTime", "endTime", "day", "value"}
+
+
 def differences(expected, actual, path="$"):
     if isinstance(expected, dict) and isinstance(actual, dict):
         out = []
@@ -143,9 +155,9 @@ def differences(expected, actual, path="$"):
                 out.append(f"{path}.{key}: missing")
             elif key not in expected:
                 out.append(f"{path}.{key}: not in the README ({json.dumps(actual[key])})")
-            elif key == "id" and isinstance(actual[key], str) and isinstance(expected[key], str):
+            elif key in VARYING and isinstance(actual[key], str) and isinstance(expected[key], str):
                 if not actual[key]:
-                    out.append(f"{path}.id: empty")
+                    out.append(f"{path}.{key}: empty")
             else:
                 out.extend(differences(expected[key], actual[key], f"{path}.{key}"))
         return out

@@ -9,6 +9,7 @@ import type { Config } from "./config.js";
 import { compactHeap } from "./compact-heap.js";
 import { Gateway } from "./pipeline/gateway.js";
 import { TokenCounter } from "./core/token-counter.js";
+import type { UsageSource } from "./core/types.js";
 import { ApiKeyStore } from "./keys/api-keys.js";
 import { openDatabase, type Database } from "./ledger/database.js";
 import { UsageLedger } from "./ledger/usage-ledger.js";
@@ -210,7 +211,7 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
     catalogue,
     router,
     usageSink: ledger,
-    usageSource: new UsageQuery(database.db),
+    usageSource: flushedFirst(ledger, new UsageQuery(database.db)),
     tokens: new TokenCounter(catalogue.models.map((m) => m.tokenizer)),
     limiter,
     cache,
@@ -391,6 +392,20 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
         logger.info("stopped");
       })();
       return shuttingDown;
+    },
+  };
+}
+
+/**
+ * GetUsage writes this process's queued usage records before it reads, so a caller sees its own calls
+ * that have finished (not only those of the last LEDGER_FLUSH_MS flush). A failed write leaves the
+ * records queued for the ledger's own retry, and the read answers with what the database holds.
+ */
+function flushedFirst(ledger: UsageLedger, query: UsageSource): UsageSource {
+  return {
+    async usage(tenant, start, end) {
+      await ledger.flush().catch(() => undefined);
+      return query.usage(tenant, start, end);
     },
   };
 }

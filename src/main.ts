@@ -1,10 +1,20 @@
 /** Reads the config once, starts the service, drains on SIGTERM/SIGINT. */
 import { startApp } from "./app.js";
+import { parseServerArgs, serverUsage } from "./cli/server-usage.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger, throttledWarn } from "./telemetry/logger.js";
 import { createTelemetry } from "./telemetry/telemetry.js";
 
 async function main(): Promise<void> {
+  const args = parseServerArgs(process.argv.slice(2));
+  if (args.kind === "help") {
+    process.stdout.write(serverUsage());
+    return;
+  }
+  if (args.kind === "error") {
+    process.stderr.write(`llm-service: ${args.message}\n`);
+    process.exit(2);
+  }
   let config;
   try {
     config = loadConfig();

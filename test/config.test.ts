@@ -135,6 +135,26 @@ describe("loadConfig", () => {
   it("names CORS_ORIGINS when an entry is not a URL", () => {
     expect(configError({ CORS_ORIGINS: "https://app.example.com,not a url" }).message).toContain("CORS_ORIGINS");
   });
+
+  it("takes OLLAMA_HOST in every form Ollama takes: host, host:port, :port, [ipv6]:port or a URL", () => {
+    const host = (value: string) => loadConfig({ OLLAMA_HOST: value }).providers.ollama.host;
+    expect(host("127.0.0.1:11434")).toBe("http://127.0.0.1:11434");
+    expect(host("gpu-box:8000")).toBe("http://gpu-box:8000");
+    expect(host("gpu-box")).toBe("http://gpu-box:11434");
+    expect(host(":11500")).toBe("http://127.0.0.1:11500");
+    expect(host("0.0.0.0")).toBe("http://0.0.0.0:11434");
+    expect(host("[::1]:9000")).toBe("http://[::1]:9000");
+    expect(host("::1")).toBe("http://[::1]:11434");
+    expect(host("https://ollama.example.com/")).toBe("https://ollama.example.com");
+    expect(host("http://127.0.0.1:11434")).toBe("http://127.0.0.1:11434");
+    expect(host(" ")).toBeUndefined();
+  });
+
+  it("names OLLAMA_HOST when it is no host Ollama would take", () => {
+    for (const value of ["not a host", "ftp://127.0.0.1", "gpu-box:port"]) {
+      expect(configError({ OLLAMA_HOST: value }).message).toContain("OLLAMA_HOST");
+    }
+  });
 });
 
 describe("the catalogue file (LLM_CONFIG)", () => {

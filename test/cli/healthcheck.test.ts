@@ -19,13 +19,13 @@ afterAll(async () => {
   await server?.close();
 });
 
-function probe(env: Record<string, string>): Promise<{ code: number | null; stdout: string }> {
+function probe(env: Record<string, string>, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", "tsx", "src/cli/healthcheck.ts"],
+      ["--import", "tsx", "src/cli/healthcheck.ts", ...args],
       { cwd: ROOT, env: { ...process.env, ...env }, timeout: 20_000 },
-      (err, stdout) => resolve({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stdout }),
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stdout, stderr }),
     );
   });
 }
@@ -63,4 +63,19 @@ describe("healthcheck", () => {
     expect((await probe({ HOST: "127.0.0.1", PORT: "1" })).code).toBe(1);
     expect((await probe({ PORT: "not-a-port" })).code).toBe(2);
   });
+
+  it("prints its usage for --help instead of asking about a service named --help, and refuses other options", async () => {
+    const help = await probe({ HOST: "127.0.0.1", PORT: String(server.port) }, ["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: node dist\/src\/cli\/healthcheck\.js \[service\]\n/);
+    expect(help.stdout).not.toContain("Health/Check:");
+    expect((await probe({ HOST: "127.0.0.1", PORT: String(server.port) }, ["-h"])).code).toBe(0);
+    const unknown = await probe({ HOST: "127.0.0.1", PORT: String(server.port) }, ["--verbose"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown option "--verbose"');
+    expect(unknown.stdout).toBe("");
+    const named = await probe({ HOST: "127.0.0.1", PORT: String(server.port) }, ["llm.v1.LlmService"]);
+    expect(named.stdout).toBe(`http://127.0.0.1:${server.port} grpc.health.v1.Health/Check: SERVING\n`);
+    expect(named.code).toBe(0);
+  }, 60_000);
 });

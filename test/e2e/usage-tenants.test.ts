@@ -284,3 +284,21 @@ describeWithPostgres("usage on Postgres", (postgresUrl) => {
     await scratch?.drop();
   });
 });
+
+describe("GetUsage right after a call", () => {
+  let server: TestServer | undefined;
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("counts the caller's own finished calls without waiting for the ledger's next flush", async () => {
+    // A flush a minute away: only GetUsage itself can have written the rows it reports.
+    server = await startTestServer({ LEDGER_FLUSH_MS: "60000" });
+    const key = await server.app.keys.create({ name: "read-own-writes", tenant: `usage-now-${randomUUID()}` });
+    const client = llmClient(server.baseUrl, "connect-h1", key.secret);
+    const res = await client.generate({ model: "sim/echo", messages: user("count me now") });
+    const usage = await client.getUsage({});
+    expect(usage.totals?.requests).toBe(1n);
+    expect(usage.totals?.usage?.totalTokens).toBe(res.usage?.totalTokens);
+  }, 60_000);
+});
