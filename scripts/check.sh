@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run check`: typecheck (src and test), eslint, buf lint, buf breaking against the
 # main branch (when it has a proto/ directory) and generated-code freshness (gen/ts, gen/go/llm
-# and gen/python/src/llm_service/v1 must be exactly what `npm run generate` writes). Stops at the first failing step.
+# and gen/python/src/llm_service/v1 must be exactly what `npm run generate` writes) and the Go SDK's
+# go.sum lines in its consumers (scripts/go-sdk-proxy.sh --check). Stops at the first failing step.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,5 +64,8 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     fail "files under gen/ are not committed: git add gen/"
   fi
 fi
+
+step "the Go SDK's consumers (examples/go, sdk-tests/go) require it by version, with gen/go's go.sum hashes"
+bash scripts/go-sdk-proxy.sh --check >/dev/null || fail "the Go SDK's consumers are out of step with gen/go (above)"
 
 printf '\ncheck: all steps passed\n' >&2

@@ -5,6 +5,7 @@
 # (scripts/sdk-tools.sh; needs Go, Python 3 and the Go module proxy and PyPI the first time).
 #   scripts/generate.sh                 write into gen/
 #   scripts/generate.sh --output DIR    write into DIR/gen/ instead (scripts/check.sh compares it)
+# Without --output it also refreshes the Go SDK's go.sum lines in examples/go and sdk-tests/go.
 # Only the directories listed in GENERATED_DIRS are written; gen/go/go.mod, gen/python/pyproject.toml,
 # the Python convenience client (gen/python/src/llm_service/*.py) and the READMEs are kept by hand.
 set -euo pipefail
@@ -35,3 +36,9 @@ bash scripts/sdk-tools.sh >/dev/null
 
 buf generate "${out_args[@]}"
 buf generate --template buf.gen.sdk.yaml "${out_args[@]}"
+
+# examples/go and sdk-tests/go take the SDK by version from a module proxy (scripts/go-sdk-proxy.sh):
+# when gen/go changed, their go.sum lines for it follow (`npm run check` compares them).
+if [ "$out" = "." ]; then
+  bash scripts/go-sdk-proxy.sh --write-sums >/dev/null
+fi

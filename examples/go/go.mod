@@ -3,7 +3,7 @@ module github.com/llm-service/llm-service/examples/go
 go 1.26.0
 
 require (
-	github.com/llm-service/llm-service/gen/go v0.0.0
+	github.com/llm-service/llm-service/gen/go v0.1.0
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1
 	google.golang.org/grpc v1.85.0
 )
@@ -14,6 +14,3 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-// The SDK lives in this repository (gen/go), not behind a module proxy.
-replace github.com/llm-service/llm-service/gen/go => ../../gen/go

@@ -3,6 +3,7 @@
 // RESOURCE_EXHAUSTED error by waiting the RetryInfo delay the service sends and trying again.
 //
 //	export LLM_API_KEY=...                  # printed by the service on its first start
+//	eval "$(bash ../../scripts/go-sdk-proxy.sh)"  # the SDK from this checkout, at the version go.mod requires
 //	go run .                                # LLM_SERVICE_ADDR defaults to 127.0.0.1:8080
 package main
 

@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// examples/go runs against the service and prints what its README promises.
+// examples/go runs against the service and prints what its README promises. It takes the SDK by
+// version from the module proxy that scripts/sdk-test.sh puts in GOPROXY (scripts/go-sdk-proxy.sh).
 func TestGoExampleRuns(t *testing.T) {
 	root, err := repoRoot()
 	if err != nil {
