@@ -38,7 +38,17 @@ case "${1:-}" in
 esac
 
 command -v go >/dev/null 2>&1 || die "Go is not installed (bash scripts/go.sh installs it)"
-command -v zip >/dev/null 2>&1 || die "zip is not installed (Debian: apt-get install zip)"
+if ! command -v zip >/dev/null 2>&1; then
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "zip is not installed and installing it needs root (or sudo)"
+    sudo=(sudo -n)
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "zip is not installed and apt-get is not available; install it by hand"
+  log "installing zip (Debian package)"
+  "${sudo[@]}" apt-get update -qq >&2
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends zip >&2
+fi
 
 module="$(awk '$1 == "module" { print $2; exit }' gen/go/go.mod)"
 [ -n "$module" ] || die "could not read the module path from gen/go/go.mod"
