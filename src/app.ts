@@ -91,9 +91,10 @@ export async function startApp(config: Config, options: AppOptions): Promise<App
   /** Request id, trace id and span id of the call being served, for log lines. */
   const callFields = () => tracing.logFields();
   const keys = new ApiKeyStore({ db: database.db });
-  if ((await keys.count()) === 0 && options.onDevelopmentKey) {
-    const created = await keys.create({ name: "development", tenant: "default", role: "admin" });
-    options.onDevelopmentKey(created.secret);
+  if (options.onDevelopmentKey && (await keys.count()) === 0) {
+    // Replicas starting together on an empty database: one of them makes the key (createFirst).
+    const created = await keys.createFirst({ name: "development", tenant: "default", role: "admin" });
+    if (created !== null) options.onDevelopmentKey(created.secret);
   }
 
   // Each INSERT of the ledger is a span of its own ("INSERT generations"), seen through a Kysely plugin.

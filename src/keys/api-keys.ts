@@ -81,6 +81,27 @@ export class ApiKeyStore implements KeyAuthenticator {
   }
 
   async create(input: CreateApiKeyInput): Promise<CreatedApiKey> {
+    return this.#insert(this.#db, input);
+  }
+
+  /**
+   * Creates the key only when the store holds none yet (the development key of a first start), or
+   * returns null. Several replicas starting together on one empty database make exactly one: the
+   * count and the insert run in one transaction that first takes a lock on `api_keys` which
+   * conflicts with itself (SHARE ROW EXCLUSIVE), not with reads, so the others wait, then count 1.
+   */
+  async createFirst(input: CreateApiKeyInput): Promise<CreatedApiKey | null> {
+    return this.#db.transaction().execute(async (trx) => {
+      await sql`LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
+      const row = await trx
+        .selectFrom("api_keys")
+        .select((eb) => eb.fn.countAll<string | number | bigint>().as("n"))
+        .executeTakeFirstOrThrow();
+      return Number(row.n) === 0 ? this.#insert(trx, input) : null;
+    });
+  }
+
+  async #insert(db: Kysely<DatabaseSchema>, input: CreateApiKeyInput): Promise<CreatedApiKey> {
     const name = checkedName(input.name, "an API key's name");
     const tenant = checkedName(input.tenant, "an API key's tenant");
     const role = input.role ?? "user";
@@ -95,7 +116,7 @@ export class ApiKeyStore implements KeyAuthenticator {
       const secret = newKey(prefix);
       const salt = newSalt();
       try {
-        const row = await this.#db
+        const row = await db
           .insertInto("api_keys")
           .values({
             id,
