@@ -5,8 +5,9 @@
  * RSS after each; then MEM_STREAMS (1,000) concurrent gRPC `StreamGenerate` calls of 64 tokens 20 ms apart
  * (the sim provider paced by caller metadata) with the peak RSS sampled every 50 ms, how many completed
  * and how many were stall-free (no gap between text messages over 200 ms); then RSS 5 s later.
- * MEM_ENV: JSON object of environment variables for the gateway (e.g. '{"PGLITE_WORKER":"1"}' or
- * '{"NODE_OPTIONS":"--max-semi-space-size=2"}'). MEM_INSPECT=1 starts it with the inspector and, after
+ * The gateway gets the node flags of the checkout's `npm start` (bench/ab-build.ts). MEM_ENV: JSON object of
+ * environment variables for it (e.g. '{"PGLITE_WORKER":"1"}', or '{"NODE_OPTIONS":"--max-semi-space-size=0"}'
+ * for V8's own young-generation size, since a flag there wins over the start flags). MEM_INSPECT=1 starts it with the inspector and, after
  * each phase, forces a full collection and reads process.memoryUsage(), so retained memory shows apart
  * from garbage; MEM_SNAPSHOTS=1 also writes a heap snapshot after each unary round and prints what grew
  * between the first and the last (by constructor). The inspector costs memory of its own: read RSS from
