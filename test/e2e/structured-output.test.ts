@@ -120,6 +120,14 @@ describe.each<ProtocolName>(["grpc", "connect-h1"])("structured output over %s",
     expect(row).toMatchObject({ status: "failed", error_reason: "OUTPUT_SCHEMA_MISMATCH" });
   });
 
+  it("a batch item that mismatches fails alone, with the same typed error", async () => {
+    const res = await client.batchGenerate({ requests: [ask("json/good"), ask("json/wrong")] });
+    expect(res.results[0]?.result.case).toBe("response");
+    const failed = res.results[1]?.result;
+    expect(failed?.case).toBe("error");
+    expect(failed?.case === "error" ? failed.value.code : undefined).toBe(Code.FailedPrecondition);
+  });
+
   it("passes a mismatch through when the request says so", async () => {
     const res = await client.generate(ask("json/wrong", { passThroughMismatch: true }));
     expect(JSON.parse(res.text)).toMatchObject({ city: 12345 });

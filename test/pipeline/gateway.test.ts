@@ -223,6 +223,12 @@ describe("structured output, in memory", () => {
     expect(records[0]).toMatchObject({ status: "failed", errorReason: "OUTPUT_SCHEMA_MISMATCH" });
   });
 
+  it("an adapter's refusal before any upstream call (INVALID_REQUEST, e.g. a format its vendor lacks) costs nothing", async () => {
+    const { gateway, records } = setup();
+    await expect(gateway.generate(request("census", { metadata: { "sim-fail": "INVALID_REQUEST" } }), context())).rejects.toMatchObject({ reason: "INVALID_REQUEST" });
+    expect(records[0]).toMatchObject({ status: "failed", errorReason: "INVALID_REQUEST", costUsdNanos: 0n });
+  });
+
   it("passes a mismatch through when asked, and never caches it", async () => {
     const { gateway, sim, store } = setup({ cache: true });
     const req = request("census", { temperature: 0, responseFormat: format(true), metadata: { "sim-json": "invalid" } });
