@@ -1,8 +1,9 @@
 /**
  * Callers' JSON Schemas, compiled once each. A schema is compiled by Ajv on first use and kept in
  * a small LRU keyed by the SHA-256 of its JSON text, so the same schema sent on every call costs
- * one hash after the first. Each schema gets its own Ajv instance: a `$id` one tenant declares
- * can never be seen (or collide) in another's schema, and evicting an entry frees all of it.
+ * one hash after the first (a compile is about 2.5 ms). Each schema gets its own Ajv instance: a
+ * `$id` one tenant declares can never be seen (or collide) in another's schema, and evicting an
+ * entry frees all of it.
  */
 import { hash } from "node:crypto";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
@@ -50,7 +51,26 @@ export function violationsOf(errors: readonly ErrorObject[] | null | undefined):
   return (errors ?? []).slice(0, SCHEMA_LIMITS.violations).map((e) => ({ field: e.instancePath, description: e.message ?? e.keyword }));
 }
 
-function compile(schemaJson: string): CompiledSchema {
+/** Ajv's options for a caller's schema. */
+const OPTIONS = {
+  // Schemas written for a provider carry keywords Ajv does not know, and formats it does not check
+  // without ajv-formats: they are ignored, not refused.
+  strict: false,
+  validateFormats: false,
+  // An answer is at most the model's output limit, so reporting every violation (then keeping 10) is bounded.
+  allErrors: true,
+  logger: false,
+} as const;
+
+/**
+ * Checks schemas against the JSON Schema meta-schema: one instance, whose meta-schema is compiled
+ * once (about 13 ms), shared by every schema; it keeps no caller's schema (addUsedSchema off).
+ */
+function metaValidator(): Ajv {
+  return new Ajv({ ...OPTIONS, addUsedSchema: false });
+}
+
+function compile(schemaJson: string, meta: Ajv): CompiledSchema {
   if (schemaJson.length > SCHEMA_LIMITS.chars) throw new SchemaError(`must be at most ${SCHEMA_LIMITS.chars} characters`);
   let schema: unknown;
   try {
@@ -60,17 +80,24 @@ function compile(schemaJson: string): CompiledSchema {
   }
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) throw new SchemaError("must be a JSON object (a JSON Schema)");
   if (depthOf(schema, SCHEMA_LIMITS.depth) > SCHEMA_LIMITS.depth) throw new SchemaError(`must nest at most ${SCHEMA_LIMITS.depth} levels`);
-  // strict off: schemas written for a provider carry keywords Ajv does not know (and formats it
-  // does not check without ajv-formats); they are ignored, not refused. allErrors: an answer is
-  // at most the model's output limit, so reporting every violation (then keeping 10) is bounded.
-  // No loadSchema: a remote $ref is an error, never fetched.
-  const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false, logger: false });
+  const invalid = (detail: string) => new SchemaError(`is not a valid JSON Schema: ${detail.slice(0, 300)}`);
+  let valid: boolean;
+  try {
+    valid = meta.validateSchema(schema) as boolean;
+  } catch (err) {
+    // An unknown `$schema` dialect, for one.
+    throw invalid(err instanceof Error ? err.message : "cannot check it");
+  }
+  // Ajv's words name the schema's keywords at fault, and quote only the caller's own schema.
+  if (!valid) throw invalid(meta.errorsText(meta.errors));
+  // Its own instance, without the meta-schemas (checked above): a `$id` can never reach another
+  // caller's schema, and dropping the entry frees everything. No loadSchema: a remote $ref is an
+  // error, never fetched.
   let validate: ValidateFunction;
   try {
-    validate = ajv.compile(schema);
+    validate = new Ajv({ ...OPTIONS, meta: false, validateSchema: false }).compile(schema);
   } catch (err) {
-    // Ajv's message names the keyword or reference at fault, and only the caller's own schema.
-    throw new SchemaError(`is not a valid JSON Schema: ${err instanceof Error ? err.message.slice(0, 200) : "cannot compile"}`);
+    throw invalid(err instanceof Error ? err.message : "cannot compile it");
   }
   return {
     schema: schema as Record<string, unknown>,
@@ -81,6 +108,7 @@ function compile(schemaJson: string): CompiledSchema {
 export class OutputSchemas {
   /** A schema that cannot be used is kept too (as its error): sent again, it is refused without compiling. */
   readonly #compiled: BoundedLruStore<CompiledSchema | SchemaError>;
+  readonly #meta = metaValidator();
 
   constructor(maxEntries = 256) {
     this.#compiled = new BoundedLruStore(maxEntries);
@@ -98,7 +126,7 @@ export class OutputSchemas {
     this.compilations++;
     let compiled: CompiledSchema;
     try {
-      compiled = compile(schemaJson);
+      compiled = compile(schemaJson, this.#meta);
     } catch (err) {
       if (err instanceof SchemaError) this.#compiled.set(key, err);
       throw err;

@@ -41,6 +41,14 @@ describe("the compiled-schema cache", () => {
     expect(schemas.compilations).toBe(4);
   });
 
+  it("keeps callers' schemas apart: two schemas may declare the same $id", () => {
+    const schemas = new OutputSchemas();
+    const a = schemas.get(JSON.stringify({ $id: "https://example.com/s", type: "string" }));
+    const b = schemas.get(JSON.stringify({ $id: "https://example.com/s", type: "integer" }));
+    expect([a.check("x"), a.check(1).length]).toEqual([[], 1]);
+    expect([b.check(1), b.check("x").length]).toEqual([[], 1]);
+  });
+
   it("refuses what is not a usable schema, and remembers the refusal", () => {
     const schemas = new OutputSchemas();
     expect(() => schemas.get("{not json")).toThrow(SchemaError);
