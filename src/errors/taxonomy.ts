@@ -23,7 +23,8 @@ export type ErrorReason =
   | "MALFORMED_REQUEST"
   | "REQUEST_TOO_LARGE"
   | "UNSUPPORTED_PROTOCOL"
-  | "DATABASE_UNAVAILABLE";
+  | "DATABASE_UNAVAILABLE"
+  | "OUTPUT_SCHEMA_MISMATCH";
 
 /**
  * A gRPC status code by its canonical name (google.rpc.Code), OK left out: an error never has it.
@@ -85,6 +86,10 @@ export const TAXONOMY: Readonly<Record<ErrorReason, ReasonRow>> = {
   REQUEST_TOO_LARGE: { code: "RESOURCE_EXHAUSTED", retryable: false, fallback: false, sanitise: false },
   UNSUPPORTED_PROTOCOL: { code: "UNIMPLEMENTED", retryable: false, fallback: false, sanitise: false },
   DATABASE_UNAVAILABLE: { code: "UNAVAILABLE", retryable: false, fallback: false, sanitise: false },
+  // The model's answer broke the condition the request set (response_format): not the caller's
+  // argument (INVALID_ARGUMENT) nor our outage (UNAVAILABLE, which gRPC retry policies repeat,
+  // paying again unasked): FAILED_PRECONDITION, the client decides whether to ask again.
+  OUTPUT_SCHEMA_MISMATCH: { code: "FAILED_PRECONDITION", retryable: false, fallback: false, sanitise: false },
 };
 
 export const ERROR_REASONS = Object.keys(TAXONOMY) as ErrorReason[];
