@@ -59,6 +59,21 @@ describe("the compiled-schema cache", () => {
     expect(schemas.compilations).toBe(4);
   });
 
+  it("runs a caller's patterns in linear time, and refuses one that needs backtracking", () => {
+    const schemas = new OutputSchemas();
+    // ^(a+)+$ backtracks exponentially: the default engine took ~5 s on 26 characters here (18 s on 28),
+    // so a regression fails the bound below in seconds rather than hanging the run.
+    const nested = schemas.get(JSON.stringify({ type: "string", pattern: "^(a+)+$" }));
+    const started = performance.now();
+    expect(nested.check(`${"a".repeat(25)}b`)).toHaveLength(1);
+    expect(nested.check("aaaa")).toEqual([]);
+    const keyed = schemas.get(JSON.stringify({ type: "object", patternProperties: { "^(x+)+$": { type: "integer" } } }));
+    expect(keyed.check({ [`${"x".repeat(25)}y`]: "not checked", xx: "z" })).toHaveLength(1);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(() => schemas.get(JSON.stringify({ type: "string", pattern: "^(a)\\1$" }))).toThrow(/not a valid JSON Schema: .*linear time/);
+    expect(schemas.get(JSON.stringify({ type: "string", pattern: "^[a-z]{2,3}-\\d+$" })).check("ab-12")).toEqual([]);
+  });
+
   it("bounds a schema's size and depth", () => {
     const schemas = new OutputSchemas();
     expect(() => schemas.get(JSON.stringify({ description: "x".repeat(SCHEMA_LIMITS.chars) }))).toThrow(/at most 65536 characters/);
