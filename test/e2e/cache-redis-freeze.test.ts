@@ -92,36 +92,47 @@ describeWithRedis("a frozen Redis under the running service", () => {
 
   const isLog = (message: string, store: string) => (l: LogLine) => l.message === message && l["store"] === store;
 
-  it("bypasses the frozen stores after the first second (p50 <= 50 ms), and uses them again after SIGCONT", async () => {
+  /** Calls from WORKERS callers, each alternating the two kinds, until `ms` have passed since `from`. */
+  async function sample(from: number, ms: number): Promise<Sample[]> {
+    const samples: Sample[] = [];
+    await Promise.all(
+      Array.from({ length: WORKERS }, async (_, worker) => {
+        for (let i = 0; i < 10_000 && performance.now() - from < ms; i++) {
+          samples.push(await measure((i + worker) % 2 === 0 ? "cacheable" : "idempotent"));
+        }
+      }),
+    );
+    return samples;
+  }
+
+  it("bypasses the frozen stores after the first second (p50 within the healthy p50 + 30 ms, below one 50 ms store timeout), and uses them again after SIGCONT", async () => {
     await expectStoresUsed();
+    // The same calls with Redis answering: what a call costs on this machine now, busy or not.
+    const healthy = await sample(performance.now(), GRACE_MS);
 
     const before = service.logs.length;
-    const samples: Sample[] = [];
+    let samples: Sample[];
     redis!.pause();
     const frozenAt = performance.now();
     try {
-      // A few callers, each alternating the two kinds of call, until the freeze has lasted FREEZE_MS.
-      await Promise.all(
-        Array.from({ length: WORKERS }, async (_, worker) => {
-          for (let i = 0; i < 10_000 && performance.now() - frozenAt < FREEZE_MS; i++) {
-            samples.push(await measure((i + worker) % 2 === 0 ? "cacheable" : "idempotent"));
-          }
-        }),
-      );
+      samples = await sample(frozenAt, FREEZE_MS);
     } finally {
       redis!.resume();
     }
 
     expect(samples.filter((s) => !s.ok)).toEqual([]);
-    const summary: Record<string, { calls: number; p50Ms: number }> = {};
+    const summary: Record<string, { calls: number; p50Ms: number; healthyP50Ms: number }> = {};
     for (const kind of ["cacheable", "idempotent"] as const) {
       const late = samples.filter((s) => s.kind === kind && s.startedAt - frozenAt >= GRACE_MS).map((s) => s.latencyMs);
-      summary[kind] = { calls: late.length, p50Ms: Math.round(median(late) * 10) / 10 };
+      const usual = healthy.filter((s) => s.kind === kind).map((s) => s.latencyMs);
+      summary[kind] = { calls: late.length, p50Ms: Math.round(median(late) * 10) / 10, healthyP50Ms: Math.round(median(usual) * 10) / 10 };
     }
     if (process.env["LLM_TEST_VERBOSE"]) console.log("calls started 1-3 s into the freeze:", JSON.stringify(summary));
     for (const kind of ["cacheable", "idempotent"]) {
       expect(summary[kind]!.calls).toBeGreaterThanOrEqual(10);
-      expect(summary[kind]!.p50Ms).toBeLessThanOrEqual(50);
+      // A bypassed call skips Redis, so it is no slower than a healthy one (here 9 against 16 ms); a call
+      // that waited out even one store operation (50 ms) on top of its usual cost would be past this.
+      expect(summary[kind]!.p50Ms).toBeLessThanOrEqual(summary[kind]!.healthyP50Ms + 30);
     }
 
     // Each store said when it started bypassing Redis...
