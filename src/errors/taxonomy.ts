@@ -23,7 +23,8 @@ export type ErrorReason =
   | "MALFORMED_REQUEST"
   | "REQUEST_TOO_LARGE"
   | "UNSUPPORTED_PROTOCOL"
-  | "DATABASE_UNAVAILABLE";
+  | "DATABASE_UNAVAILABLE"
+  | "CAPABILITY_NOT_SUPPORTED";
 
 /**
  * A gRPC status code by its canonical name (google.rpc.Code), OK left out: an error never has it.
@@ -85,6 +86,8 @@ export const TAXONOMY: Readonly<Record<ErrorReason, ReasonRow>> = {
   REQUEST_TOO_LARGE: { code: "RESOURCE_EXHAUSTED", retryable: false, fallback: false, sanitise: false },
   UNSUPPORTED_PROTOCOL: { code: "UNIMPLEMENTED", retryable: false, fallback: false, sanitise: false },
   DATABASE_UNAVAILABLE: { code: "UNAVAILABLE", retryable: false, fallback: false, sanitise: false },
+  // A provider without the ability asked for (embeddings on Anthropic): another deployment may have it.
+  CAPABILITY_NOT_SUPPORTED: { code: "UNIMPLEMENTED", retryable: false, fallback: true, sanitise: false },
 };
 
 export const ERROR_REASONS = Object.keys(TAXONOMY) as ErrorReason[];
