@@ -35,7 +35,7 @@ def test_every_rpc_works_with_the_key_given_once(service):
         events = list(client.StreamGenerate(llm.StreamGenerateRequest(model="echo", messages=user("streamed by the client"))))
         batch = client.BatchGenerate(llm.BatchGenerateRequest(requests=[llm.GenerateRequest(model="echo", messages=user("x"))]))
         usage = client.GetUsage(llm.GetUsageRequest())
-    assert [m.id for m in models.models] == ["sim/echo", "sim/lorem"]
+    assert [m.id for m in models.models] == ["sim/echo", "sim/lorem", "sim/embed"]
     assert answer.text == "hello client"
     assert [e.WhichOneof("event") for e in events] == ["started", "delta", "delta", "delta", "delta", "completed"]
     assert batch.results[0].response.text == "x"
