@@ -38,6 +38,7 @@ const DISCARD: EventSink = { push: () => true, drained: () => NO_WAIT };
  */
 function embedCall(onVectors: (vectors: Float32Array[]) => void): UpstreamCall<EmbedProviderRequest> {
   return {
+    spanName: (model) => `${EMBEDDINGS_OPERATION} ${model}`,
     attributes: (provider, model, request) => embedAttemptAttributes(provider, model, request),
     async invoke(provider, deployment, request, options) {
       if (provider.embed === undefined) {

@@ -43,11 +43,14 @@ export interface RouteOptions {
  * (GENERATION, what `run` does) or another call such as embeddings (`runCall`).
  */
 export interface UpstreamCall<R> {
+  /** The attempt span's name: "{operation} {model}". */
+  spanName(model: string): string;
   attributes(provider: string, model: string, request: R, captureContent: boolean): Attributes;
   invoke(provider: Provider, deployment: DeploymentConfig, request: R, options: AttemptOptions, sink: DeltaSink): Promise<ProviderDone>;
 }
 
 export const GENERATION: UpstreamCall<ProviderRequest> = {
+  spanName: attemptSpanName,
   attributes: attemptAttributes,
   invoke: (provider, deployment, request, options, sink) => provider.generate(deployment, request, options, sink),
 };
@@ -267,7 +270,7 @@ export class Router {
       const providerRequest = request(model);
       // The attempt's span is active while the provider works, so its upstream HTTP call carries it as traceparent.
       const span = this.tracing.startSpan(
-        attemptSpanName(deployment.model),
+        call.spanName(deployment.model),
         () => ({
           ...call.attributes(provider.name, deployment.model, providerRequest, this.tracing.captureContent),
           "llm.model": model.id,

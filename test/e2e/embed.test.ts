@@ -58,7 +58,7 @@ let server: Harness;
 const seen: RequestInfo[] = [];
 
 beforeAll(async () => {
-  server = await startHarness({ simulator: true, catalogue, env: { OPENAI_API_KEY: "sk-test", ANTHROPIC_API_KEY: "sk-ant-test" } });
+  server = await startHarness({ simulator: true, catalogue, env: { OPENAI_API_KEY: "sk-test", ANTHROPIC_API_KEY: "sk-ant-test" }, observe: { spans: true } });
   server.sim!.on("request", (info) => seen.push(info));
 }, 60_000);
 afterAll(async () => {
@@ -173,6 +173,29 @@ describe("Embed", () => {
     }
     const unknown = await rejection(client.embed({ model: "nope", inputs: ["x"] }));
     expect(unknown.code).toBe(Code.NotFound);
+  });
+
+  it("counts the inputs' tokens against the key's token limit (output 0), and refuses past it", async () => {
+    const key = await server.app.keys.create({ name: "embed-limits", tenant: `embed-${randomUUID()}`, limits: { tokensPerMinute: 10 } });
+    const client = server.client("grpc", key.secret);
+    // 4 + 4 words: 8 tokens, within 10 (nothing is reserved for output).
+    const inputs = ["one two three four", "five six seven eight"];
+    expect((await client.embed({ model: "sim/embed", inputs, cache: { mode: CacheMode.BYPASS } })).usage?.inputTokens).toBe(8n);
+    const err = await rejection(client.embed({ model: "sim/embed", inputs, cache: { mode: CacheMode.BYPASS } }));
+    expect(err.code).toBe(Code.ResourceExhausted);
+    expect(detailsOf(err).info?.reason).toBe("RATE_LIMITED");
+  });
+
+  it("traces the call and its attempt as GenAI embeddings spans, without the input text", async () => {
+    const marker = `span-${randomUUID()}`;
+    const res = await server.client("grpc").embed({ model: "up/openai-embed", inputs: [marker], dimensions: 3 });
+    const spans = server.exporter.getFinishedSpans();
+    const attempt = spans.find((s) => s.name === "embeddings text-embedding-3-small" && s.attributes["llm.embed.inputs"] === 1);
+    expect(attempt?.attributes).toMatchObject({ "gen_ai.operation.name": "embeddings", "gen_ai.provider.name": "openai", "gen_ai.request.model": "text-embedding-3-small" });
+    const rpc = spans.find((s) => s.attributes["llm.request_id"] === res.id && s.attributes["gen_ai.operation.name"] === "embeddings");
+    expect(rpc?.attributes).toMatchObject({ "gen_ai.response.model": "up/openai-embed", "gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 0 });
+    expect(JSON.stringify(spans.map((s) => s.attributes))).not.toContain(marker);
+    expect(server.logLines.join("\n")).not.toContain(marker);
   });
 
   it("ListModels shows the embeddings capability", async () => {
