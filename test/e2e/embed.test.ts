@@ -157,6 +157,26 @@ describe("Embed", () => {
     expect(await ledgerRow(requestId!)).toMatchObject({ status: "failed", error_reason: "CAPABILITY_NOT_SUPPORTED", cost_usd_nanos: "0" });
   });
 
+  it("falls back from Anthropic to the request's fallback model, and retries a failing attempt, like a generation", async () => {
+    const client = server.client("grpc");
+    const res = await client.embed({ model: "up/anthropic-embed", inputs: ["fall back"], fallbackModels: ["sim/embed"], dimensions: 2 });
+    expect(res).toMatchObject({ model: "sim/embed", provider: "sim", attempts: 2 });
+    expect(res.embeddings[0]?.values).toEqual(Array.from(simVector("fall back", 2)));
+    const row = await ledgerRow(res.id);
+    expect((row.attempts as { reason: string }[]).map((a) => a.reason)).toEqual(["CAPABILITY_NOT_SUPPORTED", "OK"]);
+
+    // The sim's scripted failure: a retryable reason on every attempt (maxAttempts 1 here), then the error.
+    const err = await rejection(client.embed({ model: "sim/embed", inputs: ["x"], metadata: { "sim-fail": "PROVIDER_UNAVAILABLE" }, cache: { mode: CacheMode.BYPASS } }));
+    expect(err.code).toBe(Code.Unavailable);
+    expect(detailsOf(err).info?.reason).toBe("PROVIDER_UNAVAILABLE");
+  });
+
+  it("refuses a chat-only fallback model", async () => {
+    const err = await rejection(server.client("grpc").embed({ model: "sim/embed", inputs: ["x"], fallbackModels: ["up/chat"] }));
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(detailsOf(err).badRequest?.fieldViolations[0]?.field).toBe("fallback_models[0]");
+  });
+
   it("bounds the number and size of inputs, and the dimensions, with a BadRequest", async () => {
     const client = server.client("grpc");
     const cases: [{ model: string; inputs: string[]; dimensions?: number }, string][] = [
