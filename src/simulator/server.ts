@@ -227,7 +227,11 @@ export class Simulator extends EventEmitter<SimulatorEvents> {
 
   // ---- embeddings ----
 
-  /** An embeddings request: the key checked, the body parsed, the vectors sent at once (no knobs). */
+  /**
+   * An embeddings request: the key checked, the body parsed, then the vectors, after the knobs
+   * that make sense without a stream: latency, an injected status (with Retry-After, and
+   * `x-sim-fail-times`), and a connection reset. Scripted steps are the chat requests' alone.
+   */
   #embed(req: http.IncomingMessage, res: http.ServerResponse, wire: EmbedWire): void {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -248,10 +252,27 @@ export class Simulator extends EventEmitter<SimulatorEvents> {
       } catch {
         return this.#sendError(res, d, 400, "We could not parse the JSON body of your request.", requestId, undefined);
       }
+      let hk: HeaderKnobs;
+      try {
+        hk = knobsFromHeaders(req.headers);
+      } catch (err) {
+        if (!(err instanceof KnobError)) throw err;
+        return this.#sendError(res, d, 400, `simulator: ${err.message}`, requestId, undefined);
+      }
       const parsed = wire.parse(body);
       if (typeof parsed === "string") return this.#sendError(res, d, 400, parsed, requestId, undefined);
       if (this.listenerCount("request") > 0) this.emit("request", { path: wire.path, method: "POST", headers: req.headers, body });
-      this.#send(res, 200, "application/json", embedAnswer(wire, parsed), d, requestId);
+      const inject = hk.failTimes === undefined ? undefined : this.#failCounters.next(hk.failKey, hk.failTimes);
+      const k = resolveKnobs(this.#run, undefined, hk.knobs, inject, this.#maxDelayMs);
+      if (k.status !== undefined || k.fault !== undefined) this.stats.injected++;
+      const answer = () => {
+        if (res.destroyed) return;
+        if (k.fault?.kind === "reset") res.socket?.resetAndDestroy();
+        else if (k.status !== undefined) this.#sendError(res, d, k.status, messageFor(k.status), requestId, k.retryAfter);
+        else this.#send(res, 200, "application/json", embedAnswer(wire, parsed), d, requestId);
+      };
+      if (k.latencyMs <= 0) answer();
+      else setTimeout(answer, k.latencyMs).unref();
     });
   }
 

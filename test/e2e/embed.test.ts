@@ -16,7 +16,9 @@ import { detailsOf, rejection } from "../helpers/rpc-outcomes.js";
 
 const catalogue = (upstream: string) => `
 routing:
-  maxAttempts: 1
+  maxAttempts: 2
+  backoffBaseMs: 1
+  backoffCapMs: 5
 models:
   - id: sim/embed
     aliases: [embed]
@@ -32,6 +34,15 @@ models:
     capabilities: [embeddings]
     deployments:
       - { provider: openai, model: text-embedding-3-small, baseUrl: "${upstream}/v1" }
+  - id: up/openai-flaky
+    contextWindow: 8192
+    maxOutputTokens: 1
+    capabilities: [embeddings]
+    deployments:
+      - provider: openai
+        model: text-embedding-3-small
+        baseUrl: "${upstream}/v1"
+        options: { "header:x-sim-fail-times": "1", "header:x-sim-fail-key": "embed-flaky" }
   - id: up/ollama-embed
     contextWindow: 8192
     maxOutputTokens: 1
@@ -165,10 +176,17 @@ describe("Embed", () => {
     const row = await ledgerRow(res.id);
     expect((row.attempts as { reason: string }[]).map((a) => a.reason)).toEqual(["CAPABILITY_NOT_SUPPORTED", "OK"]);
 
-    // The sim's scripted failure: a retryable reason on every attempt (maxAttempts 1 here), then the error.
+    // The sim's scripted failure: a retryable reason on every attempt (both), then the error.
     const err = await rejection(client.embed({ model: "sim/embed", inputs: ["x"], metadata: { "sim-fail": "PROVIDER_UNAVAILABLE" }, cache: { mode: CacheMode.BYPASS } }));
     expect(err.code).toBe(Code.Unavailable);
     expect(detailsOf(err).info?.reason).toBe("PROVIDER_UNAVAILABLE");
+  });
+
+  it("retries an upstream 503 from /v1/embeddings on the same deployment", async () => {
+    const res = await server.client("grpc").embed({ model: "up/openai-flaky", inputs: ["retry me"] });
+    expect(res).toMatchObject({ provider: "openai", attempts: 2 });
+    const row = await ledgerRow(res.id);
+    expect((row.attempts as { reason: string }[]).map((a) => a.reason)).toEqual(["PROVIDER_UNAVAILABLE", "OK"]);
   });
 
   it("refuses a chat-only fallback model", async () => {

@@ -38,6 +38,17 @@ describe("ollama embeddings", () => {
     expect((err as LlmError).reason).toBe("PROVIDER_UNAVAILABLE");
   });
 
+  it("maps an upstream 503 to PROVIDER_UNAVAILABLE and a 429's Retry-After to its delay", async () => {
+    const provider = new OllamaProvider({ defaults: {}, credentials: new Map() });
+    const down = { ...deployment(sim.url), options: { "header:x-sim-status": "503" } };
+    expect(await provider.embed(down, { inputs: ["x"], metadata: {} }, attempt()).catch((e: unknown) => e)).toMatchObject({ reason: "PROVIDER_UNAVAILABLE" });
+    const limited = { ...deployment(sim.url), options: { "header:x-sim-status": "429", "header:x-sim-retry-after": "3" } };
+    expect(await provider.embed(limited, { inputs: ["x"], metadata: {} }, attempt()).catch((e: unknown) => e)).toMatchObject({
+      reason: "PROVIDER_RATE_LIMITED",
+      retryAfterMs: 3000,
+    });
+  });
+
   it("the package's own client.embed reads the simulator's answer", async () => {
     const client = new Ollama({ host: sim.url });
     const res = await client.embed({ model: "nomic-embed-text", input: "alpha beta" });

@@ -56,6 +56,25 @@ describe("openai embeddings", () => {
     expect((err as LlmError).reason).toBe("PROVIDER_AUTH_FAILED");
   });
 
+  it("maps an upstream 429 with Retry-After to PROVIDER_RATE_LIMITED with its delay, and a 503 to PROVIDER_UNAVAILABLE", async () => {
+    const provider = new OpenAiProvider({ defaults: { apiKey: KEY, baseUrl: `${sim.url}/v1` }, credentials: new Map() });
+    const limited = { ...deployment(), options: { "header:x-sim-status": "429", "header:x-sim-retry-after": "2" } };
+    const err = await provider.embed(limited, { inputs: ["x"], metadata: {} }, attempt()).catch((e: unknown) => e);
+    expect(err).toMatchObject({ reason: "PROVIDER_RATE_LIMITED", retryAfterMs: 2000 });
+    const down = { ...deployment(), options: { "header:x-sim-status": "503" } };
+    expect(await provider.embed(down, { inputs: ["x"], metadata: {} }, attempt()).catch((e: unknown) => e)).toMatchObject({ reason: "PROVIDER_UNAVAILABLE" });
+  });
+
+  it("stops at the attempt's timeout: PROVIDER_TIMEOUT", async () => {
+    const provider = new OpenAiProvider({ defaults: { apiKey: KEY, baseUrl: `${sim.url}/v1` }, credentials: new Map() });
+    const slow = { ...deployment(), options: { "header:x-sim-latency-ms": "2000" } };
+    const controller = new AbortController();
+    const started = Date.now();
+    const err = await provider.embed(slow, { inputs: ["x"], metadata: {} }, { signal: controller.signal, timeoutMs: 100 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ reason: "PROVIDER_TIMEOUT" });
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
   it("the SDK asking for floats gets the same vectors as JSON numbers", async () => {
     const client = new OpenAI({ apiKey: KEY, baseURL: `${sim.url}/v1`, maxRetries: 0 });
     const res = await client.embeddings.create({ model: "text-embedding-3-small", input: "alpha beta", dimensions: 8, encoding_format: "float" });
