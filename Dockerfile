@@ -37,4 +37,6 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "dist/src/cli/healthcheck.js"]
 # exec form: node is PID 1 and gets SIGTERM directly (graceful drain, SHUTDOWN_GRACE_MS).
-CMD ["node", "dist/src/main.js"]
+# --max-semi-space-size=16 caps V8's young generation at 2 × 16 MiB, as `npm start` does: on a host
+# with much memory V8 lets it grow to 2 × 64 MiB under load (bench/README.md, "Memory under load").
+CMD ["node", "--max-semi-space-size=16", "dist/src/main.js"]

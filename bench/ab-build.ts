@@ -1,12 +1,14 @@
 /**
  * One build of the gateway for a side-by-side run (ab-cpu.ts, ab-stream.ts): `<root>/dist/src/main.js`
  * with the embedded defaults in its own DATA_DIR, on the gateways' CPU, and the development key it prints.
+ * It gets the node flags of that root's `npm start` through NODE_OPTIONS, ahead of any NODE_OPTIONS in
+ * `env`, so a flag given there wins (V8 takes the last of two).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { freePort, log, portOpen, type Procs, waitUntil } from "./procs.ts";
-import { GATEWAY_CPU, NODE } from "./setup.ts";
+import { GATEWAY_CPU, NODE, startFlags } from "./setup.ts";
 
 export interface Build {
   name: string;
@@ -34,6 +36,7 @@ export async function startBuild(
     PORT: String(port),
     DATA_DIR: join(work, `data-${n}`),
     ...options.env,
+    NODE_OPTIONS: [...startFlags(root), options.env?.["NODE_OPTIONS"] ?? ""].join(" ").trim(),
   };
   const child = procs.start(name, NODE, [...(options.nodeArgs ?? []), join(root, "dist/src/main.js")], { cpu: options.cpu ?? GATEWAY_CPU, env, stdoutFile, stderrFile });
   await waitUntil(`${name} to listen`, 180_000, async () => existsSync(stdoutFile) && readFileSync(stdoutFile, "utf8").includes('"message":"listening"') && (await portOpen(port)));

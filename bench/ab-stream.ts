@@ -8,7 +8,8 @@
  * utime+stime over the round (plus 1 s for the ledger's last write) / tokens received: the
  * streams' starts are included, as in `npm run bench`. AB_PROF=<dir> writes each gateway's CPU
  * profile there (`--cpu-prof`) when it stops. AB_FLOOR=1 adds bench/stream-floor.ts to each round:
- * Node's own cost per streamed token, with nothing of a gateway around it.
+ * Node's own cost per streamed token, with nothing of a gateway around it. AB_ENV_A / AB_ENV_B: JSON
+ * objects of environment variables for one build (e.g. '{"NODE_OPTIONS":"--max-semi-space-size=0"}').
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,9 +36,11 @@ try {
   const profile = (root: string, n: number) =>
     process.env.AB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.AB_PROF}`, `--cpu-prof-name=${n}-${basename(root)}.cpuprofile`] : [];
   const env = { LLM_CONFIG: catalogue, BENCH_UPSTREAM_KEY: "sk-bench" };
+  // AB_ENV_A / AB_ENV_B: JSON objects of environment variables for one build, as in ab-cpu.ts.
+  const envOf = (name: string): Record<string, string> => ({ ...env, ...(JSON.parse(process.env[name] ?? "{}") as Record<string, string>) });
   const builds = [
-    await startBuild(procs, work, roots[0]!, 0, { env, nodeArgs: profile(roots[0]!, 0) }),
-    await startBuild(procs, work, roots[1]!, 1, { env, nodeArgs: profile(roots[1]!, 1) }),
+    await startBuild(procs, work, roots[0]!, 0, { env: envOf("AB_ENV_A"), nodeArgs: profile(roots[0]!, 0) }),
+    await startBuild(procs, work, roots[1]!, 1, { env: envOf("AB_ENV_B"), nodeArgs: profile(roots[1]!, 1) }),
   ];
   if (process.env.AB_FLOOR === "1") {
     const port = await freePort();

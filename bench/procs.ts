@@ -215,3 +215,31 @@ export class RssSampler {
     return this.peaks.get(pid);
   }
 }
+
+/**
+ * The resident mappings of a process from /proc/<pid>/smaps, largest first: size and Rss in KiB and
+ * what backs them (a file, [heap], [stack] or "" for anonymous memory). A WebAssembly memory shows as
+ * one anonymous mapping of many GiB (V8 reserves its guard region), resident only where touched.
+ */
+export function residentMappings(pid: number | undefined): { range: string; sizeKiB: number; rssKiB: number; name: string }[] {
+  if (pid === undefined) return [];
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, "utf8");
+  } catch {
+    return [];
+  }
+  const out: { range: string; sizeKiB: number; rssKiB: number; name: string }[] = [];
+  let current: { range: string; sizeKiB: number; rssKiB: number; name: string } | undefined;
+  for (const line of text.split("\n")) {
+    const head = /^([0-9a-f]+-[0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      current = { range: head[1]!, sizeKiB: 0, rssKiB: 0, name: head[2] ?? "" };
+      out.push(current);
+      continue;
+    }
+    const field = /^(Size|Rss):\s+(\d+) kB/.exec(line);
+    if (field && current) current[field[1] === "Size" ? "sizeKiB" : "rssKiB"] = Number(field[2]);
+  }
+  return out.sort((a, b) => b.rssKiB - a.rssKiB);
+}

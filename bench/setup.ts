@@ -17,6 +17,16 @@ export const NODE = process.execPath;
 export const GATEWAY_CPU = 0;
 export const LOAD_CPU = 1;
 
+/**
+ * The node flags a checkout's `npm start` runs the gateway with (its package.json, `node <flags> dist/src/main.js`;
+ * the Dockerfile's CMD has the same, a test keeps them equal), so the benchmark measures the gateway as it ships.
+ */
+export function startFlags(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts?: Record<string, string> };
+  const args = (pkg.scripts?.["start"] ?? "").trim().split(/\s+/);
+  return args[0] === "node" ? args.slice(1, -1) : [];
+}
+
 export interface Upstream {
   child: Child;
   port: number;
@@ -152,7 +162,7 @@ export async function startGateway(procs: Procs, o: GatewayOptions): Promise<Gat
     BENCH_UPSTREAM_KEY: "sk-bench",
     ...o.env,
   });
-  const child = procs.start(o.name, NODE, [...(o.nodeArgs ?? []), join(ROOT, "dist/src/main.js")], {
+  const child = procs.start(o.name, NODE, [...startFlags(ROOT), ...(o.nodeArgs ?? []), join(ROOT, "dist/src/main.js")], {
     cpu: GATEWAY_CPU,
     // The whole environment: the caller's DATABASE_URL, REDIS_URL… must not reach a gateway that was not given them.
     env: env as Record<string, string>,

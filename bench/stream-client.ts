@@ -100,6 +100,10 @@ export interface GrpcStreamSpec extends StreamSpec {
   maxOutputTokens: number;
   /** Streams per HTTP/2 session. */
   streamsPerSession: number;
+  /** Caller metadata on each request (e.g. the sim provider's `sim-inter-token-ms`). */
+  metadata?: Record<string, string>;
+  /** The user message (default "Stream to the benchmark."). */
+  prompt?: string;
 }
 
 /** `count` concurrent StreamGenerate calls over ceil(count / streamsPerSession) h2c sessions. */
@@ -109,8 +113,9 @@ export async function grpcStreams(spec: GrpcStreamSpec): Promise<StreamRun> {
       pb.StreamGenerateRequestSchema,
       create(pb.StreamGenerateRequestSchema, {
         model: spec.model,
-        messages: [{ role: pb.Role.USER, content: "Stream to the benchmark." }],
+        messages: [{ role: pb.Role.USER, content: spec.prompt ?? "Stream to the benchmark." }],
         maxOutputTokens: spec.maxOutputTokens,
+        metadata: spec.metadata ?? {},
       }),
     ),
   );

@@ -10,6 +10,24 @@ export interface ChatMessage {
 
 export type CacheMode = "default" | "bypass" | "force" | "refresh";
 
+/**
+ * The shape the answer must take (structured output). JSON formats are checked on the final
+ * answer: a mismatch fails the call with OUTPUT_SCHEMA_MISMATCH unless `passThroughMismatch`.
+ */
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json_object"; passThroughMismatch: boolean }
+  | {
+      type: "json_schema";
+      /** The schema's name ("response" when the caller gave none). */
+      name: string;
+      /** The JSON Schema as the caller sent it, JSON text. */
+      schemaJson: string;
+      /** Ask the provider to follow the schema exactly (OpenAI strict mode). */
+      strict: boolean;
+      passThroughMismatch: boolean;
+    };
+
 export interface GenerationRequest {
   model: string;
   messages: ChatMessage[];
@@ -23,6 +41,8 @@ export interface GenerationRequest {
   cache: { mode: CacheMode; ttlSeconds: number };
   metadata: Record<string, string>;
   idempotencyKey: string;
+  /** Absent: text. */
+  responseFormat?: ResponseFormat;
 }
 
 export type FinishReason = "stop" | "length" | "content_filter" | "unspecified";

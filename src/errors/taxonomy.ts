@@ -24,6 +24,7 @@ export type ErrorReason =
   | "REQUEST_TOO_LARGE"
   | "UNSUPPORTED_PROTOCOL"
   | "DATABASE_UNAVAILABLE"
+  | "OUTPUT_SCHEMA_MISMATCH"
   | "CAPABILITY_NOT_SUPPORTED";
 
 /**
@@ -86,6 +87,10 @@ export const TAXONOMY: Readonly<Record<ErrorReason, ReasonRow>> = {
   REQUEST_TOO_LARGE: { code: "RESOURCE_EXHAUSTED", retryable: false, fallback: false, sanitise: false },
   UNSUPPORTED_PROTOCOL: { code: "UNIMPLEMENTED", retryable: false, fallback: false, sanitise: false },
   DATABASE_UNAVAILABLE: { code: "UNAVAILABLE", retryable: false, fallback: false, sanitise: false },
+  // The model's answer broke the condition the request set (response_format): not the caller's
+  // argument (INVALID_ARGUMENT) nor our outage (UNAVAILABLE, which gRPC retry policies repeat,
+  // paying again unasked): FAILED_PRECONDITION, the client decides whether to ask again.
+  OUTPUT_SCHEMA_MISMATCH: { code: "FAILED_PRECONDITION", retryable: false, fallback: false, sanitise: false },
   // A provider without the ability asked for (embeddings on Anthropic): another deployment may have it.
   CAPABILITY_NOT_SUPPORTED: { code: "UNIMPLEMENTED", retryable: false, fallback: true, sanitise: false },
 };

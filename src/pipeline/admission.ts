@@ -4,12 +4,19 @@ import { isModelAllowed } from "../core/model-access.js";
 import type { TokenCounter } from "../core/token-counter.js";
 import type { EmbedRequest, GenerationRequest, Principal } from "../core/types.js";
 import { validateEmbedRequest, validateRequest } from "../core/validate.js";
+import { outputCheck, type OutputCheck } from "../structured/output-check.js";
+import { OutputSchemas, SchemaError, type CompiledSchema } from "../structured/output-schemas.js";
 
 /** A request admitted: its model, and the prompt's size as the model's tokenizer counts it. */
 export interface Admitted {
   model: CatalogueModel;
   inputTokens: number;
+  /** How the final answer is checked (a JSON response format); absent for text. */
+  output?: OutputCheck;
 }
+
+/** OpenAI's rule for a json_schema name, which the others do not mind. */
+const SCHEMA_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * The first stage of a call, and a pure one: the request is well formed; its model and fallbacks
@@ -20,10 +27,12 @@ export class Admission {
   constructor(
     private readonly catalogue: Catalogue,
     private readonly tokens: TokenCounter,
+    private readonly schemas: OutputSchemas = new OutputSchemas(),
   ) {}
 
   admit(req: GenerationRequest, principal: Principal): Admitted {
     validateRequest(req);
+    const output = this.outputCheck(req);
     const model = this.resolve(req.model, principal, "model");
     for (const [i, name] of req.fallbackModels.entries()) this.resolve(name, principal, `fallback_models[${i}]`);
     if (req.maxOutputTokens !== undefined && req.maxOutputTokens > model.maxOutputTokens) {
@@ -45,7 +54,29 @@ export class Admission {
         },
       );
     }
-    return { model, inputTokens };
+    return { model, inputTokens, ...(output ? { output } : {}) };
+  }
+
+  /** The response format's check; a json_schema's schema is compiled here (once per distinct schema), so a bad one never reaches an upstream. */
+  private outputCheck(req: GenerationRequest): OutputCheck | undefined {
+    const format = req.responseFormat;
+    let compiled: CompiledSchema | undefined;
+    if (format?.type === "json_schema") {
+      if (!SCHEMA_NAME.test(format.name)) {
+        throw new LlmError("INVALID_REQUEST", "response_format.json_schema.name must be 1 to 64 letters, digits, _ or -", {
+          fieldViolations: [{ field: "response_format.json_schema.name", description: "must be 1 to 64 letters, digits, _ or -" }],
+        });
+      }
+      try {
+        compiled = this.schemas.get(format.schemaJson);
+      } catch (err) {
+        if (!(err instanceof SchemaError)) throw err;
+        throw new LlmError("INVALID_REQUEST", `response_format.json_schema.schema_json ${err.message}`, {
+          fieldViolations: [{ field: "response_format.json_schema.schema_json", description: err.message }],
+        });
+      }
+    }
+    return outputCheck(format, compiled);
   }
 
   /**

@@ -7,6 +7,7 @@ import type { RouteResult, RouteSink } from "../router/router.js";
 import { CHAT, FIRST_TOKEN_EVENT, GEN_AI } from "../telemetry/gen-ai.js";
 import type { Tracing } from "../telemetry/tracing.js";
 import { storableText } from "../core/validate.js";
+import { outputMismatch, type OutputCheck } from "../structured/output-check.js";
 import type { CallContext, GenerationEvent, GenerationRequest, GenerationResult, Principal, TokenUsage, UsageSink } from "../core/types.js";
 
 /** Where a call's events go: the RPC writer's queue, or a collector for a unary answer. */
@@ -80,6 +81,10 @@ export class CallObserver implements RouteSink {
   /** The model and provider of the attempt in progress: the call's own once that attempt sends a token. */
   #attemptModel: CatalogueModel | undefined;
   #attemptProvider = "";
+  /** The answer's check (a JSON response format), and the live answer's text kept for it. */
+  #check: OutputCheck | undefined;
+  #text = "";
+  #mismatched = false;
   /** The call's span (the RPC's, or a batch item's), taken when the call starts: deltas arrive in the upstream attempt's context. */
   readonly #span: Span;
 
@@ -99,10 +104,19 @@ export class CallObserver implements RouteSink {
     return this.#completed;
   }
 
-  /** Admission resolved the model and estimated the prompt. */
-  admitted(model: CatalogueModel, inputTokens: number): void {
+  /** Admission resolved the model and estimated the prompt, and decided how the answer is checked. */
+  admitted(model: CatalogueModel, inputTokens: number, check?: OutputCheck): void {
     this.#model = model;
     this.#usage = { inputTokens, outputTokens: 0 };
+    this.#check = check;
+  }
+
+  /**
+   * The answer did not match the response format and was passed through as the request asked:
+   * it must not be kept for other calls (the response cache).
+   */
+  get outputMismatched(): boolean {
+    return this.#mismatched;
   }
 
   cacheLooked(hit: boolean): void {
@@ -129,6 +143,7 @@ export class CallObserver implements RouteSink {
     }
     if (!this.#startedSent) this.#sendStarted(this.#ctx.requestId, this.#model?.id ?? this.#req.model, this.#provider);
     this.#usage.outputTokens++;
+    if (this.#check) this.#text += text;
     return this.#out.push({ type: "delta", text });
   }
 
@@ -143,6 +158,7 @@ export class CallObserver implements RouteSink {
     this.#usage = result.usage;
     this.#cost = costOf(result.model, result.usage);
     if (!this.#startedSent) this.#sendStarted(this.#ctx.requestId, result.model.id, result.provider);
+    this.#verify(this.#text);
     this.#complete(result.finishReason, result.usage, this.#cost, false);
   }
 
@@ -164,6 +180,8 @@ export class CallObserver implements RouteSink {
       this.#firstTokenAt ??= this.#deps.now();
       this.#out.push({ type: "delta", text });
     }
+    // A response-cache hit was checked before it was stored (under a key that covers the format).
+    if (!how.cached || how.joined === true) this.#verify(value.chunks.join(""));
     this.#complete(value.finishReason, value.usage, this.#cost, how.cached);
   }
 
@@ -197,9 +215,12 @@ export class CallObserver implements RouteSink {
   spent(failure: LlmError | undefined): { tokens: number; costUsdNanos: bigint } {
     if (failure && this.#model && !this.#cached) {
       // Only a call that reached an upstream can have spent anything: one refused at admission
-      // (rate limit, budget, idempotency conflict) or failed fast on open circuits or on providers
-      // without the capability (embeddings on Anthropic) costs nothing.
-      const reachedUpstream = [...this.#attempts, ...failure.attempts].some((a) => a.reason !== "CIRCUIT_OPEN" && a.reason !== "CAPABILITY_NOT_SUPPORTED");
+      // (rate limit, budget, idempotency conflict) or failed fast on open circuits costs nothing.
+      // An adapter refusing what its vendor cannot do (INVALID_REQUEST) refuses before the call too,
+      // as does a provider without the capability (CAPABILITY_NOT_SUPPORTED: embeddings on Anthropic).
+      const reachedUpstream = [...this.#attempts, ...failure.attempts].some(
+        (a) => a.reason !== "CIRCUIT_OPEN" && a.reason !== "INVALID_REQUEST" && a.reason !== "CAPABILITY_NOT_SUPPORTED",
+      );
       this.#cost = reachedUpstream ? costOf(this.#model, this.#usage) : 0n;
     }
     return this.#cached ? { tokens: 0, costUsdNanos: 0n } : { tokens: this.#usage.inputTokens + this.#usage.outputTokens, costUsdNanos: this.#cost };
@@ -289,6 +310,21 @@ export class CallObserver implements RouteSink {
       this.#span.setAttribute(GEN_AI.timeToFirstChunk, seconds);
       this.#span.addEvent(FIRST_TOKEN_EVENT, { [GEN_AI.timeToFirstChunk]: seconds });
     }
+  }
+
+  /**
+   * The one check of a final answer against the response format, just before the completed event:
+   * a mismatch ends the call with OUTPUT_SCHEMA_MISMATCH instead (after the deltas a stream
+   * already sent), unless the request passes it through. Spent tokens stay counted either way.
+   */
+  #verify(text: string): void {
+    const check = this.#check;
+    if (!check) return;
+    const violations = check.violations(text);
+    if (violations.length === 0) return;
+    this.#mismatched = true;
+    if (this.#span.isRecording()) this.#span.setAttribute("llm.output.mismatch", true);
+    if (!check.passThroughMismatch) throw outputMismatch(violations);
   }
 
   #complete(finishReason: GenerationResult["finishReason"], usage: TokenUsage, costUsdNanos: bigint, cached: boolean): void {

@@ -13,6 +13,7 @@ import type { Limiter, Ticket } from "../limits/limiter.js";
 import type { Catalogue, CatalogueModel } from "../router/catalogue.js";
 import type { CircuitStateName } from "../router/circuit-breaker.js";
 import type { Router } from "../router/router.js";
+import { OutputSchemas } from "../structured/output-schemas.js";
 import { GEN_AI } from "../telemetry/gen-ai.js";
 import { Tracing } from "../telemetry/tracing.js";
 import { Admission } from "./admission.js";
@@ -41,6 +42,8 @@ export interface GatewayDeps {
   onFinish?: (summary: FinishSummary) => void;
   /** Spans for admission, limits, cache lookup, single-flight wait and batch items; attributes on the call's span. */
   tracing?: Tracing;
+  /** Callers' JSON Schemas, compiled once each; absent: a cache of its own. */
+  outputSchemas?: OutputSchemas;
   now?: () => number;
 }
 
@@ -80,7 +83,7 @@ export class Gateway {
     this.now = deps.now ?? Date.now;
     this.tracing = deps.tracing ?? Tracing.disabled;
     this.cacheDefaults = deps.cacheDefaults ?? DEFAULT_CACHE;
-    this.admission = new Admission(deps.catalogue, deps.tokens);
+    this.admission = new Admission(deps.catalogue, deps.tokens, deps.outputSchemas ?? new OutputSchemas());
   }
 
   /** Calls that joined an identical call in flight instead of reaching the upstream. */
@@ -162,8 +165,8 @@ export class Gateway {
     let lease: IdempotencyLease | undefined;
     const admission = this.tracing.startSpan("admission");
     try {
-      const { model, inputTokens } = this.admission.admit(req, ctx.principal);
-      call.admitted(model, inputTokens);
+      const { model, inputTokens, output } = this.admission.admit(req, ctx.principal);
+      call.admitted(model, inputTokens, output);
       admission.setAttributes({ [GEN_AI.requestModel]: model.id, "llm.input_tokens_estimate": inputTokens });
       // Hashed only when something needs it (an idempotency key, a cacheable request): most calls do not.
       let hashed: string | undefined;
@@ -228,7 +231,8 @@ export class Gateway {
       } else {
         produced = await this.live(model, req, ctx, whole, call);
       }
-      if (policy.write && cache && !joined) {
+      // A mismatching answer passed through is the caller's to keep, never the cache's.
+      if (policy.write && cache && !joined && !call.outputMismatched) {
         void cache.set(requestKey(), produced, policy.ttlMs);
       }
       await lease?.complete(call.result(produced.chunks.join(""), produced.finishReason));

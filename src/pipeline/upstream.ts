@@ -1,6 +1,6 @@
 import type { FlightContext } from "../cache/single-flight.js";
 import type { AttemptRecord } from "../errors/llm-error.js";
-import type { ProviderRequest } from "../providers/provider.js";
+import type { ProviderRequest, ProviderResponseFormat } from "../providers/provider.js";
 import type { CatalogueModel } from "../router/catalogue.js";
 import type { Router } from "../router/router.js";
 import type { FinishReason, GenerationRequest, TokenUsage } from "../core/types.js";
@@ -27,7 +27,14 @@ export function providerRequest(req: GenerationRequest, model: CatalogueModel, w
     ...(req.seed !== undefined ? { seed: req.seed } : {}),
     metadata: req.metadata,
     ...(whole ? { stream: false } : {}),
+    ...(req.responseFormat && req.responseFormat.type !== "text" ? { responseFormat: providerFormat(req.responseFormat) } : {}),
   };
+}
+
+/** The format as a provider sends it: the schema parsed (admission has compiled it, so it is a JSON object). */
+function providerFormat(format: Exclude<GenerationRequest["responseFormat"], { type: "text" } | undefined>): ProviderResponseFormat {
+  if (format.type === "json_object") return { type: "json_object" };
+  return { type: "json_schema", name: format.name, schema: JSON.parse(format.schemaJson) as Record<string, unknown>, strict: format.strict };
 }
 
 const NO_WAIT = Promise.resolve();

@@ -1,6 +1,15 @@
 import type { DeploymentConfig } from "../config.js";
 import type { ChatMessage, FinishReason, TokenUsage } from "../core/types.js";
 
+/**
+ * The JSON the answer must be, as a provider asks its vendor for it (absent: text). An adapter
+ * whose vendor cannot ask for it refuses the request (INVALID_REQUEST naming the vendor) before
+ * any upstream call, never dropping it: the service checks the answer either way.
+ */
+export type ProviderResponseFormat =
+  | { type: "json_object" }
+  | { type: "json_schema"; name: string; schema: Record<string, unknown>; strict: boolean };
+
 /** What a provider is asked to do, after routing chose the deployment. */
 export interface ProviderRequest {
   system: string;
@@ -18,6 +27,7 @@ export interface ProviderRequest {
    * single delta. Absent or true: stream from the upstream.
    */
   stream?: boolean;
+  responseFormat?: ProviderResponseFormat;
 }
 
 export type ProviderEvent =

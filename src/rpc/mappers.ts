@@ -33,6 +33,7 @@ import type {
 import type { DeploymentConfig } from "../config.js";
 import type { CatalogueModel } from "../router/catalogue.js";
 import type { CircuitStateName } from "../router/circuit-breaker.js";
+import { toResponseFormat } from "./response-format.js";
 
 const ROLES: Partial<Record<Role, DomainRole>> = {
   [Role.SYSTEM]: "system",
@@ -55,6 +56,7 @@ const FINISH_REASONS: Record<DomainFinishReason, FinishReason> = {
 };
 
 export function toGenerationRequest(req: GenerateRequest | StreamGenerateRequest): GenerationRequest {
+  const responseFormat = toResponseFormat(req.responseFormat);
   return {
     model: req.model,
     // An unknown or unset role maps to undefined, which validation reports as a field violation.
@@ -69,6 +71,7 @@ export function toGenerationRequest(req: GenerateRequest | StreamGenerateRequest
     cache: { mode: CACHE_MODES[req.cache?.mode ?? CacheMode.UNSPECIFIED] ?? "default", ttlSeconds: req.cache?.ttlSeconds ?? 0 },
     metadata: req.metadata,
     idempotencyKey: req.idempotencyKey,
+    ...(responseFormat ? { responseFormat } : {}),
   };
 }
 

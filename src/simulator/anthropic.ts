@@ -70,7 +70,13 @@ function parse(body: unknown): ChatRequest | string {
   }
   const stop = b.stop_sequences ?? [];
   if (!Array.isArray(stop) || !stop.every((s) => typeof s === "string")) return "stop_sequences: Input should be a list of strings";
+  // Structured outputs: output_config.format {type: "json_schema", schema}.
+  const format = (b.output_config as { format?: { type?: unknown; schema?: unknown } | null } | undefined)?.format;
+  if (format !== undefined && format !== null && !(format.type === "json_schema" && typeof format.schema === "object" && format.schema !== null)) {
+    return "output_config.format: expected {type: \"json_schema\", schema: {...}}";
+  }
   return {
+    ...(format ? { jsonFormat: { kind: "json_schema" as const, schema: format.schema } } : {}),
     model: b.model,
     stream: b.stream === true,
     includeUsage: true,

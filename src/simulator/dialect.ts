@@ -1,3 +1,5 @@
+import type { JsonFormat } from "./json-output.js";
+
 /**
  * The internal contract between the server (timing, faults) and each vendor's wire format
  * (pure rendering), and the vendor-neutral request and completion they share.
@@ -16,6 +18,8 @@ export interface ChatRequest {
   /** Every text the prompt carries (system and messages), in order. */
   promptTexts: readonly string[];
   lastUserText: string;
+  /** JSON mode, when the request asked for it (OpenAI response_format, Anthropic output_config.format, Ollama format). */
+  jsonFormat?: JsonFormat;
 }
 
 /** The generated completion: tokens are words, each with its trailing space but the last. */

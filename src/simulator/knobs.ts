@@ -4,7 +4,7 @@
  * behind `x-sim-fail-times`.
  */
 import type { UsageDetail } from "./dialect.js";
-import type { Fault, SimulatorKnobs, TextMode } from "./types.js";
+import type { Fault, JsonMode, SimulatorKnobs, TextMode } from "./types.js";
 
 /** The request headers a test uses to script one call. */
 export const KNOB_HEADERS = {
@@ -19,6 +19,7 @@ export const KNOB_HEADERS = {
   cachedTokens: "x-sim-cached-tokens",
   cacheWriteTokens: "x-sim-cache-write-tokens",
   reasoningTokens: "x-sim-reasoning-tokens",
+  json: "x-sim-json",
   failTimes: "x-sim-fail-times",
   failKey: "x-sim-fail-key",
   tag: "x-sim-tag",
@@ -73,6 +74,11 @@ export function parseText(value: string, name: string = KNOB_HEADERS.text): Text
   throw new KnobError(`${name} must be lorem or echo, got ${JSON.stringify(value)}`);
 }
 
+export function parseJsonMode(value: string, name: string = KNOB_HEADERS.json): JsonMode {
+  if (value === "valid" || value === "invalid" || value === "not-json") return value;
+  throw new KnobError(`${name} must be valid, invalid or not-json, got ${JSON.stringify(value)}`);
+}
+
 /** Parses one knob by its short name ("latency-ms", "fault", …): shared by headers and the CLI. */
 export function parseKnob(knobs: SimulatorKnobs, key: keyof SimulatorKnobs, value: string, name: string): void {
   switch (key) {
@@ -99,6 +105,9 @@ export function parseKnob(knobs: SimulatorKnobs, key: keyof SimulatorKnobs, valu
     case "text":
       knobs.text = parseText(value, name);
       return;
+    case "json":
+      knobs.json = parseJsonMode(value, name);
+      return;
   }
 }
 
@@ -114,6 +123,7 @@ const KNOB_KEYS = [
   "cachedTokens",
   "cacheWriteTokens",
   "reasoningTokens",
+  "json",
 ] as const;
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>;
@@ -163,6 +173,7 @@ export interface ResolvedKnobs {
   /** Set only when this request gets the injected fault. */
   fault: Fault | undefined;
   text: TextMode;
+  json: JsonMode;
   /** The usage detail to report (each 0 when not asked for). */
   detail: UsageDetail;
 }
@@ -193,6 +204,7 @@ export function resolveKnobs(
     retryAfter: pick("retryAfter"),
     fault,
     text: pick("text") ?? "lorem",
+    json: pick("json") ?? "valid",
     detail: {
       cachedTokens: pick("cachedTokens") ?? 0,
       cacheWriteTokens: pick("cacheWriteTokens") ?? 0,

@@ -22,6 +22,7 @@ const KNOB_FLAGS: Record<string, keyof SimulatorKnobs> = {
   "cached-tokens": "cachedTokens",
   "cache-write-tokens": "cacheWriteTokens",
   "reasoning-tokens": "reasoningTokens",
+  json: "json",
 };
 
 const USAGE = `usage: simulator [--port 8090] [--host 127.0.0.1] [--api-key KEY] [--models a,b]
@@ -29,6 +30,7 @@ const USAGE = `usage: simulator [--port 8090] [--host 127.0.0.1] [--api-key KEY]
                  [--status 429|500|503|…] [--retry-after SECONDS|HTTP-DATE]
                  [--fault reset|stall|malformed[:n]|cut-after:n|stall-after:n|error-after:n]
                  [--text lorem|echo] [--cached-tokens N] [--cache-write-tokens N] [--reasoning-tokens N]
+                 [--json valid|invalid|not-json]
 Each flag can also come from SIM_<FLAG> in the environment (SIM_PORT, SIM_LATENCY_MS, …).
 Per request, the same knobs are x-sim-<flag> headers (x-sim-latency-ms, x-sim-fault, …),
 plus x-sim-fail-times / x-sim-fail-key and x-sim-tag.

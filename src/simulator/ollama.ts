@@ -28,7 +28,14 @@ function parse(body: unknown): ChatRequest | string {
   if (numPredict !== undefined && !Number.isInteger(numPredict)) return "num_predict must be an integer";
   const stop = options.stop ?? [];
   if (!Array.isArray(stop) || !stop.every((s) => typeof s === "string")) return "stop must be a list of strings";
+  // format: "json", or a JSON schema object (structured outputs).
+  const format = b.format;
+  if (format !== undefined && format !== null && format !== "" && format !== "json" && (typeof format !== "object" || Array.isArray(format))) {
+    return "format must be \"json\" or a JSON schema object";
+  }
   return {
+    ...(format === "json" ? { jsonFormat: { kind: "json_object" as const } } : {}),
+    ...(typeof format === "object" && format !== null ? { jsonFormat: { kind: "json_schema" as const, schema: format } } : {}),
     model: b.model,
     stream: b.stream !== false,
     includeUsage: true,

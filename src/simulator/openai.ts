@@ -4,6 +4,7 @@
  * `{error: {message, type, param, code}}`.
  */
 import type { ChatRequest, Dialect, ErrorRendering, Exchange, FinishReason } from "./dialect.js";
+import type { JsonFormat } from "./json-output.js";
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>;
 
@@ -47,6 +48,16 @@ function stopList(stop: unknown): readonly string[] | undefined {
   return undefined;
 }
 
+/** `response_format`: text (or none), json_object, or json_schema {name, schema, strict}; undefined when malformed. */
+function jsonFormatOf(format: unknown): JsonFormat | null | undefined {
+  if (format === undefined || format === null) return null;
+  const f = format as { type?: unknown; json_schema?: { schema?: unknown; name?: unknown } };
+  if (f.type === "text") return null;
+  if (f.type === "json_object") return { kind: "json_object" };
+  if (f.type === "json_schema" && typeof f.json_schema?.name === "string") return { kind: "json_schema", schema: f.json_schema.schema ?? {} };
+  return undefined;
+}
+
 function parse(body: unknown): ChatRequest | string {
   if (typeof body !== "object" || body === null || Array.isArray(body)) return "The request body must be a JSON object.";
   const b = body as Record<string, unknown>;
@@ -70,7 +81,10 @@ function parse(body: unknown): ChatRequest | string {
   const stop = stopList(b.stop);
   if (stop === undefined) return "Invalid 'stop': expected a string or an array of strings.";
   const options = b.stream_options as { include_usage?: unknown } | null | undefined;
+  const jsonFormat = jsonFormatOf(b.response_format);
+  if (jsonFormat === undefined) return "Invalid 'response_format': expected type text, json_object, or json_schema with a name.";
   return {
+    ...(jsonFormat ? { jsonFormat } : {}),
     model: b.model,
     stream: b.stream === true,
     includeUsage: options?.include_usage === true,

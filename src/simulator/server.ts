@@ -381,7 +381,7 @@ export class Simulator extends EventEmitter<SimulatorEvents> {
       created: Math.floor(Date.now() / 1000),
       startedAt: p.startedAt,
       request,
-      completion: generate(request, k.text, k.outputTokens, k.detail),
+      completion: generate(request, k.text, k.outputTokens, k.detail, k.json),
       chunkHead: "",
     };
     if (request.stream) this.#stream(res, p, d, x, k);

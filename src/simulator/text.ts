@@ -4,6 +4,7 @@
  * Prompt and completion are counted the same way, so usage is honest for what was sent.
  */
 import type { ChatRequest, Completion, FinishReason, UsageDetail } from "./dialect.js";
+import { jsonText, jsonTokens, type JsonMode } from "./json-output.js";
 import type { TextMode } from "./types.js";
 import { fnv1a, mulberry32 } from "./prng.js";
 
@@ -84,6 +85,14 @@ function lorem(request: ChatRequest, outputTokens: number | undefined, limit: nu
   return { draft: { tokens, quoted }, natural };
 }
 
+/** JSON mode: the format's deterministic answer, its words as tokens (outputTokens does not apply). */
+function json(request: ChatRequest, mode: JsonMode, limit: number): { draft: Draft; natural: number } {
+  const format = request.jsonFormat as NonNullable<ChatRequest["jsonFormat"]>;
+  const all = jsonTokens(jsonText(format, mode, mulberry32(seedOf(request.model, request.promptTexts))));
+  const tokens = all.slice(0, Math.min(all.length, limit));
+  return { draft: { tokens, quoted: tokens.map((t) => JSON.stringify(t)) }, natural: all.length };
+}
+
 function echo(words: readonly string[], outputTokens: number | undefined, limit: number): { draft: Draft; natural: number } {
   // Cycles the words when `outputTokens` asks for more than the message has.
   const natural = outputTokens ?? words.length;
@@ -142,10 +151,20 @@ const NO_DETAIL: UsageDetail = Object.freeze({ cachedTokens: 0, cacheWriteTokens
  * The completion for a request: deterministic in the prompt, `max_tokens` honoured. The cache
  * counts asked for are cut to the prompt (reads first, then writes from what is left).
  */
-export function generate(request: ChatRequest, mode: TextMode, outputTokens: number | undefined, detail: UsageDetail = NO_DETAIL): Completion {
+export function generate(
+  request: ChatRequest,
+  mode: TextMode,
+  outputTokens: number | undefined,
+  detail: UsageDetail = NO_DETAIL,
+  jsonMode: JsonMode = "valid",
+): Completion {
   const limit = request.maxTokens ?? Number.POSITIVE_INFINITY;
-  const words = mode === "echo" ? (request.lastUserText.match(/\S+/g) ?? []) : [];
-  const { draft, natural } = words.length > 0 ? echo(words, outputTokens, limit) : lorem(request, outputTokens, limit);
+  const words = mode === "echo" && !request.jsonFormat ? (request.lastUserText.match(/\S+/g) ?? []) : [];
+  const { draft, natural } = request.jsonFormat
+    ? json(request, jsonMode, limit)
+    : words.length > 0
+      ? echo(words, outputTokens, limit)
+      : lorem(request, outputTokens, limit);
   const stopSequence = applyStop(draft, request.stop);
   const finish: FinishReason = stopSequence !== null ? "stop_sequence" : natural > limit ? "length" : "stop";
   const promptTokens = countPromptWords(request.promptTexts);

@@ -14,6 +14,10 @@ export type Fault =
 
 export type TextMode = "lorem" | "echo";
 
+/** In JSON mode: the JSON asked for, or a wrong answer (`invalid`: JSON that breaks the schema; `not-json`: prose). */
+import type { JsonMode } from "./json-output.js";
+export type { JsonMode };
+
 /** Knobs settable per run (options, CLI, env) and per request (`x-sim-*` headers). */
 export interface SimulatorKnobs {
   /** Delay before the response headers. */
@@ -47,6 +51,8 @@ export interface SimulatorKnobs {
    * `completion_tokens_details.reasoning_tokens`, Anthropic's `output_tokens_details.thinking_tokens`. Ollama reports none.
    */
   reasoningTokens?: number;
+  /** When the request asks for JSON: `valid` (default), `invalid` or `not-json`, to test a gateway's check of the answer. */
+  json?: JsonMode;
 }
 
 export interface SimulatorOptions extends SimulatorKnobs {

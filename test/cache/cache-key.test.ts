@@ -85,4 +85,16 @@ describe("cacheKey", () => {
     ];
     for (const [name, a, b] of pairs) expect(a, name).not.toBe(b);
   });
+
+  it("covers the response format, but not its pass-through flag; text keys as unset", () => {
+    const schema = (schemaJson: string, passThroughMismatch = false) => ({ type: "json_schema" as const, name: "r", schemaJson, strict: false, passThroughMismatch });
+    const plain = key(request());
+    expect(key(request({ responseFormat: { type: "text" } }))).toBe(plain);
+    const obj = key(request({ responseFormat: { type: "json_object", passThroughMismatch: false } }));
+    const a = key(request({ responseFormat: schema('{"type":"object"}') }));
+    const b = key(request({ responseFormat: schema('{"type":"array"}') }));
+    const strict = key(request({ responseFormat: { ...schema('{"type":"object"}'), strict: true } }));
+    expect(new Set([plain, obj, a, b, strict]).size).toBe(5);
+    expect(key(request({ responseFormat: schema('{"type":"object"}', true) }))).toBe(a);
+  });
 });

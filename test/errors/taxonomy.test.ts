@@ -20,6 +20,8 @@ describe("error taxonomy", () => {
     expect(TAXONOMY.CIRCUIT_OPEN.code).toBe("UNAVAILABLE");
     expect(TAXONOMY.PROVIDER_AUTH_FAILED.code).toBe("INTERNAL");
     expect(TAXONOMY.CANCELLED.code).toBe("CANCELLED");
+    // The model's answer broke the request's response format: not the caller's argument, not an outage to retry blindly.
+    expect(TAXONOMY.OUTPUT_SCHEMA_MISMATCH).toEqual({ code: "FAILED_PRECONDITION", retryable: false, fallback: false, sanitise: false });
     // Our own limits are never retried by the router; upstream trouble is.
     expect(TAXONOMY.RATE_LIMITED.retryable).toBe(false);
     expect(TAXONOMY.PROVIDER_RATE_LIMITED.retryable).toBe(true);

@@ -67,4 +67,24 @@ describe("admission, in memory", () => {
   it("validates the request before anything else", () => {
     expect(() => admission.admit(request({ model: "" }), principal())).toThrow(expect.objectContaining({ reason: "INVALID_REQUEST" }));
   });
+
+  it("refuses a JSON schema it cannot use, naming the field, and compiles a good one once", () => {
+    const format = (schemaJson: string, name = "answer") => ({ type: "json_schema" as const, name, schemaJson, strict: false, passThroughMismatch: false });
+    expect(() => admission.admit(request({ responseFormat: format('{"type": "nope"}') }), principal())).toThrow(
+      expect.objectContaining({
+        reason: "INVALID_REQUEST",
+        fieldViolations: [{ field: "response_format.json_schema.schema_json", description: expect.stringMatching(/^is not a valid JSON Schema/) }],
+      }),
+    );
+    expect(() => admission.admit(request({ responseFormat: format("not json") }), principal())).toThrow(
+      expect.objectContaining({ fieldViolations: [{ field: "response_format.json_schema.schema_json", description: "must be JSON text" }] }),
+    );
+    expect(() => admission.admit(request({ responseFormat: format('{"type": "object"}', "bad name!") }), principal())).toThrow(
+      expect.objectContaining({ fieldViolations: [{ field: "response_format.json_schema.name", description: expect.any(String) }] }),
+    );
+    const admitted = admission.admit(request({ responseFormat: format('{"type": "object"}') }), principal());
+    expect(admitted.output?.violations('{"a": 1}')).toEqual([]);
+    expect(admitted.output?.violations("[]")).toEqual([{ field: "", description: "must be object" }]);
+    expect(admission.admit(request(), principal()).output).toBeUndefined();
+  });
 });

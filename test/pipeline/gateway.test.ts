@@ -184,6 +184,63 @@ describe("the call pipeline, in memory", () => {
   });
 });
 
+describe("structured output, in memory", () => {
+  const schemaJson = JSON.stringify({ type: "object", properties: { city: { type: "string" }, people: { type: "integer" } }, required: ["city", "people"] });
+  const format = (passThroughMismatch = false) => ({ type: "json_schema" as const, name: "census", schemaJson, strict: true, passThroughMismatch });
+
+  it("answers JSON that matches the schema, and caches it", async () => {
+    const { gateway, store } = setup({ cache: true });
+    const result = await gateway.generate(request("census", { temperature: 0, responseFormat: format() }), context());
+    expect(JSON.parse(result.text)).toMatchObject({ city: expect.any(String), people: expect.any(Number) });
+    await vitestWaitFor(() => store.size === 1);
+  });
+
+  it("a unary mismatch is OUTPUT_SCHEMA_MISMATCH with the path; the record is failed with its tokens priced; nothing is cached", async () => {
+    const { gateway, records, store } = setup({ cache: true });
+    const req = request("census", { temperature: 0, responseFormat: format(), metadata: { "sim-json": "invalid" } });
+    await expect(gateway.generate(req, context())).rejects.toMatchObject({
+      reason: "OUTPUT_SCHEMA_MISMATCH",
+      fieldViolations: [{ field: "/city", description: "must be string" }],
+    });
+    expect(records[0]).toMatchObject({ status: "failed", errorReason: "OUTPUT_SCHEMA_MISMATCH" });
+    expect(records[0]?.outputTokens).toBeGreaterThan(0);
+    expect(records[0]?.costUsdNanos).toBeGreaterThan(0n);
+    expect(store.size).toBe(0);
+  });
+
+  it("a streamed mismatch sends the deltas, then ends with the error instead of completed", async () => {
+    const { gateway, records } = setup({ cache: true });
+    const events: GenerationEvent[] = [];
+    const stream = gateway.stream(request("census", { responseFormat: format(), metadata: { "sim-json": "not-json" } }), context(), identity);
+    await expect(
+      (async () => {
+        for await (const e of stream) events.push(e);
+      })(),
+    ).rejects.toMatchObject({ reason: "OUTPUT_SCHEMA_MISMATCH", fieldViolations: [{ field: "", description: "must be JSON text" }] });
+    expect(events[0]?.type).toBe("started");
+    expect(events.filter((e) => e.type === "delta").length).toBeGreaterThan(1);
+    expect(events.some((e) => e.type === "completed")).toBe(false);
+    expect(records[0]).toMatchObject({ status: "failed", errorReason: "OUTPUT_SCHEMA_MISMATCH" });
+  });
+
+  it("an adapter's refusal before any upstream call (INVALID_REQUEST, e.g. a format its vendor lacks) costs nothing", async () => {
+    const { gateway, records } = setup();
+    await expect(gateway.generate(request("census", { metadata: { "sim-fail": "INVALID_REQUEST" } }), context())).rejects.toMatchObject({ reason: "INVALID_REQUEST" });
+    expect(records[0]).toMatchObject({ status: "failed", errorReason: "INVALID_REQUEST", costUsdNanos: 0n });
+  });
+
+  it("passes a mismatch through when asked, and never caches it", async () => {
+    const { gateway, sim, store } = setup({ cache: true });
+    const req = request("census", { temperature: 0, responseFormat: format(true), metadata: { "sim-json": "invalid" } });
+    const first = await gateway.generate(req, context());
+    expect(JSON.parse(first.text)).toMatchObject({ city: 12345 });
+    const second = await gateway.generate(req, context());
+    expect(second.cached).toBe(false);
+    expect(sim.calls).toBe(2);
+    expect(store.size).toBe(0);
+  });
+});
+
 /** Resolves once `check` holds, polling on the event loop's turns (bounded to 2 s). */
 async function vitestWaitFor(check: () => boolean): Promise<void> {
   const until = Date.now() + 2_000;

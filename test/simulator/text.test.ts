@@ -65,4 +65,17 @@ describe("simulator text", () => {
     expect(mid.tokens).toHaveLength(countWords(mid.tokens.join("")));
     expect(JSON.parse(mid.quoted[3] ?? "")).toBe("t");
   });
+
+  it("answers JSON mode with the schema's instance, whatever the text mode; max_tokens cuts it like any answer", () => {
+    const schema = { type: "object", properties: { a: { type: "string" }, b: { type: "array", items: { type: "integer" } } }, required: ["a", "b"] };
+    const json = generate(req({ jsonFormat: { kind: "json_schema", schema } }), "echo", undefined);
+    const value = JSON.parse(json.tokens.join("")) as { a: unknown; b: unknown };
+    expect(typeof value.a).toBe("string");
+    expect(Array.isArray(value.b)).toBe(true);
+    expect(json.quoted).toEqual(json.tokens.map((t) => JSON.stringify(t)));
+    const cut = generate(req({ jsonFormat: { kind: "json_schema", schema }, maxTokens: 2 }), "lorem", undefined);
+    expect(cut.tokens).toHaveLength(2);
+    expect(cut.finish).toBe("length");
+    expect(JSON.parse(generate(req({ jsonFormat: { kind: "json_object" } }), "lorem", undefined, undefined, "invalid").tokens.join(""))).toEqual(["not", "an", "object"]);
+  });
 });

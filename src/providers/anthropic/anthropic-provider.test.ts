@@ -242,3 +242,24 @@ h.describeTransports("anthropic adapter", () => {
     });
   });
 });
+
+h.describeTransports("anthropic adapter, structured output", () => {
+  const schema = { type: "object", properties: { city: { type: "string" }, people: { type: "integer" } }, required: ["city", "people"], additionalProperties: false };
+
+  it("sends a JSON schema as output_config.format and gets JSON that matches it", async () => {
+    const seen = nextRequest();
+    const out = await run(deployment(), req("census", { responseFormat: { type: "json_schema", name: "census", schema, strict: true } }));
+    expect(out.error).toBeUndefined();
+    expect((await seen).body).toMatchObject({ output_config: { format: { type: "json_schema", schema } } });
+    expect(JSON.parse(out.deltas.join(""))).toEqual({ city: expect.any(String), people: expect.any(Number) });
+  });
+
+  it("refuses a JSON object format, naming the provider, without calling the upstream", async () => {
+    const before = h.sim.stats.requests["/v1/messages"] ?? 0;
+    const out = await run(deployment(), req("anything", { responseFormat: { type: "json_object" } }));
+    expect(out.error).toMatchObject({ reason: "INVALID_REQUEST", metadata: { provider: "anthropic" } });
+    expect(out.error?.message).toMatch(/anthropic has no JSON-object mode/);
+    expect(out.deltas).toEqual([]);
+    expect(h.sim.stats.requests["/v1/messages"] ?? 0).toBe(before);
+  });
+});

@@ -73,12 +73,14 @@ export class AnthropicProvider implements Provider {
     let stopReason: StopReason | null = null;
     let stopped = false;
     let full = false;
+    // Before the call: what the Messages API cannot do is refused here (anthropic-request.ts).
+    const params = anthropicParams(deployment, request);
     try {
       // The SDK builds, authenticates and sends the request and turns a non-2xx answer into its
       // APIError; the event stream is decoded here (sse.ts), synchronously as its bytes arrive, with
       // the SDK's rules: events without a name and `ping` are skipped, an `error` event is an APIError.
       const response = await client.messages
-        .create(anthropicParams(deployment, request), {
+        .create(params, {
           signal,
           // The SDK's timeout is armed only until the response headers arrive; the signal, which
           // the router fires at the same timeoutMs, bounds the stream after that.

@@ -1,6 +1,7 @@
 /** Our request → an Anthropic Messages request (streamed). */
 import type { MessageCreateParamsStreaming, MessageParam } from "@anthropic-ai/sdk/resources/messages/messages";
 import type { DeploymentConfig } from "../../config.js";
+import { LlmError } from "../../errors/llm-error.js";
 import type { ProviderRequest } from "../provider.js";
 
 /**
@@ -35,5 +36,14 @@ export function anthropicParams(deployment: DeploymentConfig, request: ProviderR
     if (request.topP !== undefined) params.top_p = request.topP;
   }
   // No seed: the Messages API has none.
+  const format = request.responseFormat;
+  if (format?.type === "json_schema") params.output_config = { format: { type: "json_schema", schema: format.schema } };
+  else if (format?.type === "json_object") {
+    // Refused here, before any upstream call: the Messages API constrains output to a schema only.
+    throw new LlmError("INVALID_REQUEST", "anthropic has no JSON-object mode: ask for a JSON schema (response_format.json_schema) instead", {
+      metadata: { provider: "anthropic" },
+      fieldViolations: [{ field: "response_format.json_object", description: "not supported by provider anthropic; use response_format.json_schema" }],
+    });
+  }
   return params;
 }

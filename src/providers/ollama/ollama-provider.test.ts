@@ -223,3 +223,22 @@ h.describeTransports("ollama adapter", () => {
     });
   });
 });
+
+h.describeTransports("ollama adapter, structured output", () => {
+  const schema = { type: "object", properties: { city: { type: "string" }, people: { type: "integer" } }, required: ["city", "people"] };
+
+  it("sends a JSON schema as `format` and gets JSON that matches it", async () => {
+    const seen = nextRequest();
+    const out = await run(deployment(), req("census", { responseFormat: { type: "json_schema", name: "census", schema, strict: false } }));
+    expect(out.error).toBeUndefined();
+    expect((await seen).body).toMatchObject({ format: schema });
+    expect(JSON.parse(out.deltas.join(""))).toEqual({ city: expect.any(String), people: expect.any(Number) });
+  });
+
+  it("sends a JSON object format as format \"json\"", async () => {
+    const seen = nextRequest();
+    const out = await run(deployment(), req("anything", { responseFormat: { type: "json_object" } }));
+    expect((await seen).body).toMatchObject({ format: "json" });
+    expect(JSON.parse(out.deltas.join(""))).toEqual({ answer: "sim", ok: true });
+  });
+});

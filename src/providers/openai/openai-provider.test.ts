@@ -320,3 +320,25 @@ h.describeTransports("openai adapter", () => {
     });
   });
 });
+
+h.describeTransports("openai adapter, structured output", () => {
+  const schema = { type: "object", properties: { city: { type: "string" }, people: { type: "integer" } }, required: ["city", "people"], additionalProperties: false };
+
+  it("sends a JSON schema as response_format json_schema {name, schema, strict} and gets JSON that matches, streamed and not", async () => {
+    for (const stream of [true, false]) {
+      const seen = nextRequest();
+      const out = await run(deployment(), req("census", { ...(stream ? {} : { stream: false }), responseFormat: { type: "json_schema", name: "census", schema, strict: true } }));
+      expect(out.error).toBeUndefined();
+      expect((await seen).body).toMatchObject({ response_format: { type: "json_schema", json_schema: { name: "census", schema, strict: true } } });
+      expect(JSON.parse(out.deltas.join(""))).toEqual({ city: expect.any(String), people: expect.any(Number) });
+      if (stream) expect(out.deltas.length).toBeGreaterThan(1);
+    }
+  });
+
+  it("sends a JSON object format as response_format json_object, and a wrong answer comes through as it is (the gateway checks it)", async () => {
+    const seen = nextRequest();
+    const out = await run(deployment({ json: "not-json" }), req("anything", { responseFormat: { type: "json_object" } }));
+    expect((await seen).body).toMatchObject({ response_format: { type: "json_object" } });
+    expect(() => JSON.parse(out.deltas.join(""))).toThrow();
+  });
+});

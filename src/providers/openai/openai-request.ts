@@ -78,5 +78,10 @@ function withSampling<P extends ChatCompletionCreateParamsStreaming | ChatComple
   if (request.stop.length > 0) params.stop = request.stop;
   // JSON has no 64-bit integers: a seed beyond 2^53 loses precision (OpenAI treats it as a hint anyway).
   if (request.seed !== undefined) params.seed = Number(request.seed);
+  const format = request.responseFormat;
+  if (format?.type === "json_object") params.response_format = { type: "json_object" };
+  else if (format?.type === "json_schema") {
+    params.response_format = { type: "json_schema", json_schema: { name: format.name, schema: format.schema, strict: format.strict } };
+  }
   return params;
 }

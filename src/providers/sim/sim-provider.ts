@@ -1,5 +1,6 @@
 import type { DeploymentConfig } from "../../config.js";
 import { abortReason, sleep } from "../../core/abort.js";
+import { jsonText, jsonTokens, type JsonMode } from "../../simulator/json-output.js";
 import { fnv1a, mulberry32 } from "../../simulator/prng.js";
 import { countPromptTokens, countTextTokens, splitTokens } from "../../core/tokens.js";
 import { simVector } from "../../simulator/vectors.js";
@@ -27,6 +28,18 @@ function loremTokens(request: ProviderRequest): string[] {
   const first = words[0] ?? "";
   words[0] = first.charAt(0).toUpperCase() + first.slice(1);
   return words;
+}
+
+/** JSON mode: an answer built from the format (metadata `sim-json`: invalid or not-json for a wrong one). */
+function jsonModeTokens(request: ProviderRequest): string[] | undefined {
+  const format = request.responseFormat;
+  if (!format) return undefined;
+  const knob = request.metadata["sim-json"];
+  const mode: JsonMode = knob === "invalid" || knob === "not-json" ? knob : "valid";
+  const prompt = request.messages.map((m) => m.content).join("\u0000");
+  const random = mulberry32(fnv1a(prompt));
+  const text = jsonText(format.type === "json_object" ? { kind: "json_object" } : { kind: "json_schema", schema: format.schema }, mode, random);
+  return jsonTokens(text);
 }
 
 function echoTokens(request: ProviderRequest): string[] {
@@ -84,7 +97,8 @@ function scriptOf(metadata: Record<string, string>): Script {
  * `sim-stall-ms` (wait before the first token), `sim-inter-token-ms`, `sim-retry-after-ms`;
  * and usage detail as a real provider reports it: `sim-cached-tokens` and
  * `sim-cache-write-tokens` (parts of the prompt, cut to it), `sim-reasoning-tokens` (hidden
- * output, added to the output count).
+ * output, added to the output count); with a JSON response format, a deterministic JSON answer
+ * (simulator/json-output.ts), `sim-json: invalid` or `not-json` for a wrong one.
  */
 export class SimProvider implements Provider {
   readonly name = "sim";
@@ -94,7 +108,7 @@ export class SimProvider implements Provider {
     const script = scriptOf(request.metadata);
     const ttftMs = numberOption(deployment, "ttftMs", 0);
     const interTokenMs = script.interTokenMs ?? numberOption(deployment, "interTokenMs", 0);
-    const all = deployment.model === "lorem" ? loremTokens(request) : echoTokens(request);
+    const all = jsonModeTokens(request) ?? (deployment.model === "lorem" ? loremTokens(request) : echoTokens(request));
     const inputTokens = countPromptTokens(request.system, request.messages);
 
     let finishReason: FinishReason = "stop";

@@ -302,6 +302,9 @@ const (
 	ErrorReason_ERROR_REASON_UNSUPPORTED_PROTOCOL ErrorReason = 20
 	// The database (API keys not yet cached, the usage ledger) is unreachable (UNAVAILABLE, with RetryInfo).
 	ErrorReason_ERROR_REASON_DATABASE_UNAVAILABLE ErrorReason = 21
+	// The answer is not the JSON the request's response_format asked for (FAILED_PRECONDITION, with
+	// BadRequest: each field violation's field is a JSON Pointer into the answer, "" for the whole).
+	ErrorReason_ERROR_REASON_OUTPUT_SCHEMA_MISMATCH ErrorReason = 22
 	// The provider or model cannot do what was asked, such as embeddings on Anthropic (UNIMPLEMENTED;
 	// ErrorInfo names the provider and the capability).
 	ErrorReason_ERROR_REASON_CAPABILITY_NOT_SUPPORTED ErrorReason = 23
@@ -332,6 +335,7 @@ var (
 		19: "ERROR_REASON_REQUEST_TOO_LARGE",
 		20: "ERROR_REASON_UNSUPPORTED_PROTOCOL",
 		21: "ERROR_REASON_DATABASE_UNAVAILABLE",
+		22: "ERROR_REASON_OUTPUT_SCHEMA_MISMATCH",
 		23: "ERROR_REASON_CAPABILITY_NOT_SUPPORTED",
 	}
 	ErrorReason_value = map[string]int32{
@@ -357,6 +361,7 @@ var (
 		"ERROR_REASON_REQUEST_TOO_LARGE":        19,
 		"ERROR_REASON_UNSUPPORTED_PROTOCOL":     20,
 		"ERROR_REASON_DATABASE_UNAVAILABLE":     21,
+		"ERROR_REASON_OUTPUT_SCHEMA_MISMATCH":   22,
 		"ERROR_REASON_CAPABILITY_NOT_SUPPORTED": 23,
 	}
 )
@@ -498,6 +503,263 @@ func (x *CachePolicy) GetTtlSeconds() uint32 {
 	return 0
 }
 
+// The shape the answer must take: plain text (the default), any JSON object, or JSON that
+// matches a JSON Schema. With JSON, the service checks the final answer and fails the call with
+// ERROR_REASON_OUTPUT_SCHEMA_MISMATCH when it does not match, unless pass_through_mismatch is set.
+type ResponseFormat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which format; none set means text.
+	//
+	// Types that are valid to be assigned to Format:
+	//
+	//	*ResponseFormat_Text
+	//	*ResponseFormat_JsonObject
+	//	*ResponseFormat_JsonSchema
+	Format isResponseFormat_Format `protobuf_oneof:"format"`
+	// Return an answer that is not the JSON asked for as it is, instead of failing the call.
+	PassThroughMismatch bool `protobuf:"varint,4,opt,name=pass_through_mismatch,json=passThroughMismatch,proto3" json:"pass_through_mismatch,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *ResponseFormat) Reset() {
+	*x = ResponseFormat{}
+	mi := &file_llm_v1_llm_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResponseFormat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResponseFormat) ProtoMessage() {}
+
+func (x *ResponseFormat) ProtoReflect() protoreflect.Message {
+	mi := &file_llm_v1_llm_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResponseFormat.ProtoReflect.Descriptor instead.
+func (*ResponseFormat) Descriptor() ([]byte, []int) {
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ResponseFormat) GetFormat() isResponseFormat_Format {
+	if x != nil {
+		return x.Format
+	}
+	return nil
+}
+
+func (x *ResponseFormat) GetText() *TextFormat {
+	if x != nil {
+		if x, ok := x.Format.(*ResponseFormat_Text); ok {
+			return x.Text
+		}
+	}
+	return nil
+}
+
+func (x *ResponseFormat) GetJsonObject() *JsonObjectFormat {
+	if x != nil {
+		if x, ok := x.Format.(*ResponseFormat_JsonObject); ok {
+			return x.JsonObject
+		}
+	}
+	return nil
+}
+
+func (x *ResponseFormat) GetJsonSchema() *JsonSchemaFormat {
+	if x != nil {
+		if x, ok := x.Format.(*ResponseFormat_JsonSchema); ok {
+			return x.JsonSchema
+		}
+	}
+	return nil
+}
+
+func (x *ResponseFormat) GetPassThroughMismatch() bool {
+	if x != nil {
+		return x.PassThroughMismatch
+	}
+	return false
+}
+
+type isResponseFormat_Format interface {
+	isResponseFormat_Format()
+}
+
+type ResponseFormat_Text struct {
+	// Plain text.
+	Text *TextFormat `protobuf:"bytes,1,opt,name=text,proto3,oneof"`
+}
+
+type ResponseFormat_JsonObject struct {
+	// A JSON object, any shape.
+	JsonObject *JsonObjectFormat `protobuf:"bytes,2,opt,name=json_object,json=jsonObject,proto3,oneof"`
+}
+
+type ResponseFormat_JsonSchema struct {
+	// JSON matching a JSON Schema.
+	JsonSchema *JsonSchemaFormat `protobuf:"bytes,3,opt,name=json_schema,json=jsonSchema,proto3,oneof"`
+}
+
+func (*ResponseFormat_Text) isResponseFormat_Format() {}
+
+func (*ResponseFormat_JsonObject) isResponseFormat_Format() {}
+
+func (*ResponseFormat_JsonSchema) isResponseFormat_Format() {}
+
+// Plain text output.
+type TextFormat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TextFormat) Reset() {
+	*x = TextFormat{}
+	mi := &file_llm_v1_llm_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TextFormat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TextFormat) ProtoMessage() {}
+
+func (x *TextFormat) ProtoReflect() protoreflect.Message {
+	mi := &file_llm_v1_llm_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TextFormat.ProtoReflect.Descriptor instead.
+func (*TextFormat) Descriptor() ([]byte, []int) {
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{3}
+}
+
+// Output that is one JSON object.
+type JsonObjectFormat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JsonObjectFormat) Reset() {
+	*x = JsonObjectFormat{}
+	mi := &file_llm_v1_llm_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JsonObjectFormat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JsonObjectFormat) ProtoMessage() {}
+
+func (x *JsonObjectFormat) ProtoReflect() protoreflect.Message {
+	mi := &file_llm_v1_llm_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JsonObjectFormat.ProtoReflect.Descriptor instead.
+func (*JsonObjectFormat) Descriptor() ([]byte, []int) {
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{4}
+}
+
+// Output that matches a JSON Schema.
+type JsonSchemaFormat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The schema's name, as OpenAI wants one (letters, digits, _ and -; at most 64); "response" when empty.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The JSON Schema (draft-07 or 2019-09 keywords), as JSON text, at most 64 KiB. A string, not a
+	// google.protobuf.Struct: a Struct holds every number as a double (a bound like 2^53+1 would
+	// change) and drops the key order a caller wrote, while JSON text reaches the provider and the
+	// validator exactly as the caller sent it and is what every client already has at hand.
+	SchemaJson string `protobuf:"bytes,2,opt,name=schema_json,json=schemaJson,proto3" json:"schema_json,omitempty"`
+	// Ask the provider to constrain generation to the schema exactly (OpenAI strict mode). The
+	// service validates the answer against the schema either way.
+	Strict        bool `protobuf:"varint,3,opt,name=strict,proto3" json:"strict,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JsonSchemaFormat) Reset() {
+	*x = JsonSchemaFormat{}
+	mi := &file_llm_v1_llm_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JsonSchemaFormat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JsonSchemaFormat) ProtoMessage() {}
+
+func (x *JsonSchemaFormat) ProtoReflect() protoreflect.Message {
+	mi := &file_llm_v1_llm_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JsonSchemaFormat.ProtoReflect.Descriptor instead.
+func (*JsonSchemaFormat) Descriptor() ([]byte, []int) {
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *JsonSchemaFormat) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *JsonSchemaFormat) GetSchemaJson() string {
+	if x != nil {
+		return x.SchemaJson
+	}
+	return ""
+}
+
+func (x *JsonSchemaFormat) GetStrict() bool {
+	if x != nil {
+		return x.Strict
+	}
+	return false
+}
+
 // Token counts of one generation.
 type Usage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -523,7 +785,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[2]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +797,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[2]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +810,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{2}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Usage) GetInputTokens() int64 {
@@ -620,13 +882,15 @@ type GenerateRequest struct {
 	Metadata map[string]string `protobuf:"bytes,11,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// An idempotency key: a retried call with the same key is answered once.
 	IdempotencyKey string `protobuf:"bytes,12,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The shape the answer must take; text when unset.
+	ResponseFormat *ResponseFormat `protobuf:"bytes,13,opt,name=response_format,json=responseFormat,proto3" json:"response_format,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GenerateRequest) Reset() {
 	*x = GenerateRequest{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[3]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +902,7 @@ func (x *GenerateRequest) String() string {
 func (*GenerateRequest) ProtoMessage() {}
 
 func (x *GenerateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[3]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +915,7 @@ func (x *GenerateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateRequest.ProtoReflect.Descriptor instead.
 func (*GenerateRequest) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{3}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GenerateRequest) GetModel() string {
@@ -738,6 +1002,13 @@ func (x *GenerateRequest) GetIdempotencyKey() string {
 	return ""
 }
 
+func (x *GenerateRequest) GetResponseFormat() *ResponseFormat {
+	if x != nil {
+		return x.ResponseFormat
+	}
+	return nil
+}
+
 // The result of one generation.
 type GenerateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -766,7 +1037,7 @@ type GenerateResponse struct {
 
 func (x *GenerateResponse) Reset() {
 	*x = GenerateResponse{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[4]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +1049,7 @@ func (x *GenerateResponse) String() string {
 func (*GenerateResponse) ProtoMessage() {}
 
 func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[4]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +1062,7 @@ func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateResponse.ProtoReflect.Descriptor instead.
 func (*GenerateResponse) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{4}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GenerateResponse) GetId() string {
@@ -885,13 +1156,15 @@ type StreamGenerateRequest struct {
 	Metadata map[string]string `protobuf:"bytes,11,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// An idempotency key.
 	IdempotencyKey string `protobuf:"bytes,12,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The shape the answer must take; text when unset.
+	ResponseFormat *ResponseFormat `protobuf:"bytes,13,opt,name=response_format,json=responseFormat,proto3" json:"response_format,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StreamGenerateRequest) Reset() {
 	*x = StreamGenerateRequest{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[5]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +1176,7 @@ func (x *StreamGenerateRequest) String() string {
 func (*StreamGenerateRequest) ProtoMessage() {}
 
 func (x *StreamGenerateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[5]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +1189,7 @@ func (x *StreamGenerateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamGenerateRequest.ProtoReflect.Descriptor instead.
 func (*StreamGenerateRequest) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{5}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StreamGenerateRequest) GetModel() string {
@@ -1003,6 +1276,13 @@ func (x *StreamGenerateRequest) GetIdempotencyKey() string {
 	return ""
 }
 
+func (x *StreamGenerateRequest) GetResponseFormat() *ResponseFormat {
+	if x != nil {
+		return x.ResponseFormat
+	}
+	return nil
+}
+
 // The first event of a stream.
 type StreamStarted struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1018,7 +1298,7 @@ type StreamStarted struct {
 
 func (x *StreamStarted) Reset() {
 	*x = StreamStarted{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[6]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1310,7 @@ func (x *StreamStarted) String() string {
 func (*StreamStarted) ProtoMessage() {}
 
 func (x *StreamStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[6]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1323,7 @@ func (x *StreamStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStarted.ProtoReflect.Descriptor instead.
 func (*StreamStarted) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{6}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StreamStarted) GetId() string {
@@ -1078,7 +1358,7 @@ type TextDelta struct {
 
 func (x *TextDelta) Reset() {
 	*x = TextDelta{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[7]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1370,7 @@ func (x *TextDelta) String() string {
 func (*TextDelta) ProtoMessage() {}
 
 func (x *TextDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[7]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1383,7 @@ func (x *TextDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextDelta.ProtoReflect.Descriptor instead.
 func (*TextDelta) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{7}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TextDelta) GetText() string {
@@ -1132,7 +1412,7 @@ type StreamCompleted struct {
 
 func (x *StreamCompleted) Reset() {
 	*x = StreamCompleted{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[8]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1424,7 @@ func (x *StreamCompleted) String() string {
 func (*StreamCompleted) ProtoMessage() {}
 
 func (x *StreamCompleted) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[8]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1437,7 @@ func (x *StreamCompleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamCompleted.ProtoReflect.Descriptor instead.
 func (*StreamCompleted) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{8}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StreamCompleted) GetFinishReason() FinishReason {
@@ -1212,7 +1492,7 @@ type StreamGenerateResponse struct {
 
 func (x *StreamGenerateResponse) Reset() {
 	*x = StreamGenerateResponse{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[9]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1504,7 @@ func (x *StreamGenerateResponse) String() string {
 func (*StreamGenerateResponse) ProtoMessage() {}
 
 func (x *StreamGenerateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[9]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1517,7 @@ func (x *StreamGenerateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamGenerateResponse.ProtoReflect.Descriptor instead.
 func (*StreamGenerateResponse) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{9}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StreamGenerateResponse) GetEvent() isStreamGenerateResponse_Event {
@@ -1312,7 +1592,7 @@ type BatchGenerateRequest struct {
 
 func (x *BatchGenerateRequest) Reset() {
 	*x = BatchGenerateRequest{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[10]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1604,7 @@ func (x *BatchGenerateRequest) String() string {
 func (*BatchGenerateRequest) ProtoMessage() {}
 
 func (x *BatchGenerateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[10]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1617,7 @@ func (x *BatchGenerateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGenerateRequest.ProtoReflect.Descriptor instead.
 func (*BatchGenerateRequest) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{10}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BatchGenerateRequest) GetRequests() []*GenerateRequest {
@@ -1372,7 +1652,7 @@ type BatchGenerateResult struct {
 
 func (x *BatchGenerateResult) Reset() {
 	*x = BatchGenerateResult{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[11]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1384,7 +1664,7 @@ func (x *BatchGenerateResult) String() string {
 func (*BatchGenerateResult) ProtoMessage() {}
 
 func (x *BatchGenerateResult) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[11]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1397,7 +1677,7 @@ func (x *BatchGenerateResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGenerateResult.ProtoReflect.Descriptor instead.
 func (*BatchGenerateResult) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{11}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BatchGenerateResult) GetIndex() uint32 {
@@ -1461,7 +1741,7 @@ type BatchGenerateResponse struct {
 
 func (x *BatchGenerateResponse) Reset() {
 	*x = BatchGenerateResponse{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[12]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1753,7 @@ func (x *BatchGenerateResponse) String() string {
 func (*BatchGenerateResponse) ProtoMessage() {}
 
 func (x *BatchGenerateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[12]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1766,7 @@ func (x *BatchGenerateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGenerateResponse.ProtoReflect.Descriptor instead.
 func (*BatchGenerateResponse) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{12}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BatchGenerateResponse) GetResults() []*BatchGenerateResult {
@@ -1505,7 +1785,7 @@ type ListModelsRequest struct {
 
 func (x *ListModelsRequest) Reset() {
 	*x = ListModelsRequest{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[13]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1797,7 @@ func (x *ListModelsRequest) String() string {
 func (*ListModelsRequest) ProtoMessage() {}
 
 func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[13]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1810,7 @@ func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
 func (*ListModelsRequest) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{13}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{17}
 }
 
 // One upstream deployment of a model.
@@ -1550,7 +1830,7 @@ type Deployment struct {
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[14]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1842,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[14]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1855,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{14}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Deployment) GetProvider() string {
@@ -1637,7 +1917,7 @@ type Model struct {
 
 func (x *Model) Reset() {
 	*x = Model{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[15]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +1929,7 @@ func (x *Model) String() string {
 func (*Model) ProtoMessage() {}
 
 func (x *Model) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[15]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1942,7 @@ func (x *Model) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Model.ProtoReflect.Descriptor instead.
 func (*Model) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{15}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Model) GetId() string {
@@ -1753,7 +2033,7 @@ type ListModelsResponse struct {
 
 func (x *ListModelsResponse) Reset() {
 	*x = ListModelsResponse{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[16]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +2045,7 @@ func (x *ListModelsResponse) String() string {
 func (*ListModelsResponse) ProtoMessage() {}
 
 func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[16]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +2058,7 @@ func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
 func (*ListModelsResponse) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{16}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListModelsResponse) GetModels() []*Model {
@@ -1803,7 +2083,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[17]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1815,7 +2095,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[17]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1828,7 +2108,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{17}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetUsageRequest) GetStartTime() *timestamppb.Timestamp {
@@ -1873,7 +2153,7 @@ type UsageTotals struct {
 
 func (x *UsageTotals) Reset() {
 	*x = UsageTotals{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[18]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +2165,7 @@ func (x *UsageTotals) String() string {
 func (*UsageTotals) ProtoMessage() {}
 
 func (x *UsageTotals) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[18]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +2178,7 @@ func (x *UsageTotals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageTotals.ProtoReflect.Descriptor instead.
 func (*UsageTotals) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{18}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UsageTotals) GetRequests() int64 {
@@ -1956,7 +2236,7 @@ type ModelUsage struct {
 
 func (x *ModelUsage) Reset() {
 	*x = ModelUsage{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[19]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2248,7 @@ func (x *ModelUsage) String() string {
 func (*ModelUsage) ProtoMessage() {}
 
 func (x *ModelUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[19]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2261,7 @@ func (x *ModelUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelUsage.ProtoReflect.Descriptor instead.
 func (*ModelUsage) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{19}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ModelUsage) GetModel() string {
@@ -2021,7 +2301,7 @@ type GetUsageResponse struct {
 
 func (x *GetUsageResponse) Reset() {
 	*x = GetUsageResponse{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[20]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2033,7 +2313,7 @@ func (x *GetUsageResponse) String() string {
 func (*GetUsageResponse) ProtoMessage() {}
 
 func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[20]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2046,7 +2326,7 @@ func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageResponse) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{20}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetUsageResponse) GetTenant() string {
@@ -2113,7 +2393,7 @@ type KeyUsage struct {
 
 func (x *KeyUsage) Reset() {
 	*x = KeyUsage{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[21]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2125,7 +2405,7 @@ func (x *KeyUsage) String() string {
 func (*KeyUsage) ProtoMessage() {}
 
 func (x *KeyUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[21]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2138,7 +2418,7 @@ func (x *KeyUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyUsage.ProtoReflect.Descriptor instead.
 func (*KeyUsage) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{21}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *KeyUsage) GetKeyId() string {
@@ -2175,7 +2455,7 @@ type DayUsage struct {
 
 func (x *DayUsage) Reset() {
 	*x = DayUsage{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[22]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2467,7 @@ func (x *DayUsage) String() string {
 func (*DayUsage) ProtoMessage() {}
 
 func (x *DayUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[22]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2480,7 @@ func (x *DayUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DayUsage.ProtoReflect.Descriptor instead.
 func (*DayUsage) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{22}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DayUsage) GetDay() string {
@@ -2239,7 +2519,7 @@ type EmbedRequest struct {
 
 func (x *EmbedRequest) Reset() {
 	*x = EmbedRequest{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[23]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2251,7 +2531,7 @@ func (x *EmbedRequest) String() string {
 func (*EmbedRequest) ProtoMessage() {}
 
 func (x *EmbedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[23]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2264,7 +2544,7 @@ func (x *EmbedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmbedRequest.ProtoReflect.Descriptor instead.
 func (*EmbedRequest) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{23}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *EmbedRequest) GetModel() string {
@@ -2322,7 +2602,7 @@ type Embedding struct {
 
 func (x *Embedding) Reset() {
 	*x = Embedding{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[24]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2614,7 @@ func (x *Embedding) String() string {
 func (*Embedding) ProtoMessage() {}
 
 func (x *Embedding) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[24]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2627,7 @@ func (x *Embedding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Embedding.ProtoReflect.Descriptor instead.
 func (*Embedding) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{24}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Embedding) GetIndex() uint32 {
@@ -2389,7 +2669,7 @@ type EmbedResponse struct {
 
 func (x *EmbedResponse) Reset() {
 	*x = EmbedResponse{}
-	mi := &file_llm_v1_llm_service_proto_msgTypes[25]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2401,7 +2681,7 @@ func (x *EmbedResponse) String() string {
 func (*EmbedResponse) ProtoMessage() {}
 
 func (x *EmbedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llm_v1_llm_service_proto_msgTypes[25]
+	mi := &file_llm_v1_llm_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2414,7 +2694,7 @@ func (x *EmbedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmbedResponse.ProtoReflect.Descriptor instead.
 func (*EmbedResponse) Descriptor() ([]byte, []int) {
-	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{25}
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *EmbedResponse) GetId() string {
@@ -2484,14 +2764,30 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\vCachePolicy\x12%\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x11.llm.v1.CacheModeR\x04mode\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\rR\n" +
-	"ttlSeconds\"\x86\x02\n" +
+	"ttlSeconds\"\xf2\x01\n" +
+	"\x0eResponseFormat\x12(\n" +
+	"\x04text\x18\x01 \x01(\v2\x12.llm.v1.TextFormatH\x00R\x04text\x12;\n" +
+	"\vjson_object\x18\x02 \x01(\v2\x18.llm.v1.JsonObjectFormatH\x00R\n" +
+	"jsonObject\x12;\n" +
+	"\vjson_schema\x18\x03 \x01(\v2\x18.llm.v1.JsonSchemaFormatH\x00R\n" +
+	"jsonSchema\x122\n" +
+	"\x15pass_through_mismatch\x18\x04 \x01(\bR\x13passThroughMismatchB\b\n" +
+	"\x06format\"\f\n" +
+	"\n" +
+	"TextFormat\"\x12\n" +
+	"\x10JsonObjectFormat\"_\n" +
+	"\x10JsonSchemaFormat\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vschema_json\x18\x02 \x01(\tR\n" +
+	"schemaJson\x12\x16\n" +
+	"\x06strict\x18\x03 \x01(\bR\x06strict\"\x86\x02\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12!\n" +
 	"\ftotal_tokens\x18\x03 \x01(\x03R\vtotalTokens\x12.\n" +
 	"\x13cached_input_tokens\x18\x04 \x01(\x03R\x11cachedInputTokens\x127\n" +
 	"\x18cache_write_input_tokens\x18\x05 \x01(\x03R\x15cacheWriteInputTokens\x12)\n" +
-	"\x10reasoning_tokens\x18\x06 \x01(\x03R\x0freasoningTokens\"\xc1\x04\n" +
+	"\x10reasoning_tokens\x18\x06 \x01(\x03R\x0freasoningTokens\"\x82\x05\n" +
 	"\x0fGenerateRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12+\n" +
 	"\bmessages\x18\x02 \x03(\v2\x0f.llm.v1.MessageR\bmessages\x12\x16\n" +
@@ -2505,7 +2801,8 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x05cache\x18\n" +
 	" \x01(\v2\x13.llm.v1.CachePolicyR\x05cache\x12A\n" +
 	"\bmetadata\x18\v \x03(\v2%.llm.v1.GenerateRequest.MetadataEntryR\bmetadata\x12'\n" +
-	"\x0fidempotency_key\x18\f \x01(\tR\x0eidempotencyKey\x1a;\n" +
+	"\x0fidempotency_key\x18\f \x01(\tR\x0eidempotencyKey\x12?\n" +
+	"\x0fresponse_format\x18\r \x01(\v2\x16.llm.v1.ResponseFormatR\x0eresponseFormat\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n" +
@@ -2522,7 +2819,7 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x05usage\x18\x06 \x01(\v2\r.llm.v1.UsageR\x05usage\x12$\n" +
 	"\x0ecost_usd_nanos\x18\a \x01(\x03R\fcostUsdNanos\x12\x16\n" +
 	"\x06cached\x18\b \x01(\bR\x06cached\x12\x1a\n" +
-	"\battempts\x18\t \x01(\rR\battempts\"\xcd\x04\n" +
+	"\battempts\x18\t \x01(\rR\battempts\"\x8e\x05\n" +
 	"\x15StreamGenerateRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12+\n" +
 	"\bmessages\x18\x02 \x03(\v2\x0f.llm.v1.MessageR\bmessages\x12\x16\n" +
@@ -2536,7 +2833,8 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x05cache\x18\n" +
 	" \x01(\v2\x13.llm.v1.CachePolicyR\x05cache\x12G\n" +
 	"\bmetadata\x18\v \x03(\v2+.llm.v1.StreamGenerateRequest.MetadataEntryR\bmetadata\x12'\n" +
-	"\x0fidempotency_key\x18\f \x01(\tR\x0eidempotencyKey\x1a;\n" +
+	"\x0fidempotency_key\x18\f \x01(\tR\x0eidempotencyKey\x12?\n" +
+	"\x0fresponse_format\x18\r \x01(\v2\x16.llm.v1.ResponseFormatR\x0eresponseFormat\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n" +
@@ -2671,7 +2969,7 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x19CIRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CIRCUIT_STATE_CLOSED\x10\x01\x12\x16\n" +
 	"\x12CIRCUIT_STATE_OPEN\x10\x02\x12\x1b\n" +
-	"\x17CIRCUIT_STATE_HALF_OPEN\x10\x03*\xb9\x06\n" +
+	"\x17CIRCUIT_STATE_HALF_OPEN\x10\x03*\xe2\x06\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12(\n" +
@@ -2695,7 +2993,8 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x1eERROR_REASON_MALFORMED_REQUEST\x10\x12\x12\"\n" +
 	"\x1eERROR_REASON_REQUEST_TOO_LARGE\x10\x13\x12%\n" +
 	"!ERROR_REASON_UNSUPPORTED_PROTOCOL\x10\x14\x12%\n" +
-	"!ERROR_REASON_DATABASE_UNAVAILABLE\x10\x15\x12)\n" +
+	"!ERROR_REASON_DATABASE_UNAVAILABLE\x10\x15\x12'\n" +
+	"#ERROR_REASON_OUTPUT_SCHEMA_MISMATCH\x10\x16\x12)\n" +
 	"%ERROR_REASON_CAPABILITY_NOT_SUPPORTED\x10\x172\xa6\x03\n" +
 	"\n" +
 	"LlmService\x12=\n" +
@@ -2720,7 +3019,7 @@ func file_llm_v1_llm_service_proto_rawDescGZIP() []byte {
 }
 
 var file_llm_v1_llm_service_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_llm_v1_llm_service_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_llm_v1_llm_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_llm_v1_llm_service_proto_goTypes = []any{
 	(Role)(0),                      // 0: llm.v1.Role
 	(CacheMode)(0),                 // 1: llm.v1.CacheMode
@@ -2729,92 +3028,101 @@ var file_llm_v1_llm_service_proto_goTypes = []any{
 	(ErrorReason)(0),               // 4: llm.v1.ErrorReason
 	(*Message)(nil),                // 5: llm.v1.Message
 	(*CachePolicy)(nil),            // 6: llm.v1.CachePolicy
-	(*Usage)(nil),                  // 7: llm.v1.Usage
-	(*GenerateRequest)(nil),        // 8: llm.v1.GenerateRequest
-	(*GenerateResponse)(nil),       // 9: llm.v1.GenerateResponse
-	(*StreamGenerateRequest)(nil),  // 10: llm.v1.StreamGenerateRequest
-	(*StreamStarted)(nil),          // 11: llm.v1.StreamStarted
-	(*TextDelta)(nil),              // 12: llm.v1.TextDelta
-	(*StreamCompleted)(nil),        // 13: llm.v1.StreamCompleted
-	(*StreamGenerateResponse)(nil), // 14: llm.v1.StreamGenerateResponse
-	(*BatchGenerateRequest)(nil),   // 15: llm.v1.BatchGenerateRequest
-	(*BatchGenerateResult)(nil),    // 16: llm.v1.BatchGenerateResult
-	(*BatchGenerateResponse)(nil),  // 17: llm.v1.BatchGenerateResponse
-	(*ListModelsRequest)(nil),      // 18: llm.v1.ListModelsRequest
-	(*Deployment)(nil),             // 19: llm.v1.Deployment
-	(*Model)(nil),                  // 20: llm.v1.Model
-	(*ListModelsResponse)(nil),     // 21: llm.v1.ListModelsResponse
-	(*GetUsageRequest)(nil),        // 22: llm.v1.GetUsageRequest
-	(*UsageTotals)(nil),            // 23: llm.v1.UsageTotals
-	(*ModelUsage)(nil),             // 24: llm.v1.ModelUsage
-	(*GetUsageResponse)(nil),       // 25: llm.v1.GetUsageResponse
-	(*KeyUsage)(nil),               // 26: llm.v1.KeyUsage
-	(*DayUsage)(nil),               // 27: llm.v1.DayUsage
-	(*EmbedRequest)(nil),           // 28: llm.v1.EmbedRequest
-	(*Embedding)(nil),              // 29: llm.v1.Embedding
-	(*EmbedResponse)(nil),          // 30: llm.v1.EmbedResponse
-	nil,                            // 31: llm.v1.GenerateRequest.MetadataEntry
-	nil,                            // 32: llm.v1.StreamGenerateRequest.MetadataEntry
-	nil,                            // 33: llm.v1.EmbedRequest.MetadataEntry
-	(*status.Status)(nil),          // 34: google.rpc.Status
-	(*timestamppb.Timestamp)(nil),  // 35: google.protobuf.Timestamp
+	(*ResponseFormat)(nil),         // 7: llm.v1.ResponseFormat
+	(*TextFormat)(nil),             // 8: llm.v1.TextFormat
+	(*JsonObjectFormat)(nil),       // 9: llm.v1.JsonObjectFormat
+	(*JsonSchemaFormat)(nil),       // 10: llm.v1.JsonSchemaFormat
+	(*Usage)(nil),                  // 11: llm.v1.Usage
+	(*GenerateRequest)(nil),        // 12: llm.v1.GenerateRequest
+	(*GenerateResponse)(nil),       // 13: llm.v1.GenerateResponse
+	(*StreamGenerateRequest)(nil),  // 14: llm.v1.StreamGenerateRequest
+	(*StreamStarted)(nil),          // 15: llm.v1.StreamStarted
+	(*TextDelta)(nil),              // 16: llm.v1.TextDelta
+	(*StreamCompleted)(nil),        // 17: llm.v1.StreamCompleted
+	(*StreamGenerateResponse)(nil), // 18: llm.v1.StreamGenerateResponse
+	(*BatchGenerateRequest)(nil),   // 19: llm.v1.BatchGenerateRequest
+	(*BatchGenerateResult)(nil),    // 20: llm.v1.BatchGenerateResult
+	(*BatchGenerateResponse)(nil),  // 21: llm.v1.BatchGenerateResponse
+	(*ListModelsRequest)(nil),      // 22: llm.v1.ListModelsRequest
+	(*Deployment)(nil),             // 23: llm.v1.Deployment
+	(*Model)(nil),                  // 24: llm.v1.Model
+	(*ListModelsResponse)(nil),     // 25: llm.v1.ListModelsResponse
+	(*GetUsageRequest)(nil),        // 26: llm.v1.GetUsageRequest
+	(*UsageTotals)(nil),            // 27: llm.v1.UsageTotals
+	(*ModelUsage)(nil),             // 28: llm.v1.ModelUsage
+	(*GetUsageResponse)(nil),       // 29: llm.v1.GetUsageResponse
+	(*KeyUsage)(nil),               // 30: llm.v1.KeyUsage
+	(*DayUsage)(nil),               // 31: llm.v1.DayUsage
+	(*EmbedRequest)(nil),           // 32: llm.v1.EmbedRequest
+	(*Embedding)(nil),              // 33: llm.v1.Embedding
+	(*EmbedResponse)(nil),          // 34: llm.v1.EmbedResponse
+	nil,                            // 35: llm.v1.GenerateRequest.MetadataEntry
+	nil,                            // 36: llm.v1.StreamGenerateRequest.MetadataEntry
+	nil,                            // 37: llm.v1.EmbedRequest.MetadataEntry
+	(*status.Status)(nil),          // 38: google.rpc.Status
+	(*timestamppb.Timestamp)(nil),  // 39: google.protobuf.Timestamp
 }
 var file_llm_v1_llm_service_proto_depIdxs = []int32{
 	0,  // 0: llm.v1.Message.role:type_name -> llm.v1.Role
 	1,  // 1: llm.v1.CachePolicy.mode:type_name -> llm.v1.CacheMode
-	5,  // 2: llm.v1.GenerateRequest.messages:type_name -> llm.v1.Message
-	6,  // 3: llm.v1.GenerateRequest.cache:type_name -> llm.v1.CachePolicy
-	31, // 4: llm.v1.GenerateRequest.metadata:type_name -> llm.v1.GenerateRequest.MetadataEntry
-	2,  // 5: llm.v1.GenerateResponse.finish_reason:type_name -> llm.v1.FinishReason
-	7,  // 6: llm.v1.GenerateResponse.usage:type_name -> llm.v1.Usage
-	5,  // 7: llm.v1.StreamGenerateRequest.messages:type_name -> llm.v1.Message
-	6,  // 8: llm.v1.StreamGenerateRequest.cache:type_name -> llm.v1.CachePolicy
-	32, // 9: llm.v1.StreamGenerateRequest.metadata:type_name -> llm.v1.StreamGenerateRequest.MetadataEntry
-	2,  // 10: llm.v1.StreamCompleted.finish_reason:type_name -> llm.v1.FinishReason
-	7,  // 11: llm.v1.StreamCompleted.usage:type_name -> llm.v1.Usage
-	11, // 12: llm.v1.StreamGenerateResponse.started:type_name -> llm.v1.StreamStarted
-	12, // 13: llm.v1.StreamGenerateResponse.delta:type_name -> llm.v1.TextDelta
-	13, // 14: llm.v1.StreamGenerateResponse.completed:type_name -> llm.v1.StreamCompleted
-	8,  // 15: llm.v1.BatchGenerateRequest.requests:type_name -> llm.v1.GenerateRequest
-	9,  // 16: llm.v1.BatchGenerateResult.response:type_name -> llm.v1.GenerateResponse
-	34, // 17: llm.v1.BatchGenerateResult.error:type_name -> google.rpc.Status
-	16, // 18: llm.v1.BatchGenerateResponse.results:type_name -> llm.v1.BatchGenerateResult
-	3,  // 19: llm.v1.Deployment.state:type_name -> llm.v1.CircuitState
-	19, // 20: llm.v1.Model.deployments:type_name -> llm.v1.Deployment
-	20, // 21: llm.v1.ListModelsResponse.models:type_name -> llm.v1.Model
-	35, // 22: llm.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
-	35, // 23: llm.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
-	7,  // 24: llm.v1.UsageTotals.usage:type_name -> llm.v1.Usage
-	23, // 25: llm.v1.ModelUsage.totals:type_name -> llm.v1.UsageTotals
-	35, // 26: llm.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
-	35, // 27: llm.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
-	23, // 28: llm.v1.GetUsageResponse.totals:type_name -> llm.v1.UsageTotals
-	24, // 29: llm.v1.GetUsageResponse.by_model:type_name -> llm.v1.ModelUsage
-	26, // 30: llm.v1.GetUsageResponse.by_key:type_name -> llm.v1.KeyUsage
-	27, // 31: llm.v1.GetUsageResponse.by_day:type_name -> llm.v1.DayUsage
-	23, // 32: llm.v1.KeyUsage.totals:type_name -> llm.v1.UsageTotals
-	23, // 33: llm.v1.DayUsage.totals:type_name -> llm.v1.UsageTotals
-	6,  // 34: llm.v1.EmbedRequest.cache:type_name -> llm.v1.CachePolicy
-	33, // 35: llm.v1.EmbedRequest.metadata:type_name -> llm.v1.EmbedRequest.MetadataEntry
-	29, // 36: llm.v1.EmbedResponse.embeddings:type_name -> llm.v1.Embedding
-	7,  // 37: llm.v1.EmbedResponse.usage:type_name -> llm.v1.Usage
-	8,  // 38: llm.v1.LlmService.Generate:input_type -> llm.v1.GenerateRequest
-	10, // 39: llm.v1.LlmService.StreamGenerate:input_type -> llm.v1.StreamGenerateRequest
-	15, // 40: llm.v1.LlmService.BatchGenerate:input_type -> llm.v1.BatchGenerateRequest
-	18, // 41: llm.v1.LlmService.ListModels:input_type -> llm.v1.ListModelsRequest
-	22, // 42: llm.v1.LlmService.GetUsage:input_type -> llm.v1.GetUsageRequest
-	28, // 43: llm.v1.LlmService.Embed:input_type -> llm.v1.EmbedRequest
-	9,  // 44: llm.v1.LlmService.Generate:output_type -> llm.v1.GenerateResponse
-	14, // 45: llm.v1.LlmService.StreamGenerate:output_type -> llm.v1.StreamGenerateResponse
-	17, // 46: llm.v1.LlmService.BatchGenerate:output_type -> llm.v1.BatchGenerateResponse
-	21, // 47: llm.v1.LlmService.ListModels:output_type -> llm.v1.ListModelsResponse
-	25, // 48: llm.v1.LlmService.GetUsage:output_type -> llm.v1.GetUsageResponse
-	30, // 49: llm.v1.LlmService.Embed:output_type -> llm.v1.EmbedResponse
-	44, // [44:50] is the sub-list for method output_type
-	38, // [38:44] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	8,  // 2: llm.v1.ResponseFormat.text:type_name -> llm.v1.TextFormat
+	9,  // 3: llm.v1.ResponseFormat.json_object:type_name -> llm.v1.JsonObjectFormat
+	10, // 4: llm.v1.ResponseFormat.json_schema:type_name -> llm.v1.JsonSchemaFormat
+	5,  // 5: llm.v1.GenerateRequest.messages:type_name -> llm.v1.Message
+	6,  // 6: llm.v1.GenerateRequest.cache:type_name -> llm.v1.CachePolicy
+	35, // 7: llm.v1.GenerateRequest.metadata:type_name -> llm.v1.GenerateRequest.MetadataEntry
+	7,  // 8: llm.v1.GenerateRequest.response_format:type_name -> llm.v1.ResponseFormat
+	2,  // 9: llm.v1.GenerateResponse.finish_reason:type_name -> llm.v1.FinishReason
+	11, // 10: llm.v1.GenerateResponse.usage:type_name -> llm.v1.Usage
+	5,  // 11: llm.v1.StreamGenerateRequest.messages:type_name -> llm.v1.Message
+	6,  // 12: llm.v1.StreamGenerateRequest.cache:type_name -> llm.v1.CachePolicy
+	36, // 13: llm.v1.StreamGenerateRequest.metadata:type_name -> llm.v1.StreamGenerateRequest.MetadataEntry
+	7,  // 14: llm.v1.StreamGenerateRequest.response_format:type_name -> llm.v1.ResponseFormat
+	2,  // 15: llm.v1.StreamCompleted.finish_reason:type_name -> llm.v1.FinishReason
+	11, // 16: llm.v1.StreamCompleted.usage:type_name -> llm.v1.Usage
+	15, // 17: llm.v1.StreamGenerateResponse.started:type_name -> llm.v1.StreamStarted
+	16, // 18: llm.v1.StreamGenerateResponse.delta:type_name -> llm.v1.TextDelta
+	17, // 19: llm.v1.StreamGenerateResponse.completed:type_name -> llm.v1.StreamCompleted
+	12, // 20: llm.v1.BatchGenerateRequest.requests:type_name -> llm.v1.GenerateRequest
+	13, // 21: llm.v1.BatchGenerateResult.response:type_name -> llm.v1.GenerateResponse
+	38, // 22: llm.v1.BatchGenerateResult.error:type_name -> google.rpc.Status
+	20, // 23: llm.v1.BatchGenerateResponse.results:type_name -> llm.v1.BatchGenerateResult
+	3,  // 24: llm.v1.Deployment.state:type_name -> llm.v1.CircuitState
+	23, // 25: llm.v1.Model.deployments:type_name -> llm.v1.Deployment
+	24, // 26: llm.v1.ListModelsResponse.models:type_name -> llm.v1.Model
+	39, // 27: llm.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	39, // 28: llm.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	11, // 29: llm.v1.UsageTotals.usage:type_name -> llm.v1.Usage
+	27, // 30: llm.v1.ModelUsage.totals:type_name -> llm.v1.UsageTotals
+	39, // 31: llm.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
+	39, // 32: llm.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
+	27, // 33: llm.v1.GetUsageResponse.totals:type_name -> llm.v1.UsageTotals
+	28, // 34: llm.v1.GetUsageResponse.by_model:type_name -> llm.v1.ModelUsage
+	30, // 35: llm.v1.GetUsageResponse.by_key:type_name -> llm.v1.KeyUsage
+	31, // 36: llm.v1.GetUsageResponse.by_day:type_name -> llm.v1.DayUsage
+	27, // 37: llm.v1.KeyUsage.totals:type_name -> llm.v1.UsageTotals
+	27, // 38: llm.v1.DayUsage.totals:type_name -> llm.v1.UsageTotals
+	6,  // 39: llm.v1.EmbedRequest.cache:type_name -> llm.v1.CachePolicy
+	37, // 40: llm.v1.EmbedRequest.metadata:type_name -> llm.v1.EmbedRequest.MetadataEntry
+	33, // 41: llm.v1.EmbedResponse.embeddings:type_name -> llm.v1.Embedding
+	11, // 42: llm.v1.EmbedResponse.usage:type_name -> llm.v1.Usage
+	12, // 43: llm.v1.LlmService.Generate:input_type -> llm.v1.GenerateRequest
+	14, // 44: llm.v1.LlmService.StreamGenerate:input_type -> llm.v1.StreamGenerateRequest
+	19, // 45: llm.v1.LlmService.BatchGenerate:input_type -> llm.v1.BatchGenerateRequest
+	22, // 46: llm.v1.LlmService.ListModels:input_type -> llm.v1.ListModelsRequest
+	26, // 47: llm.v1.LlmService.GetUsage:input_type -> llm.v1.GetUsageRequest
+	32, // 48: llm.v1.LlmService.Embed:input_type -> llm.v1.EmbedRequest
+	13, // 49: llm.v1.LlmService.Generate:output_type -> llm.v1.GenerateResponse
+	18, // 50: llm.v1.LlmService.StreamGenerate:output_type -> llm.v1.StreamGenerateResponse
+	21, // 51: llm.v1.LlmService.BatchGenerate:output_type -> llm.v1.BatchGenerateResponse
+	25, // 52: llm.v1.LlmService.ListModels:output_type -> llm.v1.ListModelsResponse
+	29, // 53: llm.v1.LlmService.GetUsage:output_type -> llm.v1.GetUsageResponse
+	34, // 54: llm.v1.LlmService.Embed:output_type -> llm.v1.EmbedResponse
+	49, // [49:55] is the sub-list for method output_type
+	43, // [43:49] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_llm_v1_llm_service_proto_init() }
@@ -2822,25 +3130,30 @@ func file_llm_v1_llm_service_proto_init() {
 	if File_llm_v1_llm_service_proto != nil {
 		return
 	}
-	file_llm_v1_llm_service_proto_msgTypes[3].OneofWrappers = []any{}
-	file_llm_v1_llm_service_proto_msgTypes[5].OneofWrappers = []any{}
-	file_llm_v1_llm_service_proto_msgTypes[9].OneofWrappers = []any{
+	file_llm_v1_llm_service_proto_msgTypes[2].OneofWrappers = []any{
+		(*ResponseFormat_Text)(nil),
+		(*ResponseFormat_JsonObject)(nil),
+		(*ResponseFormat_JsonSchema)(nil),
+	}
+	file_llm_v1_llm_service_proto_msgTypes[7].OneofWrappers = []any{}
+	file_llm_v1_llm_service_proto_msgTypes[9].OneofWrappers = []any{}
+	file_llm_v1_llm_service_proto_msgTypes[13].OneofWrappers = []any{
 		(*StreamGenerateResponse_Started)(nil),
 		(*StreamGenerateResponse_Delta)(nil),
 		(*StreamGenerateResponse_Completed)(nil),
 	}
-	file_llm_v1_llm_service_proto_msgTypes[11].OneofWrappers = []any{
+	file_llm_v1_llm_service_proto_msgTypes[15].OneofWrappers = []any{
 		(*BatchGenerateResult_Response)(nil),
 		(*BatchGenerateResult_Error)(nil),
 	}
-	file_llm_v1_llm_service_proto_msgTypes[23].OneofWrappers = []any{}
+	file_llm_v1_llm_service_proto_msgTypes[27].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_llm_v1_llm_service_proto_rawDesc), len(file_llm_v1_llm_service_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   29,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -16,7 +16,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file llm/v1/llm_service.proto.
  */
 export const file_llm_v1_llm_service: GenFile = /*@__PURE__*/
-  fileDesc("ChhsbG0vdjEvbGxtX3NlcnZpY2UucHJvdG8SBmxsbS52MSI2CgdNZXNzYWdlEhoKBHJvbGUYASABKA4yDC5sbG0udjEuUm9sZRIPCgdjb250ZW50GAIgASgJIkMKC0NhY2hlUG9saWN5Eh8KBG1vZGUYASABKA4yES5sbG0udjEuQ2FjaGVNb2RlEhMKC3R0bF9zZWNvbmRzGAIgASgNIqMBCgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAMSFQoNb3V0cHV0X3Rva2VucxgCIAEoAxIUCgx0b3RhbF90b2tlbnMYAyABKAMSGwoTY2FjaGVkX2lucHV0X3Rva2VucxgEIAEoAxIgChhjYWNoZV93cml0ZV9pbnB1dF90b2tlbnMYBSABKAMSGAoQcmVhc29uaW5nX3Rva2VucxgGIAEoAyK7AwoPR2VuZXJhdGVSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEiEKCG1lc3NhZ2VzGAIgAygLMg8ubGxtLnYxLk1lc3NhZ2USDgoGc3lzdGVtGAMgASgJEhgKC3RlbXBlcmF0dXJlGAQgASgBSACIAQESEgoFdG9wX3AYBSABKAFIAYgBARIeChFtYXhfb3V0cHV0X3Rva2VucxgGIAEoBUgCiAEBEgwKBHN0b3AYByADKAkSEQoEc2VlZBgIIAEoA0gDiAEBEhcKD2ZhbGxiYWNrX21vZGVscxgJIAMoCRIiCgVjYWNoZRgKIAEoCzITLmxsbS52MS5DYWNoZVBvbGljeRI3CghtZXRhZGF0YRgLIAMoCzIlLmxsbS52MS5HZW5lcmF0ZVJlcXVlc3QuTWV0YWRhdGFFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYDCABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCFAoSX21heF9vdXRwdXRfdG9rZW5zQgcKBV9zZWVkItIBChBHZW5lcmF0ZVJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEhAKCHByb3ZpZGVyGAMgASgJEgwKBHRleHQYBCABKAkSKwoNZmluaXNoX3JlYXNvbhgFIAEoDjIULmxsbS52MS5GaW5pc2hSZWFzb24SHAoFdXNhZ2UYBiABKAsyDS5sbG0udjEuVXNhZ2USFgoOY29zdF91c2RfbmFub3MYByABKAMSDgoGY2FjaGVkGAggASgIEhAKCGF0dGVtcHRzGAkgASgNIscDChVTdHJlYW1HZW5lcmF0ZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSIQoIbWVzc2FnZXMYAiADKAsyDy5sbG0udjEuTWVzc2FnZRIOCgZzeXN0ZW0YAyABKAkSGAoLdGVtcGVyYXR1cmUYBCABKAFIAIgBARISCgV0b3BfcBgFIAEoAUgBiAEBEh4KEW1heF9vdXRwdXRfdG9rZW5zGAYgASgFSAKIAQESDAoEc3RvcBgHIAMoCRIRCgRzZWVkGAggASgDSAOIAQESFwoPZmFsbGJhY2tfbW9kZWxzGAkgAygJEiIKBWNhY2hlGAogASgLMhMubGxtLnYxLkNhY2hlUG9saWN5Ej0KCG1ldGFkYXRhGAsgAygLMisubGxtLnYxLlN0cmVhbUdlbmVyYXRlUmVxdWVzdC5NZXRhZGF0YUVudHJ5EhcKD2lkZW1wb3RlbmN5X2tleRgMIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcEIUChJfbWF4X291dHB1dF90b2tlbnNCBwoFX3NlZWQiPAoNU3RyZWFtU3RhcnRlZBIKCgJpZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIQCghwcm92aWRlchgDIAEoCSIZCglUZXh0RGVsdGESDAoEdGV4dBgBIAEoCSKWAQoPU3RyZWFtQ29tcGxldGVkEisKDWZpbmlzaF9yZWFzb24YASABKA4yFC5sbG0udjEuRmluaXNoUmVhc29uEhwKBXVzYWdlGAIgASgLMg0ubGxtLnYxLlVzYWdlEhYKDmNvc3RfdXNkX25hbm9zGAMgASgDEg4KBmNhY2hlZBgEIAEoCBIQCghhdHRlbXB0cxgFIAEoDSKdAQoWU3RyZWFtR2VuZXJhdGVSZXNwb25zZRIoCgdzdGFydGVkGAEgASgLMhUubGxtLnYxLlN0cmVhbVN0YXJ0ZWRIABIiCgVkZWx0YRgCIAEoCzIRLmxsbS52MS5UZXh0RGVsdGFIABIsCgljb21wbGV0ZWQYAyABKAsyFy5sbG0udjEuU3RyZWFtQ29tcGxldGVkSABCBwoFZXZlbnQiWgoUQmF0Y2hHZW5lcmF0ZVJlcXVlc3QSKQoIcmVxdWVzdHMYASADKAsyFy5sbG0udjEuR2VuZXJhdGVSZXF1ZXN0EhcKD21heF9jb25jdXJyZW5jeRgCIAEoDSKBAQoTQmF0Y2hHZW5lcmF0ZVJlc3VsdBINCgVpbmRleBgBIAEoDRIsCghyZXNwb25zZRgCIAEoCzIYLmxsbS52MS5HZW5lcmF0ZVJlc3BvbnNlSAASIwoFZXJyb3IYAyABKAsyEi5nb29nbGUucnBjLlN0YXR1c0gAQggKBnJlc3VsdCJFChVCYXRjaEdlbmVyYXRlUmVzcG9uc2USLAoHcmVzdWx0cxgBIAMoCzIbLmxsbS52MS5CYXRjaEdlbmVyYXRlUmVzdWx0IhMKEUxpc3RNb2RlbHNSZXF1ZXN0ImsKCkRlcGxveW1lbnQSEAoIcHJvdmlkZXIYASABKAkSFgoOdXBzdHJlYW1fbW9kZWwYAiABKAkSDgoGd2VpZ2h0GAMgASgNEiMKBXN0YXRlGAQgASgOMhQubGxtLnYxLkNpcmN1aXRTdGF0ZSLiAgoFTW9kZWwSCgoCaWQYASABKAkSDwoHYWxpYXNlcxgCIAMoCRIQCghwcm92aWRlchgDIAEoCRIWCg5jb250ZXh0X3dpbmRvdxgEIAEoAxIZChFtYXhfb3V0cHV0X3Rva2VucxgFIAEoAxIpCiFpbnB1dF9wcmljZV91c2RfbmFub3NfcGVyX21pbGxpb24YBiABKAMSKgoib3V0cHV0X3ByaWNlX3VzZF9uYW5vc19wZXJfbWlsbGlvbhgHIAEoAxIUCgxjYXBhYmlsaXRpZXMYCCADKAkSJwoLZGVwbG95bWVudHMYCSADKAsyEi5sbG0udjEuRGVwbG95bWVudBIwCihjYWNoZWRfaW5wdXRfcHJpY2VfdXNkX25hbm9zX3Blcl9taWxsaW9uGAogASgDEi8KJ2NhY2hlX3dyaXRlX3ByaWNlX3VzZF9uYW5vc19wZXJfbWlsbGlvbhgLIAEoAyIzChJMaXN0TW9kZWxzUmVzcG9uc2USHQoGbW9kZWxzGAEgAygLMg0ubGxtLnYxLk1vZGVsIn8KD0dldFVzYWdlUmVxdWVzdBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGdGVuYW50GAMgASgJIogBCgtVc2FnZVRvdGFscxIQCghyZXF1ZXN0cxgBIAEoAxIRCglzdWNjZWVkZWQYAiABKAMSDgoGZmFpbGVkGAMgASgDEg4KBmNhY2hlZBgEIAEoAxIcCgV1c2FnZRgFIAEoCzINLmxsbS52MS5Vc2FnZRIWCg5jb3N0X3VzZF9uYW5vcxgGIAEoAyJACgpNb2RlbFVzYWdlEg0KBW1vZGVsGAEgASgJEiMKBnRvdGFscxgCIAEoCzITLmxsbS52MS5Vc2FnZVRvdGFscyKPAgoQR2V0VXNhZ2VSZXNwb25zZRIOCgZ0ZW5hbnQYASABKAkSLgoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBnRvdGFscxgEIAEoCzITLmxsbS52MS5Vc2FnZVRvdGFscxIkCghieV9tb2RlbBgFIAMoCzISLmxsbS52MS5Nb2RlbFVzYWdlEiAKBmJ5X2tleRgGIAMoCzIQLmxsbS52MS5LZXlVc2FnZRIgCgZieV9kYXkYByADKAsyEC5sbG0udjEuRGF5VXNhZ2UiUQoIS2V5VXNhZ2USDgoGa2V5X2lkGAEgASgJEhAKCGtleV9uYW1lGAIgASgJEiMKBnRvdGFscxgDIAEoCzITLmxsbS52MS5Vc2FnZVRvdGFscyI8CghEYXlVc2FnZRILCgNkYXkYASABKAkSIwoGdG90YWxzGAIgASgLMhMubGxtLnYxLlVzYWdlVG90YWxzIvkBCgxFbWJlZFJlcXVlc3QSDQoFbW9kZWwYASABKAkSDgoGaW5wdXRzGAIgAygJEhcKCmRpbWVuc2lvbnMYAyABKAVIAIgBARIXCg9mYWxsYmFja19tb2RlbHMYBCADKAkSIgoFY2FjaGUYBSABKAsyEy5sbG0udjEuQ2FjaGVQb2xpY3kSNAoIbWV0YWRhdGEYBiADKAsyIi5sbG0udjEuRW1iZWRSZXF1ZXN0Lk1ldGFkYXRhRW50cnkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQg0KC19kaW1lbnNpb25zIioKCUVtYmVkZGluZxINCgVpbmRleBgBIAEoDRIOCgZ2YWx1ZXMYAiADKAIiuwEKDUVtYmVkUmVzcG9uc2USCgoCaWQYASABKAkSDQoFbW9kZWwYAiABKAkSEAoIcHJvdmlkZXIYAyABKAkSJQoKZW1iZWRkaW5ncxgEIAMoCzIRLmxsbS52MS5FbWJlZGRpbmcSHAoFdXNhZ2UYBSABKAsyDS5sbG0udjEuVXNhZ2USFgoOY29zdF91c2RfbmFub3MYBiABKAMSDgoGY2FjaGVkGAcgASgIEhAKCGF0dGVtcHRzGAggASgNKlAKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfU1lTVEVNEAESDQoJUk9MRV9VU0VSEAISEgoOUk9MRV9BU1NJU1RBTlQQAypsCglDYWNoZU1vZGUSGgoWQ0FDSEVfTU9ERV9VTlNQRUNJRklFRBAAEhUKEUNBQ0hFX01PREVfQllQQVNTEAESFAoQQ0FDSEVfTU9ERV9GT1JDRRACEhYKEkNBQ0hFX01PREVfUkVGUkVTSBADKoEBCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAISIAocRklOSVNIX1JFQVNPTl9DT05URU5UX0ZJTFRFUhADKnwKDENpcmN1aXRTdGF0ZRIdChlDSVJDVUlUX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUQ0lSQ1VJVF9TVEFURV9DTE9TRUQQARIWChJDSVJDVUlUX1NUQVRFX09QRU4QAhIbChdDSVJDVUlUX1NUQVRFX0hBTEZfT1BFThADKrkGCgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIgChxFUlJPUl9SRUFTT05fSU5WQUxJRF9SRVFVRVNUEAESKAokRVJST1JfUkVBU09OX0NPTlRFWFRfTEVOR1RIX0VYQ0VFREVEEAISIAocRVJST1JfUkVBU09OX1VOQVVUSEVOVElDQVRFRBADEiIKHkVSUk9SX1JFQVNPTl9NT0RFTF9OT1RfQUxMT1dFRBAEEiAKHEVSUk9SX1JFQVNPTl9NT0RFTF9OT1RfRk9VTkQQBRIdChlFUlJPUl9SRUFTT05fUkFURV9MSU1JVEVEEAYSIAocRVJST1JfUkVBU09OX0JVREdFVF9FWENFRURFRBAHEiYKIkVSUk9SX1JFQVNPTl9QUk9WSURFUl9SQVRFX0xJTUlURUQQCBIhCh1FUlJPUl9SRUFTT05fUFJPVklERVJfVElNRU9VVBAJEiUKIUVSUk9SX1JFQVNPTl9QUk9WSURFUl9VTkFWQUlMQUJMRRAKEh0KGUVSUk9SX1JFQVNPTl9DSVJDVUlUX09QRU4QCxIiCh5FUlJPUl9SRUFTT05fUFJPVklERVJfUkVKRUNURUQQDBIlCiFFUlJPUl9SRUFTT05fUFJPVklERVJfQVVUSF9GQUlMRUQQDRIaChZFUlJPUl9SRUFTT05fQ0FOQ0VMTEVEEA4SGQoVRVJST1JfUkVBU09OX0lOVEVSTkFMEA8SHgoaRVJST1JfUkVBU09OX1NIVVRUSU5HX0RPV04QEBIjCh9FUlJPUl9SRUFTT05fVEVOQU5UX05PVF9BTExPV0VEEBESIgoeRVJST1JfUkVBU09OX01BTEZPUk1FRF9SRVFVRVNUEBISIgoeRVJST1JfUkVBU09OX1JFUVVFU1RfVE9PX0xBUkdFEBMSJQohRVJST1JfUkVBU09OX1VOU1VQUE9SVEVEX1BST1RPQ09MEBQSJQohRVJST1JfUkVBU09OX0RBVEFCQVNFX1VOQVZBSUxBQkxFEBUSKQolRVJST1JfUkVBU09OX0NBUEFCSUxJVFlfTk9UX1NVUFBPUlRFRBAXMqYDCgpMbG1TZXJ2aWNlEj0KCEdlbmVyYXRlEhcubGxtLnYxLkdlbmVyYXRlUmVxdWVzdBoYLmxsbS52MS5HZW5lcmF0ZVJlc3BvbnNlElEKDlN0cmVhbUdlbmVyYXRlEh0ubGxtLnYxLlN0cmVhbUdlbmVyYXRlUmVxdWVzdBoeLmxsbS52MS5TdHJlYW1HZW5lcmF0ZVJlc3BvbnNlMAESTAoNQmF0Y2hHZW5lcmF0ZRIcLmxsbS52MS5CYXRjaEdlbmVyYXRlUmVxdWVzdBodLmxsbS52MS5CYXRjaEdlbmVyYXRlUmVzcG9uc2USQwoKTGlzdE1vZGVscxIZLmxsbS52MS5MaXN0TW9kZWxzUmVxdWVzdBoaLmxsbS52MS5MaXN0TW9kZWxzUmVzcG9uc2USPQoIR2V0VXNhZ2USFy5sbG0udjEuR2V0VXNhZ2VSZXF1ZXN0GhgubGxtLnYxLkdldFVzYWdlUmVzcG9uc2USNAoFRW1iZWQSFC5sbG0udjEuRW1iZWRSZXF1ZXN0GhUubGxtLnYxLkVtYmVkUmVzcG9uc2VCOFo2Z2l0aHViLmNvbS9sbG0tc2VydmljZS9sbG0tc2VydmljZS9nZW4vZ28vbGxtL3YxO2xsbXYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_google_rpc_status]);
+  fileDesc("ChhsbG0vdjEvbGxtX3NlcnZpY2UucHJvdG8SBmxsbS52MSI2CgdNZXNzYWdlEhoKBHJvbGUYASABKA4yDC5sbG0udjEuUm9sZRIPCgdjb250ZW50GAIgASgJIkMKC0NhY2hlUG9saWN5Eh8KBG1vZGUYASABKA4yES5sbG0udjEuQ2FjaGVNb2RlEhMKC3R0bF9zZWNvbmRzGAIgASgNIr8BCg5SZXNwb25zZUZvcm1hdBIiCgR0ZXh0GAEgASgLMhIubGxtLnYxLlRleHRGb3JtYXRIABIvCgtqc29uX29iamVjdBgCIAEoCzIYLmxsbS52MS5Kc29uT2JqZWN0Rm9ybWF0SAASLwoLanNvbl9zY2hlbWEYAyABKAsyGC5sbG0udjEuSnNvblNjaGVtYUZvcm1hdEgAEh0KFXBhc3NfdGhyb3VnaF9taXNtYXRjaBgEIAEoCEIICgZmb3JtYXQiDAoKVGV4dEZvcm1hdCISChBKc29uT2JqZWN0Rm9ybWF0IkUKEEpzb25TY2hlbWFGb3JtYXQSDAoEbmFtZRgBIAEoCRITCgtzY2hlbWFfanNvbhgCIAEoCRIOCgZzdHJpY3QYAyABKAgiowEKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoAxIVCg1vdXRwdXRfdG9rZW5zGAIgASgDEhQKDHRvdGFsX3Rva2VucxgDIAEoAxIbChNjYWNoZWRfaW5wdXRfdG9rZW5zGAQgASgDEiAKGGNhY2hlX3dyaXRlX2lucHV0X3Rva2VucxgFIAEoAxIYChByZWFzb25pbmdfdG9rZW5zGAYgASgDIuwDCg9HZW5lcmF0ZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSIQoIbWVzc2FnZXMYAiADKAsyDy5sbG0udjEuTWVzc2FnZRIOCgZzeXN0ZW0YAyABKAkSGAoLdGVtcGVyYXR1cmUYBCABKAFIAIgBARISCgV0b3BfcBgFIAEoAUgBiAEBEh4KEW1heF9vdXRwdXRfdG9rZW5zGAYgASgFSAKIAQESDAoEc3RvcBgHIAMoCRIRCgRzZWVkGAggASgDSAOIAQESFwoPZmFsbGJhY2tfbW9kZWxzGAkgAygJEiIKBWNhY2hlGAogASgLMhMubGxtLnYxLkNhY2hlUG9saWN5EjcKCG1ldGFkYXRhGAsgAygLMiUubGxtLnYxLkdlbmVyYXRlUmVxdWVzdC5NZXRhZGF0YUVudHJ5EhcKD2lkZW1wb3RlbmN5X2tleRgMIAEoCRIvCg9yZXNwb25zZV9mb3JtYXQYDSABKAsyFi5sbG0udjEuUmVzcG9uc2VGb3JtYXQaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCFAoSX21heF9vdXRwdXRfdG9rZW5zQgcKBV9zZWVkItIBChBHZW5lcmF0ZVJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEhAKCHByb3ZpZGVyGAMgASgJEgwKBHRleHQYBCABKAkSKwoNZmluaXNoX3JlYXNvbhgFIAEoDjIULmxsbS52MS5GaW5pc2hSZWFzb24SHAoFdXNhZ2UYBiABKAsyDS5sbG0udjEuVXNhZ2USFgoOY29zdF91c2RfbmFub3MYByABKAMSDgoGY2FjaGVkGAggASgIEhAKCGF0dGVtcHRzGAkgASgNIvgDChVTdHJlYW1HZW5lcmF0ZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSIQoIbWVzc2FnZXMYAiADKAsyDy5sbG0udjEuTWVzc2FnZRIOCgZzeXN0ZW0YAyABKAkSGAoLdGVtcGVyYXR1cmUYBCABKAFIAIgBARISCgV0b3BfcBgFIAEoAUgBiAEBEh4KEW1heF9vdXRwdXRfdG9rZW5zGAYgASgFSAKIAQESDAoEc3RvcBgHIAMoCRIRCgRzZWVkGAggASgDSAOIAQESFwoPZmFsbGJhY2tfbW9kZWxzGAkgAygJEiIKBWNhY2hlGAogASgLMhMubGxtLnYxLkNhY2hlUG9saWN5Ej0KCG1ldGFkYXRhGAsgAygLMisubGxtLnYxLlN0cmVhbUdlbmVyYXRlUmVxdWVzdC5NZXRhZGF0YUVudHJ5EhcKD2lkZW1wb3RlbmN5X2tleRgMIAEoCRIvCg9yZXNwb25zZV9mb3JtYXQYDSABKAsyFi5sbG0udjEuUmVzcG9uc2VGb3JtYXQaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCFAoSX21heF9vdXRwdXRfdG9rZW5zQgcKBV9zZWVkIjwKDVN0cmVhbVN0YXJ0ZWQSCgoCaWQYASABKAkSDQoFbW9kZWwYAiABKAkSEAoIcHJvdmlkZXIYAyABKAkiGQoJVGV4dERlbHRhEgwKBHRleHQYASABKAkilgEKD1N0cmVhbUNvbXBsZXRlZBIrCg1maW5pc2hfcmVhc29uGAEgASgOMhQubGxtLnYxLkZpbmlzaFJlYXNvbhIcCgV1c2FnZRgCIAEoCzINLmxsbS52MS5Vc2FnZRIWCg5jb3N0X3VzZF9uYW5vcxgDIAEoAxIOCgZjYWNoZWQYBCABKAgSEAoIYXR0ZW1wdHMYBSABKA0inQEKFlN0cmVhbUdlbmVyYXRlUmVzcG9uc2USKAoHc3RhcnRlZBgBIAEoCzIVLmxsbS52MS5TdHJlYW1TdGFydGVkSAASIgoFZGVsdGEYAiABKAsyES5sbG0udjEuVGV4dERlbHRhSAASLAoJY29tcGxldGVkGAMgASgLMhcubGxtLnYxLlN0cmVhbUNvbXBsZXRlZEgAQgcKBWV2ZW50IloKFEJhdGNoR2VuZXJhdGVSZXF1ZXN0EikKCHJlcXVlc3RzGAEgAygLMhcubGxtLnYxLkdlbmVyYXRlUmVxdWVzdBIXCg9tYXhfY29uY3VycmVuY3kYAiABKA0igQEKE0JhdGNoR2VuZXJhdGVSZXN1bHQSDQoFaW5kZXgYASABKA0SLAoIcmVzcG9uc2UYAiABKAsyGC5sbG0udjEuR2VuZXJhdGVSZXNwb25zZUgAEiMKBWVycm9yGAMgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXNIAEIICgZyZXN1bHQiRQoVQmF0Y2hHZW5lcmF0ZVJlc3BvbnNlEiwKB3Jlc3VsdHMYASADKAsyGy5sbG0udjEuQmF0Y2hHZW5lcmF0ZVJlc3VsdCITChFMaXN0TW9kZWxzUmVxdWVzdCJrCgpEZXBsb3ltZW50EhAKCHByb3ZpZGVyGAEgASgJEhYKDnVwc3RyZWFtX21vZGVsGAIgASgJEg4KBndlaWdodBgDIAEoDRIjCgVzdGF0ZRgEIAEoDjIULmxsbS52MS5DaXJjdWl0U3RhdGUi4gIKBU1vZGVsEgoKAmlkGAEgASgJEg8KB2FsaWFzZXMYAiADKAkSEAoIcHJvdmlkZXIYAyABKAkSFgoOY29udGV4dF93aW5kb3cYBCABKAMSGQoRbWF4X291dHB1dF90b2tlbnMYBSABKAMSKQohaW5wdXRfcHJpY2VfdXNkX25hbm9zX3Blcl9taWxsaW9uGAYgASgDEioKIm91dHB1dF9wcmljZV91c2RfbmFub3NfcGVyX21pbGxpb24YByABKAMSFAoMY2FwYWJpbGl0aWVzGAggAygJEicKC2RlcGxveW1lbnRzGAkgAygLMhIubGxtLnYxLkRlcGxveW1lbnQSMAooY2FjaGVkX2lucHV0X3ByaWNlX3VzZF9uYW5vc19wZXJfbWlsbGlvbhgKIAEoAxIvCidjYWNoZV93cml0ZV9wcmljZV91c2RfbmFub3NfcGVyX21pbGxpb24YCyABKAMiMwoSTGlzdE1vZGVsc1Jlc3BvbnNlEh0KBm1vZGVscxgBIAMoCzINLmxsbS52MS5Nb2RlbCJ/Cg9HZXRVc2FnZVJlcXVlc3QSLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnRlbmFudBgDIAEoCSKIAQoLVXNhZ2VUb3RhbHMSEAoIcmVxdWVzdHMYASABKAMSEQoJc3VjY2VlZGVkGAIgASgDEg4KBmZhaWxlZBgDIAEoAxIOCgZjYWNoZWQYBCABKAMSHAoFdXNhZ2UYBSABKAsyDS5sbG0udjEuVXNhZ2USFgoOY29zdF91c2RfbmFub3MYBiABKAMiQAoKTW9kZWxVc2FnZRINCgVtb2RlbBgBIAEoCRIjCgZ0b3RhbHMYAiABKAsyEy5sbG0udjEuVXNhZ2VUb3RhbHMijwIKEEdldFVzYWdlUmVzcG9uc2USDgoGdGVuYW50GAEgASgJEi4KCnN0YXJ0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIjCgZ0b3RhbHMYBCABKAsyEy5sbG0udjEuVXNhZ2VUb3RhbHMSJAoIYnlfbW9kZWwYBSADKAsyEi5sbG0udjEuTW9kZWxVc2FnZRIgCgZieV9rZXkYBiADKAsyEC5sbG0udjEuS2V5VXNhZ2USIAoGYnlfZGF5GAcgAygLMhAubGxtLnYxLkRheVVzYWdlIlEKCEtleVVzYWdlEg4KBmtleV9pZBgBIAEoCRIQCghrZXlfbmFtZRgCIAEoCRIjCgZ0b3RhbHMYAyABKAsyEy5sbG0udjEuVXNhZ2VUb3RhbHMiPAoIRGF5VXNhZ2USCwoDZGF5GAEgASgJEiMKBnRvdGFscxgCIAEoCzITLmxsbS52MS5Vc2FnZVRvdGFscyL5AQoMRW1iZWRSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEg4KBmlucHV0cxgCIAMoCRIXCgpkaW1lbnNpb25zGAMgASgFSACIAQESFwoPZmFsbGJhY2tfbW9kZWxzGAQgAygJEiIKBWNhY2hlGAUgASgLMhMubGxtLnYxLkNhY2hlUG9saWN5EjQKCG1ldGFkYXRhGAYgAygLMiIubGxtLnYxLkVtYmVkUmVxdWVzdC5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUINCgtfZGltZW5zaW9ucyIqCglFbWJlZGRpbmcSDQoFaW5kZXgYASABKA0SDgoGdmFsdWVzGAIgAygCIrsBCg1FbWJlZFJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEhAKCHByb3ZpZGVyGAMgASgJEiUKCmVtYmVkZGluZ3MYBCADKAsyES5sbG0udjEuRW1iZWRkaW5nEhwKBXVzYWdlGAUgASgLMg0ubGxtLnYxLlVzYWdlEhYKDmNvc3RfdXNkX25hbm9zGAYgASgDEg4KBmNhY2hlZBgHIAEoCBIQCghhdHRlbXB0cxgIIAEoDSpQCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1NZU1RFTRABEg0KCVJPTEVfVVNFUhACEhIKDlJPTEVfQVNTSVNUQU5UEAMqbAoJQ2FjaGVNb2RlEhoKFkNBQ0hFX01PREVfVU5TUEVDSUZJRUQQABIVChFDQUNIRV9NT0RFX0JZUEFTUxABEhQKEENBQ0hFX01PREVfRk9SQ0UQAhIWChJDQUNIRV9NT0RFX1JFRlJFU0gQAyqBAQoMRmluaXNoUmVhc29uEh0KGUZJTklTSF9SRUFTT05fVU5TUEVDSUZJRUQQABIWChJGSU5JU0hfUkVBU09OX1NUT1AQARIYChRGSU5JU0hfUkVBU09OX0xFTkdUSBACEiAKHEZJTklTSF9SRUFTT05fQ09OVEVOVF9GSUxURVIQAyp8CgxDaXJjdWl0U3RhdGUSHQoZQ0lSQ1VJVF9TVEFURV9VTlNQRUNJRklFRBAAEhgKFENJUkNVSVRfU1RBVEVfQ0xPU0VEEAESFgoSQ0lSQ1VJVF9TVEFURV9PUEVOEAISGwoXQ0lSQ1VJVF9TVEFURV9IQUxGX09QRU4QAyriBgoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASIAocRVJST1JfUkVBU09OX0lOVkFMSURfUkVRVUVTVBABEigKJEVSUk9SX1JFQVNPTl9DT05URVhUX0xFTkdUSF9FWENFRURFRBACEiAKHEVSUk9SX1JFQVNPTl9VTkFVVEhFTlRJQ0FURUQQAxIiCh5FUlJPUl9SRUFTT05fTU9ERUxfTk9UX0FMTE9XRUQQBBIgChxFUlJPUl9SRUFTT05fTU9ERUxfTk9UX0ZPVU5EEAUSHQoZRVJST1JfUkVBU09OX1JBVEVfTElNSVRFRBAGEiAKHEVSUk9SX1JFQVNPTl9CVURHRVRfRVhDRUVERUQQBxImCiJFUlJPUl9SRUFTT05fUFJPVklERVJfUkFURV9MSU1JVEVEEAgSIQodRVJST1JfUkVBU09OX1BST1ZJREVSX1RJTUVPVVQQCRIlCiFFUlJPUl9SRUFTT05fUFJPVklERVJfVU5BVkFJTEFCTEUQChIdChlFUlJPUl9SRUFTT05fQ0lSQ1VJVF9PUEVOEAsSIgoeRVJST1JfUkVBU09OX1BST1ZJREVSX1JFSkVDVEVEEAwSJQohRVJST1JfUkVBU09OX1BST1ZJREVSX0FVVEhfRkFJTEVEEA0SGgoWRVJST1JfUkVBU09OX0NBTkNFTExFRBAOEhkKFUVSUk9SX1JFQVNPTl9JTlRFUk5BTBAPEh4KGkVSUk9SX1JFQVNPTl9TSFVUVElOR19ET1dOEBASIwofRVJST1JfUkVBU09OX1RFTkFOVF9OT1RfQUxMT1dFRBAREiIKHkVSUk9SX1JFQVNPTl9NQUxGT1JNRURfUkVRVUVTVBASEiIKHkVSUk9SX1JFQVNPTl9SRVFVRVNUX1RPT19MQVJHRRATEiUKIUVSUk9SX1JFQVNPTl9VTlNVUFBPUlRFRF9QUk9UT0NPTBAUEiUKIUVSUk9SX1JFQVNPTl9EQVRBQkFTRV9VTkFWQUlMQUJMRRAVEicKI0VSUk9SX1JFQVNPTl9PVVRQVVRfU0NIRU1BX01JU01BVENIEBYSKQolRVJST1JfUkVBU09OX0NBUEFCSUxJVFlfTk9UX1NVUFBPUlRFRBAXMqYDCgpMbG1TZXJ2aWNlEj0KCEdlbmVyYXRlEhcubGxtLnYxLkdlbmVyYXRlUmVxdWVzdBoYLmxsbS52MS5HZW5lcmF0ZVJlc3BvbnNlElEKDlN0cmVhbUdlbmVyYXRlEh0ubGxtLnYxLlN0cmVhbUdlbmVyYXRlUmVxdWVzdBoeLmxsbS52MS5TdHJlYW1HZW5lcmF0ZVJlc3BvbnNlMAESTAoNQmF0Y2hHZW5lcmF0ZRIcLmxsbS52MS5CYXRjaEdlbmVyYXRlUmVxdWVzdBodLmxsbS52MS5CYXRjaEdlbmVyYXRlUmVzcG9uc2USQwoKTGlzdE1vZGVscxIZLmxsbS52MS5MaXN0TW9kZWxzUmVxdWVzdBoaLmxsbS52MS5MaXN0TW9kZWxzUmVzcG9uc2USPQoIR2V0VXNhZ2USFy5sbG0udjEuR2V0VXNhZ2VSZXF1ZXN0GhgubGxtLnYxLkdldFVzYWdlUmVzcG9uc2USNAoFRW1iZWQSFC5sbG0udjEuRW1iZWRSZXF1ZXN0GhUubGxtLnYxLkVtYmVkUmVzcG9uc2VCOFo2Z2l0aHViLmNvbS9sbG0tc2VydmljZS9sbG0tc2VydmljZS9nZW4vZ28vbGxtL3YxO2xsbXYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * One chat message.
@@ -73,6 +73,129 @@ export type CachePolicy = Message$1<"llm.v1.CachePolicy"> & {
  */
 export const CachePolicySchema: GenMessage<CachePolicy> = /*@__PURE__*/
   messageDesc(file_llm_v1_llm_service, 1);
+
+/**
+ * The shape the answer must take: plain text (the default), any JSON object, or JSON that
+ * matches a JSON Schema. With JSON, the service checks the final answer and fails the call with
+ * ERROR_REASON_OUTPUT_SCHEMA_MISMATCH when it does not match, unless pass_through_mismatch is set.
+ *
+ * @generated from message llm.v1.ResponseFormat
+ */
+export type ResponseFormat = Message$1<"llm.v1.ResponseFormat"> & {
+  /**
+   * Which format; none set means text.
+   *
+   * @generated from oneof llm.v1.ResponseFormat.format
+   */
+  format: {
+    /**
+     * Plain text.
+     *
+     * @generated from field: llm.v1.TextFormat text = 1;
+     */
+    value: TextFormat;
+    case: "text";
+  } | {
+    /**
+     * A JSON object, any shape.
+     *
+     * @generated from field: llm.v1.JsonObjectFormat json_object = 2;
+     */
+    value: JsonObjectFormat;
+    case: "jsonObject";
+  } | {
+    /**
+     * JSON matching a JSON Schema.
+     *
+     * @generated from field: llm.v1.JsonSchemaFormat json_schema = 3;
+     */
+    value: JsonSchemaFormat;
+    case: "jsonSchema";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Return an answer that is not the JSON asked for as it is, instead of failing the call.
+   *
+   * @generated from field: bool pass_through_mismatch = 4;
+   */
+  passThroughMismatch: boolean;
+};
+
+/**
+ * Describes the message llm.v1.ResponseFormat.
+ * Use `create(ResponseFormatSchema)` to create a new message.
+ */
+export const ResponseFormatSchema: GenMessage<ResponseFormat> = /*@__PURE__*/
+  messageDesc(file_llm_v1_llm_service, 2);
+
+/**
+ * Plain text output.
+ *
+ * @generated from message llm.v1.TextFormat
+ */
+export type TextFormat = Message$1<"llm.v1.TextFormat"> & {
+};
+
+/**
+ * Describes the message llm.v1.TextFormat.
+ * Use `create(TextFormatSchema)` to create a new message.
+ */
+export const TextFormatSchema: GenMessage<TextFormat> = /*@__PURE__*/
+  messageDesc(file_llm_v1_llm_service, 3);
+
+/**
+ * Output that is one JSON object.
+ *
+ * @generated from message llm.v1.JsonObjectFormat
+ */
+export type JsonObjectFormat = Message$1<"llm.v1.JsonObjectFormat"> & {
+};
+
+/**
+ * Describes the message llm.v1.JsonObjectFormat.
+ * Use `create(JsonObjectFormatSchema)` to create a new message.
+ */
+export const JsonObjectFormatSchema: GenMessage<JsonObjectFormat> = /*@__PURE__*/
+  messageDesc(file_llm_v1_llm_service, 4);
+
+/**
+ * Output that matches a JSON Schema.
+ *
+ * @generated from message llm.v1.JsonSchemaFormat
+ */
+export type JsonSchemaFormat = Message$1<"llm.v1.JsonSchemaFormat"> & {
+  /**
+   * The schema's name, as OpenAI wants one (letters, digits, _ and -; at most 64); "response" when empty.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The JSON Schema (draft-07 or 2019-09 keywords), as JSON text, at most 64 KiB. A string, not a
+   * google.protobuf.Struct: a Struct holds every number as a double (a bound like 2^53+1 would
+   * change) and drops the key order a caller wrote, while JSON text reaches the provider and the
+   * validator exactly as the caller sent it and is what every client already has at hand.
+   *
+   * @generated from field: string schema_json = 2;
+   */
+  schemaJson: string;
+
+  /**
+   * Ask the provider to constrain generation to the schema exactly (OpenAI strict mode). The
+   * service validates the answer against the schema either way.
+   *
+   * @generated from field: bool strict = 3;
+   */
+  strict: boolean;
+};
+
+/**
+ * Describes the message llm.v1.JsonSchemaFormat.
+ * Use `create(JsonSchemaFormatSchema)` to create a new message.
+ */
+export const JsonSchemaFormatSchema: GenMessage<JsonSchemaFormat> = /*@__PURE__*/
+  messageDesc(file_llm_v1_llm_service, 5);
 
 /**
  * Token counts of one generation.
@@ -132,7 +255,7 @@ export type Usage = Message$1<"llm.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 2);
+  messageDesc(file_llm_v1_llm_service, 6);
 
 /**
  * A request for one generation.
@@ -223,6 +346,13 @@ export type GenerateRequest = Message$1<"llm.v1.GenerateRequest"> & {
    * @generated from field: string idempotency_key = 12;
    */
   idempotencyKey: string;
+
+  /**
+   * The shape the answer must take; text when unset.
+   *
+   * @generated from field: llm.v1.ResponseFormat response_format = 13;
+   */
+  responseFormat?: ResponseFormat | undefined;
 };
 
 /**
@@ -230,7 +360,7 @@ export type GenerateRequest = Message$1<"llm.v1.GenerateRequest"> & {
  * Use `create(GenerateRequestSchema)` to create a new message.
  */
 export const GenerateRequestSchema: GenMessage<GenerateRequest> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 3);
+  messageDesc(file_llm_v1_llm_service, 7);
 
 /**
  * The result of one generation.
@@ -308,7 +438,7 @@ export type GenerateResponse = Message$1<"llm.v1.GenerateResponse"> & {
  * Use `create(GenerateResponseSchema)` to create a new message.
  */
 export const GenerateResponseSchema: GenMessage<GenerateResponse> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 4);
+  messageDesc(file_llm_v1_llm_service, 8);
 
 /**
  * A request for one streamed generation; fields as in GenerateRequest.
@@ -400,6 +530,13 @@ export type StreamGenerateRequest = Message$1<"llm.v1.StreamGenerateRequest"> & 
    * @generated from field: string idempotency_key = 12;
    */
   idempotencyKey: string;
+
+  /**
+   * The shape the answer must take; text when unset.
+   *
+   * @generated from field: llm.v1.ResponseFormat response_format = 13;
+   */
+  responseFormat?: ResponseFormat | undefined;
 };
 
 /**
@@ -407,7 +544,7 @@ export type StreamGenerateRequest = Message$1<"llm.v1.StreamGenerateRequest"> & 
  * Use `create(StreamGenerateRequestSchema)` to create a new message.
  */
 export const StreamGenerateRequestSchema: GenMessage<StreamGenerateRequest> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 5);
+  messageDesc(file_llm_v1_llm_service, 9);
 
 /**
  * The first event of a stream.
@@ -442,7 +579,7 @@ export type StreamStarted = Message$1<"llm.v1.StreamStarted"> & {
  * Use `create(StreamStartedSchema)` to create a new message.
  */
 export const StreamStartedSchema: GenMessage<StreamStarted> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 6);
+  messageDesc(file_llm_v1_llm_service, 10);
 
 /**
  * A piece of generated text.
@@ -463,7 +600,7 @@ export type TextDelta = Message$1<"llm.v1.TextDelta"> & {
  * Use `create(TextDeltaSchema)` to create a new message.
  */
 export const TextDeltaSchema: GenMessage<TextDelta> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 7);
+  messageDesc(file_llm_v1_llm_service, 11);
 
 /**
  * The last event of a successful stream.
@@ -512,7 +649,7 @@ export type StreamCompleted = Message$1<"llm.v1.StreamCompleted"> & {
  * Use `create(StreamCompletedSchema)` to create a new message.
  */
 export const StreamCompletedSchema: GenMessage<StreamCompleted> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 8);
+  messageDesc(file_llm_v1_llm_service, 12);
 
 /**
  * One event of a stream.
@@ -557,7 +694,7 @@ export type StreamGenerateResponse = Message$1<"llm.v1.StreamGenerateResponse"> 
  * Use `create(StreamGenerateResponseSchema)` to create a new message.
  */
 export const StreamGenerateResponseSchema: GenMessage<StreamGenerateResponse> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 9);
+  messageDesc(file_llm_v1_llm_service, 13);
 
 /**
  * Several generations in one call.
@@ -585,7 +722,7 @@ export type BatchGenerateRequest = Message$1<"llm.v1.BatchGenerateRequest"> & {
  * Use `create(BatchGenerateRequestSchema)` to create a new message.
  */
 export const BatchGenerateRequestSchema: GenMessage<BatchGenerateRequest> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 10);
+  messageDesc(file_llm_v1_llm_service, 14);
 
 /**
  * The outcome of one batch item.
@@ -629,7 +766,7 @@ export type BatchGenerateResult = Message$1<"llm.v1.BatchGenerateResult"> & {
  * Use `create(BatchGenerateResultSchema)` to create a new message.
  */
 export const BatchGenerateResultSchema: GenMessage<BatchGenerateResult> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 11);
+  messageDesc(file_llm_v1_llm_service, 15);
 
 /**
  * One result per batch item, in request order.
@@ -650,7 +787,7 @@ export type BatchGenerateResponse = Message$1<"llm.v1.BatchGenerateResponse"> & 
  * Use `create(BatchGenerateResponseSchema)` to create a new message.
  */
 export const BatchGenerateResponseSchema: GenMessage<BatchGenerateResponse> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 12);
+  messageDesc(file_llm_v1_llm_service, 16);
 
 /**
  * Lists models.
@@ -665,7 +802,7 @@ export type ListModelsRequest = Message$1<"llm.v1.ListModelsRequest"> & {
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 13);
+  messageDesc(file_llm_v1_llm_service, 17);
 
 /**
  * One upstream deployment of a model.
@@ -707,7 +844,7 @@ export type Deployment = Message$1<"llm.v1.Deployment"> & {
  * Use `create(DeploymentSchema)` to create a new message.
  */
 export const DeploymentSchema: GenMessage<Deployment> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 14);
+  messageDesc(file_llm_v1_llm_service, 18);
 
 /**
  * A model callers can ask for.
@@ -798,7 +935,7 @@ export type Model = Message$1<"llm.v1.Model"> & {
  * Use `create(ModelSchema)` to create a new message.
  */
 export const ModelSchema: GenMessage<Model> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 15);
+  messageDesc(file_llm_v1_llm_service, 19);
 
 /**
  * The models this caller can use.
@@ -819,7 +956,7 @@ export type ListModelsResponse = Message$1<"llm.v1.ListModelsResponse"> & {
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 16);
+  messageDesc(file_llm_v1_llm_service, 20);
 
 /**
  * Asks for usage in [start_time, end_time).
@@ -854,7 +991,7 @@ export type GetUsageRequest = Message$1<"llm.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 17);
+  messageDesc(file_llm_v1_llm_service, 21);
 
 /**
  * Summed usage.
@@ -910,7 +1047,7 @@ export type UsageTotals = Message$1<"llm.v1.UsageTotals"> & {
  * Use `create(UsageTotalsSchema)` to create a new message.
  */
 export const UsageTotalsSchema: GenMessage<UsageTotals> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 18);
+  messageDesc(file_llm_v1_llm_service, 22);
 
 /**
  * Usage of one model.
@@ -938,7 +1075,7 @@ export type ModelUsage = Message$1<"llm.v1.ModelUsage"> & {
  * Use `create(ModelUsageSchema)` to create a new message.
  */
 export const ModelUsageSchema: GenMessage<ModelUsage> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 19);
+  messageDesc(file_llm_v1_llm_service, 23);
 
 /**
  * Usage of one tenant over a time range.
@@ -1001,7 +1138,7 @@ export type GetUsageResponse = Message$1<"llm.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 20);
+  messageDesc(file_llm_v1_llm_service, 24);
 
 /**
  * Usage of one API key.
@@ -1036,7 +1173,7 @@ export type KeyUsage = Message$1<"llm.v1.KeyUsage"> & {
  * Use `create(KeyUsageSchema)` to create a new message.
  */
 export const KeyUsageSchema: GenMessage<KeyUsage> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 21);
+  messageDesc(file_llm_v1_llm_service, 25);
 
 /**
  * Usage on one UTC day.
@@ -1064,7 +1201,7 @@ export type DayUsage = Message$1<"llm.v1.DayUsage"> & {
  * Use `create(DayUsageSchema)` to create a new message.
  */
 export const DayUsageSchema: GenMessage<DayUsage> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 22);
+  messageDesc(file_llm_v1_llm_service, 26);
 
 /**
  * A request for embeddings: one vector per input.
@@ -1121,7 +1258,7 @@ export type EmbedRequest = Message$1<"llm.v1.EmbedRequest"> & {
  * Use `create(EmbedRequestSchema)` to create a new message.
  */
 export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 23);
+  messageDesc(file_llm_v1_llm_service, 27);
 
 /**
  * One input's vector.
@@ -1149,7 +1286,7 @@ export type Embedding = Message$1<"llm.v1.Embedding"> & {
  * Use `create(EmbeddingSchema)` to create a new message.
  */
 export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 24);
+  messageDesc(file_llm_v1_llm_service, 28);
 
 /**
  * The result of an Embed call.
@@ -1219,7 +1356,7 @@ export type EmbedResponse = Message$1<"llm.v1.EmbedResponse"> & {
  * Use `create(EmbedResponseSchema)` to create a new message.
  */
 export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
-  messageDesc(file_llm_v1_llm_service, 25);
+  messageDesc(file_llm_v1_llm_service, 29);
 
 /**
  * The author of a chat message.
@@ -1545,6 +1682,14 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_DATABASE_UNAVAILABLE = 21;
    */
   DATABASE_UNAVAILABLE = 21,
+
+  /**
+   * The answer is not the JSON the request's response_format asked for (FAILED_PRECONDITION, with
+   * BadRequest: each field violation's field is a JSON Pointer into the answer, "" for the whole).
+   *
+   * @generated from enum value: ERROR_REASON_OUTPUT_SCHEMA_MISMATCH = 22;
+   */
+  OUTPUT_SCHEMA_MISMATCH = 22,
 
   /**
    * The provider or model cannot do what was asked, such as embeddings on Anthropic (UNIMPLEMENTED;
