@@ -82,7 +82,7 @@ func TestConnectGoClientOverEachProtocol(t *testing.T) {
 				for _, m := range resp.Msg.GetModels() {
 					ids = append(ids, m.GetId())
 				}
-				if got := strings.Join(ids, ","); got != "sim/echo,sim/lorem" {
+				if got := strings.Join(ids, ","); got != "sim/echo,sim/lorem,sim/embed" {
 					t.Errorf("models = %s", got)
 				}
 			})

@@ -420,3 +420,31 @@ func TestGRPCErrorDetailsAreDecoded(t *testing.T) {
 		}
 	})
 }
+
+func TestGRPCEmbedReturnsOneVectorPerInput(t *testing.T) {
+	dims := int32(4)
+	resp, err := grpcClient(t).Embed(authed(t, 5*time.Second), &llmv1.EmbedRequest{Model: "embed", Inputs: []string{"first text", "second"}, Dimensions: &dims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetModel() != "sim/embed" || len(resp.GetEmbeddings()) != 2 {
+		t.Fatalf("Embed = %v", resp)
+	}
+	for i, e := range resp.GetEmbeddings() {
+		var norm float64
+		for _, v := range e.GetValues() {
+			norm += float64(v) * float64(v)
+		}
+		if int(e.GetIndex()) != i || len(e.GetValues()) != 4 || norm < 0.9999 || norm > 1.0001 {
+			t.Errorf("embedding %d = %v (norm² %f)", i, e, norm)
+		}
+	}
+	if u := resp.GetUsage(); u.GetInputTokens() != 3 || u.GetOutputTokens() != 0 {
+		t.Errorf("usage = %v", u)
+	}
+
+	_, err = grpcClient(t).Embed(authed(t, 5*time.Second), &llmv1.EmbedRequest{Model: "echo", Inputs: []string{"x"}})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("Embed on a chat model: %v, want InvalidArgument", err)
+	}
+}

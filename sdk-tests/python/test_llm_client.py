@@ -35,7 +35,12 @@ def test_every_rpc_works_with_the_key_given_once(service):
         events = list(client.StreamGenerate(llm.StreamGenerateRequest(model="echo", messages=user("streamed by the client"))))
         batch = client.BatchGenerate(llm.BatchGenerateRequest(requests=[llm.GenerateRequest(model="echo", messages=user("x"))]))
         usage = client.GetUsage(llm.GetUsageRequest())
-    assert [m.id for m in models.models] == ["sim/echo", "sim/lorem"]
+        vectors = client.Embed(llm.EmbedRequest(model="embed", inputs=["first text", "second"], dimensions=4))
+    assert [m.id for m in models.models] == ["sim/echo", "sim/lorem", "sim/embed"]
+    assert list(models.models[2].capabilities) == ["embeddings"]
+    assert [(e.index, len(e.values)) for e in vectors.embeddings] == [(0, 4), (1, 4)]
+    assert abs(sum(v * v for v in vectors.embeddings[0].values) - 1) < 1e-5
+    assert (vectors.model, vectors.usage.input_tokens, vectors.usage.output_tokens) == ("sim/embed", 3, 0)
     assert answer.text == "hello client"
     assert [e.WhichOneof("event") for e in events] == ["started", "delta", "delta", "delta", "delta", "completed"]
     assert batch.results[0].response.text == "x"

@@ -19,7 +19,7 @@ export interface CacheDecision {
 }
 
 /** A request whose answer is worth reusing without being asked to: temperature 0, or a seed. */
-export function isDeterministic(req: GenerationRequest): boolean {
+export function isDeterministic(req: Pick<GenerationRequest, "temperature" | "seed">): boolean {
   return req.temperature === 0 || req.seed !== undefined;
 }
 
@@ -32,7 +32,7 @@ export function isDeterministic(req: GenerationRequest): boolean {
  * The TTL is the request's ttl_seconds, or the configured default when that is 0, capped at the
  * configured maximum. A TTL that comes out at 0 or less (caching configured off) writes nothing.
  */
-export function decideCache(req: GenerationRequest, defaults: CacheDefaults): CacheDecision {
+export function decideCache(req: Pick<GenerationRequest, "cache" | "temperature" | "seed">, defaults: CacheDefaults): CacheDecision {
   const requested = req.cache.ttlSeconds > 0 ? req.cache.ttlSeconds * 1000 : defaults.defaultTtlMs;
   const ttlMs = Math.max(0, Math.min(requested, defaults.maxTtlMs));
   let read: boolean;

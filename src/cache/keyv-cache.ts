@@ -17,6 +17,7 @@ export function isCachedGeneration(value: unknown): value is CachedGeneration {
     typeof v["finishReason"] === "string" &&
     FINISH_REASONS.has(v["finishReason"]) &&
     isStoredUsage(v["usage"]) &&
+    (v["vectors"] === undefined || (Array.isArray(v["vectors"]) && v["vectors"].every((c) => typeof c === "string"))) &&
     typeof v["createdAt"] === "number"
   );
 }
@@ -48,6 +49,7 @@ export function responseCacheOn(store: KvStore, onError: (err: Error) => void, o
         chunks: [...value.chunks],
         finishReason: value.finishReason,
         usage: toStoredUsage(value.usage),
+        ...(value.vectors ? { vectors: [...value.vectors] } : {}),
         createdAt: value.createdAt,
       };
       await store.set(key, entry, ttlMs);

@@ -8,6 +8,8 @@ export interface CachedGeneration {
   chunks: string[];
   finishReason: FinishReason;
   usage: TokenUsage;
+  /** An Embed call's vectors, each as the base64 of its little-endian float32 bytes (chunks then empty). */
+  vectors?: string[];
   /** When it was written, ms since the epoch. */
   createdAt: number;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { countPromptTokens, MESSAGE_OVERHEAD_TOKENS } from "./tokens.js";
+import { countPromptTokens, countTextTokens, MESSAGE_OVERHEAD_TOKENS } from "./tokens.js";
 import type { ChatMessage } from "./types.js";
 
 /**
@@ -79,6 +79,14 @@ export class TokenCounter {
     if (!enc) return countPromptTokens(system, messages);
     let n = system.length > 0 ? enc.countTokens(system, PLAIN_TEXT) + MESSAGE_OVERHEAD_TOKENS : 0;
     for (const m of messages) n += enc.countTokens(m.content, PLAIN_TEXT) + MESSAGE_OVERHEAD_TOKENS;
+    return n;
+  }
+
+  /** Plain texts, as an embeddings call sends them: no message framing. */
+  countTexts(tokenizer: TokenizerName, texts: readonly string[]): number {
+    const enc = tokenizer === "o200k" ? this.o200k : undefined;
+    let n = 0;
+    for (const text of texts) n += enc ? enc.countTokens(text, PLAIN_TEXT) : countTextTokens(text);
     return n;
   }
 }

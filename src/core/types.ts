@@ -205,3 +205,26 @@ export interface KeyAuthenticator {
 }
 
 export type { LlmError };
+
+/** A request for embeddings: one vector per input. */
+export interface EmbedRequest {
+  model: string;
+  inputs: string[];
+  /** The vectors' length, for models that can shorten them; the model's own when absent. */
+  dimensions?: number;
+  fallbackModels: string[];
+  cache: { mode: CacheMode; ttlSeconds: number };
+  metadata: Record<string, string>;
+}
+
+/** The vectors of an Embed call, in input order. */
+export interface EmbedResult {
+  id: string;
+  model: string;
+  provider: string;
+  vectors: Float32Array[];
+  usage: TokenUsage;
+  costUsdNanos: bigint;
+  cached: boolean;
+  attempts: number;
+}

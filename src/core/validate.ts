@@ -1,5 +1,5 @@
-import { invalidRequest, type FieldViolation } from "../errors/llm-error.js";
-import type { GenerationRequest } from "./types.js";
+import { LlmError, invalidRequest, type FieldViolation } from "../errors/llm-error.js";
+import type { EmbedRequest, GenerationRequest } from "./types.js";
 
 export const LIMITS = {
   modelNameChars: 128,
@@ -117,5 +117,47 @@ export function validateRequest(req: GenerationRequest, prefix = ""): void {
     bad("idempotency_key", `must be at most ${LIMITS.idempotencyKeyChars} characters`);
   } else storable("idempotency_key", req.idempotencyKey);
 
+  if (v.length > 0) throw invalidRequest(v);
+}
+
+/** Bounds of an Embed request: how many inputs, how long each, how long a vector. */
+export const EMBED_LIMITS = {
+  inputs: 256,
+  inputChars: 100_000,
+  maxDimensions: 8192,
+} as const;
+
+/**
+ * Checks an Embed request's shape, as validateRequest does a generation's (model, fallbacks,
+ * cache TTL, metadata by the same rules): 1 to 256 non-empty inputs of at most 100,000
+ * characters, dimensions from 1 to 8192. Throws INVALID_REQUEST with a BadRequest.
+ */
+export function validateEmbedRequest(req: EmbedRequest): void {
+  const v: FieldViolation[] = [];
+  try {
+    // The shared fields, checked by the generation rules (one placeholder message stands in for the inputs).
+    validateRequest({
+      model: req.model,
+      messages: [{ role: "user", content: "-" }],
+      system: "",
+      stop: [],
+      fallbackModels: req.fallbackModels,
+      cache: req.cache,
+      metadata: req.metadata,
+      idempotencyKey: "",
+    });
+  } catch (err) {
+    if (!(err instanceof LlmError) || err.fieldViolations.length === 0) throw err;
+    v.push(...err.fieldViolations);
+  }
+  if (req.inputs.length === 0) v.push({ field: "inputs", description: "must contain at least one input" });
+  if (req.inputs.length > EMBED_LIMITS.inputs) v.push({ field: "inputs", description: `must contain at most ${EMBED_LIMITS.inputs} inputs` });
+  req.inputs.slice(0, EMBED_LIMITS.inputs).forEach((text, i) => {
+    if (text.length === 0) v.push({ field: `inputs[${i}]`, description: "must not be empty" });
+    else if (text.length > EMBED_LIMITS.inputChars) v.push({ field: `inputs[${i}]`, description: `must be at most ${EMBED_LIMITS.inputChars} characters` });
+  });
+  if (req.dimensions !== undefined && !(Number.isInteger(req.dimensions) && req.dimensions >= 1 && req.dimensions <= EMBED_LIMITS.maxDimensions)) {
+    v.push({ field: "dimensions", description: `must be from 1 to ${EMBED_LIMITS.maxDimensions}` });
+  }
   if (v.length > 0) throw invalidRequest(v);
 }

@@ -24,7 +24,8 @@ export type ErrorReason =
   | "REQUEST_TOO_LARGE"
   | "UNSUPPORTED_PROTOCOL"
   | "DATABASE_UNAVAILABLE"
-  | "OUTPUT_SCHEMA_MISMATCH";
+  | "OUTPUT_SCHEMA_MISMATCH"
+  | "CAPABILITY_NOT_SUPPORTED";
 
 /**
  * A gRPC status code by its canonical name (google.rpc.Code), OK left out: an error never has it.
@@ -90,6 +91,8 @@ export const TAXONOMY: Readonly<Record<ErrorReason, ReasonRow>> = {
   // argument (INVALID_ARGUMENT) nor our outage (UNAVAILABLE, which gRPC retry policies repeat,
   // paying again unasked): FAILED_PRECONDITION, the client decides whether to ask again.
   OUTPUT_SCHEMA_MISMATCH: { code: "FAILED_PRECONDITION", retryable: false, fallback: false, sanitise: false },
+  // A provider without the ability asked for (embeddings on Anthropic): another deployment may have it.
+  CAPABILITY_NOT_SUPPORTED: { code: "UNIMPLEMENTED", retryable: false, fallback: true, sanitise: false },
 };
 
 export const ERROR_REASONS = Object.keys(TAXONOMY) as ErrorReason[];

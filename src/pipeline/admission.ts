@@ -2,8 +2,8 @@ import { LlmError } from "../errors/llm-error.js";
 import type { Catalogue, CatalogueModel } from "../router/catalogue.js";
 import { isModelAllowed } from "../core/model-access.js";
 import type { TokenCounter } from "../core/token-counter.js";
-import type { GenerationRequest, Principal } from "../core/types.js";
-import { validateRequest } from "../core/validate.js";
+import type { EmbedRequest, GenerationRequest, Principal } from "../core/types.js";
+import { validateEmbedRequest, validateRequest } from "../core/validate.js";
 import { outputCheck, type OutputCheck } from "../structured/output-check.js";
 import { OutputSchemas, SchemaError, type CompiledSchema } from "../structured/output-schemas.js";
 
@@ -79,6 +79,30 @@ export class Admission {
     return outputCheck(format, compiled);
   }
 
+  /**
+   * An Embed request: well formed; its model and fallbacks exist, this key may use them, and
+   * each has the "embeddings" capability (a chat model is refused here, before any upstream
+   * call); each input fits the model's context window.
+   */
+  admitEmbed(req: EmbedRequest, principal: Principal): Admitted {
+    validateEmbedRequest(req);
+    const model = this.resolve(req.model, principal, "model");
+    embeddingModel(model, "model");
+    for (const [i, name] of req.fallbackModels.entries()) embeddingModel(this.resolve(name, principal, `fallback_models[${i}]`), `fallback_models[${i}]`);
+    let inputTokens = 0;
+    for (const [i, text] of req.inputs.entries()) {
+      const tokens = this.tokens.countTexts(model.tokenizer, [text]);
+      if (tokens > model.contextWindow) {
+        throw new LlmError("CONTEXT_LENGTH_EXCEEDED", `inputs[${i}] has ${tokens} tokens, more than ${model.id}'s context window of ${model.contextWindow}`, {
+          metadata: { model: model.id, input_tokens: String(tokens), context_window: String(model.contextWindow) },
+          fieldViolations: [{ field: `inputs[${i}]`, description: `${tokens} tokens > ${model.contextWindow}` }],
+        });
+      }
+      inputTokens += tokens;
+    }
+    return { model, inputTokens };
+  }
+
   private resolve(name: string, principal: Principal, field: string): CatalogueModel {
     const model = this.catalogue.resolve(name);
     if (!model) {
@@ -94,4 +118,15 @@ export class Admission {
     }
     return model;
   }
+}
+
+/** The capability a model must declare in the catalogue to serve Embed. */
+export const EMBEDDINGS = "embeddings";
+
+function embeddingModel(model: CatalogueModel, field: string): void {
+  if (model.capabilities.includes(EMBEDDINGS)) return;
+  throw new LlmError("INVALID_REQUEST", `model "${model.id}" has no "${EMBEDDINGS}" capability; ListModels shows each model's capabilities`, {
+    metadata: { model: model.id, capability: EMBEDDINGS },
+    fieldViolations: [{ field, description: `${model.id} does not serve embeddings` }],
+  });
 }

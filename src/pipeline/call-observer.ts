@@ -41,6 +41,9 @@ export interface FinishSummary {
   error?: LlmError;
 }
 
+/** What the observer reads of a call's request: the model asked for and the caller's metadata. */
+export type ObservedRequest = Pick<GenerationRequest, "model" | "metadata">;
+
 export interface ObserverDeps {
   catalogue: Catalogue;
   usageSink: UsageSink;
@@ -59,7 +62,8 @@ export interface ObserverDeps {
  */
 export class CallObserver implements RouteSink {
   readonly #deps: ObserverDeps;
-  readonly #req: GenerationRequest;
+  readonly #req: ObservedRequest;
+  readonly #operation: string;
   readonly #ctx: CallContext;
   readonly #out: EventSink;
   readonly #startedAt: number;
@@ -84,9 +88,11 @@ export class CallObserver implements RouteSink {
   /** The call's span (the RPC's, or a batch item's), taken when the call starts: deltas arrive in the upstream attempt's context. */
   readonly #span: Span;
 
-  constructor(deps: ObserverDeps, req: GenerationRequest, ctx: CallContext, out: EventSink) {
+  /** `operation`: the GenAI operation the call's span records (chat, or embeddings for Embed). */
+  constructor(deps: ObserverDeps, req: ObservedRequest, ctx: CallContext, out: EventSink, operation: string = CHAT) {
     this.#deps = deps;
     this.#req = req;
+    this.#operation = operation;
     this.#ctx = ctx;
     this.#out = out;
     this.#startedAt = deps.now();
@@ -210,8 +216,11 @@ export class CallObserver implements RouteSink {
     if (failure && this.#model && !this.#cached) {
       // Only a call that reached an upstream can have spent anything: one refused at admission
       // (rate limit, budget, idempotency conflict) or failed fast on open circuits costs nothing.
-      // An adapter refusing what its vendor cannot do (INVALID_REQUEST) refuses before the call too.
-      const reachedUpstream = [...this.#attempts, ...failure.attempts].some((a) => a.reason !== "CIRCUIT_OPEN" && a.reason !== "INVALID_REQUEST");
+      // An adapter refusing what its vendor cannot do (INVALID_REQUEST) refuses before the call too,
+      // as does a provider without the capability (CAPABILITY_NOT_SUPPORTED: embeddings on Anthropic).
+      const reachedUpstream = [...this.#attempts, ...failure.attempts].some(
+        (a) => a.reason !== "CIRCUIT_OPEN" && a.reason !== "INVALID_REQUEST" && a.reason !== "CAPABILITY_NOT_SUPPORTED",
+      );
       this.#cost = reachedUpstream ? costOf(this.#model, this.#usage) : 0n;
     }
     return this.#cached ? { tokens: 0, costUsdNanos: 0n } : { tokens: this.#usage.inputTokens + this.#usage.outputTokens, costUsdNanos: this.#cost };
@@ -254,7 +263,7 @@ export class CallObserver implements RouteSink {
     });
     if (this.#span.isRecording()) {
       this.#span.setAttributes({
-        [GEN_AI.operation]: CHAT,
+        [GEN_AI.operation]: this.#operation,
         [GEN_AI.requestModel]: req.model.slice(0, 128),
         ...(this.#model ? { [GEN_AI.responseModel]: this.#model.id } : {}),
         ...(this.#provider !== "" ? { [GEN_AI.provider]: this.#provider } : {}),

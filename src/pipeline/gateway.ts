@@ -7,7 +7,7 @@ import type { DeploymentConfig } from "../config.js";
 import { PushQueue } from "../core/push-queue.js";
 import { isModelAllowed } from "../core/model-access.js";
 import type { TokenCounter } from "../core/token-counter.js";
-import type { CallContext, GenerationEvent, GenerationRequest, GenerationResult, Principal, UsageReport, UsageSink, UsageSource } from "../core/types.js";
+import type { CallContext, EmbedRequest, EmbedResult, GenerationEvent, GenerationRequest, GenerationResult, Principal, UsageReport, UsageSink, UsageSource } from "../core/types.js";
 import { LlmError, asLlmError } from "../errors/llm-error.js";
 import type { Limiter, Ticket } from "../limits/limiter.js";
 import type { Catalogue, CatalogueModel } from "../router/catalogue.js";
@@ -18,6 +18,7 @@ import { GEN_AI } from "../telemetry/gen-ai.js";
 import { Tracing } from "../telemetry/tracing.js";
 import { Admission } from "./admission.js";
 import { CallObserver, type EventSink, type FinishSummary } from "./call-observer.js";
+import { runEmbed } from "./embed.js";
 import { reserveLimits } from "./limits-stage.js";
 import { produceWhole, providerRequest, type Produced } from "./upstream.js";
 import { usageRange } from "./usage-request.js";
@@ -302,6 +303,27 @@ export class Gateway {
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
     return results;
+  }
+
+  /** One vector per input, through the same stages as a generation (embed.ts). */
+  embed(req: EmbedRequest, ctx: CallContext): Promise<EmbedResult> {
+    const { catalogue, router, usageSink, limiter, cache, onFinish } = this.deps;
+    return runEmbed(
+      {
+        catalogue,
+        router,
+        usageSink,
+        ...(limiter ? { limiter } : {}),
+        ...(cache ? { cache } : {}),
+        ...(onFinish ? { onFinish } : {}),
+        cacheDefaults: this.cacheDefaults,
+        tracing: this.tracing,
+        now: this.now,
+      },
+      this.admission,
+      req,
+      ctx,
+    );
   }
 
   /** The models this caller may use. */

@@ -23,7 +23,7 @@ export async function reserveLimits(
   tracing: Tracing,
   principal: Principal,
   model: CatalogueModel,
-  req: GenerationRequest,
+  req: Pick<GenerationRequest, "maxOutputTokens">,
   inputTokens: number,
 ): Promise<Ticket | undefined> {
   if (!limiter) return undefined;

@@ -65,4 +65,20 @@ export interface AttemptOptions {
 export interface Provider {
   readonly name: string;
   generate(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions, sink: DeltaSink): Promise<ProviderDone>;
+  /** Embeddings, for a provider that has them (Anthropic has none); same error rules as `generate`. */
+  embed?(deployment: DeploymentConfig, request: EmbedProviderRequest, options: AttemptOptions): Promise<EmbedDone>;
+}
+
+/** What a provider is asked to embed: the texts, in order, and the vectors' length if the caller chose one. */
+export interface EmbedProviderRequest {
+  inputs: string[];
+  dimensions?: number;
+  /** Caller metadata (the sim reads its scripted-failure knobs here). */
+  metadata: Record<string, string>;
+}
+
+/** One vector per input, in input order, and the tokens the upstream counted (output 0). */
+export interface EmbedDone {
+  vectors: Float32Array[];
+  usage: TokenUsage;
 }

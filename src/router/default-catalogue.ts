@@ -26,6 +26,17 @@ export function defaultCatalogue(sim: { ttftMs: number; interTokenMs: number }):
         deployments: [{ provider: "sim", model: "lorem", weight: 1, options }],
         fallbacks: [],
       },
+      {
+        // Deterministic unit vectors (256 long by default, or the request's dimensions), for Embed.
+        id: "sim/embed",
+        aliases: ["embed"],
+        contextWindow: 8192,
+        maxOutputTokens: 1,
+        price: { inputPerMillion: 0.02, outputPerMillion: 0 },
+        capabilities: ["embeddings"],
+        deployments: [{ provider: "sim", model: "embed", weight: 1, options }],
+        fallbacks: [],
+      },
     ],
   };
 }

@@ -1,11 +1,11 @@
-import { SpanKind } from "@opentelemetry/api";
+import { SpanKind, type Attributes } from "@opentelemetry/api";
 import type { DeploymentConfig, RoutingConfig } from "../config.js";
 import { abortReason, sleep as abortableSleep } from "../core/abort.js";
 import { deadlineSignal, type DeadlineSignal } from "../core/deadline-signal.js";
 import { LlmError, asLlmError, type AttemptRecord } from "../errors/llm-error.js";
 import { TAXONOMY, type ErrorReason } from "../errors/taxonomy.js";
 import type { FinishReason, TokenUsage } from "../core/types.js";
-import type { DeltaSink, Provider, ProviderRequest } from "../providers/provider.js";
+import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderRequest } from "../providers/provider.js";
 import { FIRST_TOKEN_EVENT, GEN_AI, attemptAttributes, attemptSpanName, outputAttributes, responseAttributes } from "../telemetry/gen-ai.js";
 import { Tracing } from "../telemetry/tracing.js";
 import { fullJitterDelay } from "./backoff.js";
@@ -37,6 +37,23 @@ export interface RouteOptions {
   /** Absolute deadline, ms since the epoch. */
   deadline: number;
 }
+
+/**
+ * What each attempt asks of its provider, and how its span describes the request: a generation
+ * (GENERATION, what `run` does) or another call such as embeddings (`runCall`).
+ */
+export interface UpstreamCall<R> {
+  /** The attempt span's name: "{operation} {model}". */
+  spanName(model: string): string;
+  attributes(provider: string, model: string, request: R, captureContent: boolean): Attributes;
+  invoke(provider: Provider, deployment: DeploymentConfig, request: R, options: AttemptOptions, sink: DeltaSink): Promise<ProviderDone>;
+}
+
+export const GENERATION: UpstreamCall<ProviderRequest> = {
+  spanName: attemptSpanName,
+  attributes: attemptAttributes,
+  invoke: (provider, deployment, request, options, sink) => provider.generate(deployment, request, options, sink),
+};
 
 /** Things a router reports for logs and metrics. */
 export type RouterEvent =
@@ -150,10 +167,21 @@ export class Router {
     options: RouteOptions,
     sink: RouteSink,
   ): Promise<RouteResult> {
+    return this.runCall(GENERATION, models, request, options, sink);
+  }
+
+  /** As `run`, for any call a provider answers (`call.invoke`), with the same attempts, breakers, budgets and deadline. */
+  runCall<R>(
+    call: UpstreamCall<R>,
+    models: readonly CatalogueModel[],
+    request: (model: CatalogueModel) => R,
+    options: RouteOptions,
+    sink: RouteSink,
+  ): Promise<RouteResult> {
     const span = this.tracing.startSpan("route", () => ({ "llm.route.models": models.map((m) => m.id) }));
-    if (!span.isRecording()) return this.route(models, request, options, sink, []);
+    if (!span.isRecording()) return this.route(call, models, request, options, sink, []);
     const attempts: AttemptRecord[] = [];
-    return this.tracing.bind(span, () => this.route(models, request, options, sink, attempts)).then(
+    return this.tracing.bind(span, () => this.route(call, models, request, options, sink, attempts)).then(
       (result) => {
         span.setAttributes({ "llm.attempts": attempts.length, [GEN_AI.provider]: result.provider, "llm.model": result.model.id });
         this.tracing.end(span);
@@ -168,9 +196,10 @@ export class Router {
     );
   }
 
-  private async route(
+  private async route<R>(
+    call: UpstreamCall<R>,
     models: readonly CatalogueModel[],
-    request: (model: CatalogueModel) => ProviderRequest,
+    request: (model: CatalogueModel) => R,
     options: RouteOptions,
     sink: RouteSink,
     attempts: AttemptRecord[],
@@ -186,7 +215,7 @@ export class Router {
           continue;
         }
         allOpen = false;
-        const outcome = await this.attempts(model, deployment, breaker, request, route, options);
+        const outcome = await this.attempts(call, model, deployment, breaker, request, route, options);
         if (!(outcome instanceof LlmError)) return outcome;
         last = outcome;
         if (!TAXONOMY[outcome.reason].fallback) throw outcome.withAttempts(attempts);
@@ -206,11 +235,12 @@ export class Router {
    * Tries one deployment up to maxAttempts times. Resolves with the result on success, or with
    * the error when the caller may fall back; throws when nothing more may be tried.
    */
-  private async attempts(
+  private async attempts<R>(
+    call: UpstreamCall<R>,
     model: CatalogueModel,
     deployment: DeploymentConfig,
     breaker: CircuitBreaker,
-    request: (model: CatalogueModel) => ProviderRequest,
+    request: (model: CatalogueModel) => R,
     route: Route,
     options: RouteOptions,
   ): Promise<RouteResult | LlmError> {
@@ -240,9 +270,9 @@ export class Router {
       const providerRequest = request(model);
       // The attempt's span is active while the provider works, so its upstream HTTP call carries it as traceparent.
       const span = this.tracing.startSpan(
-        attemptSpanName(deployment.model),
+        call.spanName(deployment.model),
         () => ({
-          ...attemptAttributes(provider.name, deployment.model, providerRequest, this.tracing.captureContent),
+          ...call.attributes(provider.name, deployment.model, providerRequest, this.tracing.captureContent),
           "llm.model": model.id,
           "llm.attempt": attempt,
           "llm.attempt_timeout_ms": timeoutMs,
@@ -274,8 +304,8 @@ export class Router {
       let error: LlmError;
       try {
         const done = await (recording
-          ? this.tracing.bind(span, () => provider.generate(deployment, providerRequest, { signal: signal.signal, timeoutMs }, deltas))
-          : provider.generate(deployment, providerRequest, { signal: signal.signal, timeoutMs }, deltas));
+          ? this.tracing.bind(span, () => call.invoke(provider, deployment, providerRequest, { signal: signal.signal, timeoutMs }, deltas))
+          : call.invoke(provider, deployment, providerRequest, { signal: signal.signal, timeoutMs }, deltas));
         if (recording) {
           span.setAttributes(responseAttributes(deployment.model, done.finishReason, done.usage));
           if (output) span.setAttributes(outputAttributes(output.join(""), done.finishReason));

@@ -10,6 +10,7 @@ import { LlmError, asLlmError } from "../errors/llm-error.js";
 import { toConnectError, toRpcStatus } from "./to-connect.js";
 import { kClientRequestId, kPrincipal, kRequestId, setRequestIdHeaders } from "../server/call-values.js";
 import { callContext } from "./call-context.js";
+import { toEmbedRequest, toEmbedResponse } from "./embed-mappers.js";
 import {
   toGenerateResponse,
   toGenerationRequest,
@@ -108,6 +109,19 @@ export function llmService(gateway: Gateway, options: LlmServiceOptions): Servic
         const { call, dispose } = callContext(ctx, options.defaultDeadlineMs);
         try {
           return toGetUsageResponse(await gateway.usage(call.principal, toUsageQuery(req)));
+        } finally {
+          dispose();
+        }
+      } catch (err) {
+        return fail(err, ctx.values);
+      }
+    },
+
+    async embed(req, ctx) {
+      try {
+        const { call, dispose } = callContext(ctx, options.defaultDeadlineMs);
+        try {
+          return toEmbedResponse(await gateway.embed(toEmbedRequest(req), call));
         } finally {
           dispose();
         }

@@ -41,7 +41,7 @@ const ROLES: Partial<Record<Role, DomainRole>> = {
   [Role.ASSISTANT]: "assistant",
 };
 
-const CACHE_MODES: Partial<Record<CacheMode, DomainCacheMode>> = {
+export const CACHE_MODES: Partial<Record<CacheMode, DomainCacheMode>> = {
   [CacheMode.UNSPECIFIED]: "default",
   [CacheMode.BYPASS]: "bypass",
   [CacheMode.FORCE]: "force",
@@ -75,7 +75,7 @@ export function toGenerationRequest(req: GenerateRequest | StreamGenerateRequest
   };
 }
 
-function usageMsg(u: TokenUsage) {
+export function usageMsg(u: TokenUsage) {
   const input = BigInt(u.inputTokens);
   const output = BigInt(u.outputTokens);
   return {

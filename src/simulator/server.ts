@@ -10,6 +10,7 @@ import type { Socket } from "node:net";
 import { AbortLog } from "./abort-log.js";
 import { FailCounters, KNOB_HEADERS, KnobError, knobsFromHeaders, resolveKnobs, type HeaderKnobs, type ResolvedKnobs } from "./knobs.js";
 import { DIALECTS } from "./dialects.js";
+import { EMBED_ROUTES, embedAnswer, type EmbedWire } from "./embeddings.js";
 import { generate } from "./text.js";
 import type { ChatRequest, Dialect, Exchange } from "./dialect.js";
 import type {
@@ -170,9 +171,14 @@ export class Simulator extends EventEmitter<SimulatorEvents> {
     const path = q < 0 ? raw : raw.slice(0, q);
     const chat = chatDialect(path);
     const dialect = req.method === "POST" ? chat : undefined;
-    const known = chat !== undefined || GET_ROUTES.has(path);
+    const embed = EMBED_ROUTES.get(path);
+    const known = chat !== undefined || embed !== undefined || GET_ROUTES.has(path);
     const key = known ? path : "unmatched";
     this.stats.requests[key] = (this.stats.requests[key] ?? 0) + 1;
+    if (embed !== undefined && req.method === "POST") {
+      this.#embed(req, res, embed);
+      return;
+    }
     if (dialect !== undefined) {
       this.#chat(req, res, path, dialect);
       return;
@@ -217,6 +223,57 @@ export class Simulator extends EventEmitter<SimulatorEvents> {
 
   #count(status: number): void {
     this.stats.statuses[status] = (this.stats.statuses[status] ?? 0) + 1;
+  }
+
+  // ---- embeddings ----
+
+  /**
+   * An embeddings request: the key checked, the body parsed, then the vectors, after the knobs
+   * that make sense without a stream: latency, an injected status (with Retry-After, and
+   * `x-sim-fail-times`), and a connection reset. Scripted steps are the chat requests' alone.
+   */
+  #embed(req: http.IncomingMessage, res: http.ServerResponse, wire: EmbedWire): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= this.#maxBodyBytes) chunks.push(chunk);
+    });
+    req.once("end", () => {
+      if (res.destroyed) return;
+      const d = wire.dialect;
+      const requestId = this.#requestId();
+      if (size > this.#maxBodyBytes) return this.#sendError(res, d, 413, `Request body larger than ${this.#maxBodyBytes} bytes.`, requestId, undefined);
+      const authError = this.#opts.apiKey === undefined ? null : d.checkAuth(req.headers, this.#opts.apiKey);
+      if (authError !== null) return this.#sendError(res, d, 401, authError, requestId, undefined);
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks, size).toString("utf8"));
+      } catch {
+        return this.#sendError(res, d, 400, "We could not parse the JSON body of your request.", requestId, undefined);
+      }
+      let hk: HeaderKnobs;
+      try {
+        hk = knobsFromHeaders(req.headers);
+      } catch (err) {
+        if (!(err instanceof KnobError)) throw err;
+        return this.#sendError(res, d, 400, `simulator: ${err.message}`, requestId, undefined);
+      }
+      const parsed = wire.parse(body);
+      if (typeof parsed === "string") return this.#sendError(res, d, 400, parsed, requestId, undefined);
+      if (this.listenerCount("request") > 0) this.emit("request", { path: wire.path, method: "POST", headers: req.headers, body });
+      const inject = hk.failTimes === undefined ? undefined : this.#failCounters.next(hk.failKey, hk.failTimes);
+      const k = resolveKnobs(this.#run, undefined, hk.knobs, inject, this.#maxDelayMs);
+      if (k.status !== undefined || k.fault !== undefined) this.stats.injected++;
+      const answer = () => {
+        if (res.destroyed) return;
+        if (k.fault?.kind === "reset") res.socket?.resetAndDestroy();
+        else if (k.status !== undefined) this.#sendError(res, d, k.status, messageFor(k.status), requestId, k.retryAfter);
+        else this.#send(res, 200, "application/json", embedAnswer(wire, parsed), d, requestId);
+      };
+      if (k.latencyMs <= 0) answer();
+      else setTimeout(answer, k.latencyMs).unref();
+    });
   }
 
   // ---- chat ----

@@ -111,3 +111,18 @@ export function outputAttributes(text: string, finishReason: FinishReason): Attr
     [GEN_AI.outputMessages]: JSON.stringify([{ role: "assistant", parts: [{ type: "text", content: text }], finish_reason: finishReason }]),
   };
 }
+
+/** The GenAI operation of an Embed call and its attempts. */
+export const EMBEDDINGS_OPERATION = "embeddings";
+
+/** The request half of an embeddings attempt (no input text: it is not captured for embeddings). */
+export function embedAttemptAttributes(provider: string, model: string, req: { inputs: readonly string[]; dimensions?: number }): Attributes {
+  return {
+    [GEN_AI.operation]: EMBEDDINGS_OPERATION,
+    [GEN_AI.provider]: provider,
+    [GEN_AI.system]: provider,
+    [GEN_AI.requestModel]: model,
+    "llm.embed.inputs": req.inputs.length,
+    ...(req.dimensions !== undefined ? { "gen_ai.embeddings.dimension.count": req.dimensions } : {}),
+  };
+}

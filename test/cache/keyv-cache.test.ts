@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { BoundedLruStore } from "../../src/cache/bounded-lru-store.js";
 import { CACHE_KEY_PREFIX } from "../../src/cache/cache-key.js";
 import { createResponseCache, responseCacheOn } from "../../src/cache/keyv-cache.js";
+import { fromStoredVector, toStoredVector } from "../../src/cache/stored-vectors.js";
 import { createKvStore } from "../../src/cache/kv-store.js";
 import type { CachedGeneration, ResponseCache } from "../../src/cache/response-cache.js";
 import { describeWithRedis } from "../helpers/redis.js";
@@ -82,6 +83,22 @@ describe("response cache in memory", () => {
     expect(await store.get("k")).toEqual({ text: "a", nested: { chunks: ["x"] } });
     expect(await store.set("b", { n: 1n }, 60_000)).toBe(false);
     expect(log.errors.map((e) => e.message)).toEqual(["memory store set failed"]);
+    await store.close();
+  });
+
+  it("keeps an Embed entry's vectors exactly, and treats vectors of the wrong shape as a miss", async () => {
+    const cache = createResponseCache({ maxEntries: 10, onError: () => {} });
+    const key = freshKey();
+    const vectors = [new Float32Array([0.1, -0.2, 1e-8]), new Float32Array([3.4028234e38, 0, -0])];
+    await cache.set(key, { ...generation(), chunks: [], vectors: vectors.map(toStoredVector) }, 60_000);
+    const got = await cache.get(key);
+    expect(got?.vectors?.map(fromStoredVector)).toEqual(vectors);
+    const store = createKvStore({ maxEntries: 10, onError: () => {} });
+    const bad = freshKey();
+    await store.set(bad, { ...generation(), vectors: [1, 2] }, 60_000);
+    expect(await responseCacheOn(store, () => {}).get(bad)).toBeUndefined();
+    expect(fromStoredVector("AAA")).toBeUndefined();
+    await cache.close();
     await store.close();
   });
 

@@ -125,6 +125,8 @@ describeWithChromium("playground in headless Chromium", () => {
       await connect(page, server.key);
       const models = await page.$$eval("#model option", (options) => options.map((o) => (o as unknown as { value: string }).value));
       expect(models).toEqual(expect.arrayContaining(["sim/echo", "sim/lorem"]));
+      // sim/embed only embeds: the playground, which chats, does not offer it.
+      expect(models).not.toContain("sim/embed");
       expect(await page.textContent("#connection")).toContain("connect");
 
       await sendPrompt(page, "sim/echo", "Hello from a real browser, streamed token by token");

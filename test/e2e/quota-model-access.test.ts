@@ -48,6 +48,12 @@ describe.each(PROTOCOLS)("a key allowed only sim/echo, over %s", (protocol) => {
     }
   });
 
+  it("gets PERMISSION_DENIED with MODEL_NOT_ALLOWED for Embed on sim/embed", async () => {
+    const err = await rejection(llmClient(server.baseUrl, protocol, secret).embed({ model: "embed", inputs: ["x"] }));
+    expect(err.code).toBe(Code.PermissionDenied);
+    expect(detailsOf(err).info).toMatchObject({ reason: "MODEL_NOT_ALLOWED", metadata: { model: "sim/embed" } });
+  });
+
   it("ListModels shows only sim/echo", async () => {
     const { models } = await llmClient(server.baseUrl, protocol, secret).listModels({});
     expect(models.map((m) => m.id)).toEqual(["sim/echo"]);
@@ -55,10 +61,10 @@ describe.each(PROTOCOLS)("a key allowed only sim/echo, over %s", (protocol) => {
 });
 
 describe("allowed models are patterns and can change", () => {
-  it("sim/* allows both sim models; an update to the key takes effect at once on this server", async () => {
+  it("sim/* allows every sim model; an update to the key takes effect at once on this server", async () => {
     const key = await server.app.keys.create({ name: "patterns", tenant: `access-${randomUUID()}`, allowedModels: ["sim/*"] });
     const client = llmClient(server.baseUrl, "grpc", key.secret);
-    expect((await client.listModels({})).models.map((m) => m.id).sort()).toEqual(["sim/echo", "sim/lorem"]);
+    expect((await client.listModels({})).models.map((m) => m.id).sort()).toEqual(["sim/echo", "sim/embed", "sim/lorem"]);
     expect((await client.generate(ask("lorem"))).model).toBe("sim/lorem");
 
     await server.app.keys.update(key.id, { allowedModels: ["sim/lorem"] });

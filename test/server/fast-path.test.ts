@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { GenerateRequestSchema, GenerateResponseSchema, LlmService, Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
+import { EmbedRequestSchema, GenerateRequestSchema, GenerateResponseSchema, LlmService, Role } from "../../gen/ts/llm/v1/llm_service_pb.js";
 import { createFastPath } from "../../src/server/fast-path/index.js";
 import { grpcJsClient, grpcMetadata, llmClient } from "../helpers/clients.js";
 import { envelope, frames, h1Request, h2Request } from "../helpers/raw-http.js";
@@ -19,6 +19,8 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 
 const request = (model: string, content = "fast path parity") =>
   toBinary(GenerateRequestSchema, create(GenerateRequestSchema, { model, messages: [{ role: Role.USER, content }] }));
+
+const embedRequest = (model: string, inputs: string[]) => toBinary(EmbedRequestSchema, create(EmbedRequestSchema, { model, inputs, dimensions: 6 }));
 
 /** A request message of exactly `bytes` bytes (the prompt's length adjusted to it). */
 function requestOfSize(bytes: number): Uint8Array {
@@ -63,6 +65,15 @@ describe("the fast path against connect-node, same service, same bytes", () => {
     { name: "gRPC unary success", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(request("sim/echo")) },
     { name: "gRPC unary success (+proto)", path: "/llm.v1.LlmService/Generate", headers: { ...grpc, "content-type": "application/grpc+proto" }, body: envelope(request("sim/echo")) },
     { name: "gRPC unary NOT_FOUND with details", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(request("no/such-model")) },
+    { name: "gRPC Embed success (packed floats)", path: "/llm.v1.LlmService/Embed", headers: grpc, body: envelope(embedRequest("sim/embed", ["one", "two three"])) },
+    { name: "gRPC Embed of a chat model, INVALID_ARGUMENT", path: "/llm.v1.LlmService/Embed", headers: grpc, body: envelope(embedRequest("sim/echo", ["one"])) },
+    ...[false, true].map((h1): Case => ({
+      name: `Connect JSON Embed success${h1 ? " (HTTP/1.1)" : ""}`,
+      h1,
+      path: "/llm.v1.LlmService/Embed",
+      headers: { "content-type": "application/json" },
+      body: Buffer.from(JSON.stringify({ model: "embed", inputs: ["connect json"], dimensions: 5 })),
+    })),
     { name: "gRPC unary without a key", path: "/llm.v1.LlmService/Generate", headers: grpc, body: envelope(request("sim/echo")), auth: false },
     { name: "gRPC malformed grpc-timeout", path: "/llm.v1.LlmService/Generate", headers: { ...grpc, "grpc-timeout": "soon" }, body: envelope(request("sim/echo")) },
     { name: "gRPC grpc-timeout over the maximum", path: "/llm.v1.LlmService/Generate", headers: { ...grpc, "grpc-timeout": "2M" }, body: envelope(request("sim/echo")) },

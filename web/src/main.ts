@@ -99,7 +99,10 @@ async function connect(): Promise<void> {
   client = newClient();
   setState(ui.connection, "busy", `connecting (${protocol()})…`);
   try {
-    const { models } = await client.listModels({}, { timeoutMs: 10_000 });
+    // The playground chats: models that only embed (capability "embeddings", no "chat") are not offered.
+    const models = (await client.listModels({}, { timeoutMs: 10_000 })).models.filter(
+      (m) => m.capabilities.includes("chat") || !m.capabilities.includes("embeddings"),
+    );
     const previous = ui.model.value;
     ui.model.replaceChildren(
       ...models.map((m) => {

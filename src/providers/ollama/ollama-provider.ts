@@ -15,7 +15,8 @@ import { countPromptTokens, countTextTokens } from "../../core/tokens.js";
 import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { deploymentHeaders, type FetchFunction } from "../http.js";
-import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderEvent, ProviderRequest } from "../provider.js";
+import type { AttemptOptions, DeltaSink, EmbedDone, EmbedProviderRequest, Provider, ProviderDone, ProviderEvent, ProviderRequest } from "../provider.js";
+import { vectorsInOrder } from "../vectors.js";
 import { pushEvents } from "../push-events.js";
 import { sdkTimeoutMs } from "../sdk-timeout.js";
 import { guardNdjson } from "./ndjson-guard.js";
@@ -60,6 +61,45 @@ export class OllamaProvider implements Provider {
 
   generate(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions, sink: DeltaSink): Promise<ProviderDone> {
     return pushEvents(this.#events(deployment, request, options), sink);
+  }
+
+  /** Embeddings (POST /api/embed, one JSON answer), with the same signal, timeout and error mapping as a chat. */
+  async embed(deployment: DeploymentConfig, request: EmbedProviderRequest, options: AttemptOptions): Promise<EmbedDone> {
+    const { signal } = options;
+    if (signal.aborted) throw abortReason(signal);
+    const headers = this.#headers(deployment);
+    const local = deadlineSignal({
+      parent: signal,
+      timeoutMs: sdkTimeoutMs(options.timeoutMs),
+      expired: () => new LlmError("PROVIDER_TIMEOUT", "ollama did not finish in time", { metadata: { provider: this.name } }),
+    });
+    const ctx: OllamaErrorContext = { signal: local.signal, headers: undefined, streaming: false, now: 0 };
+    const base = this.#fetch;
+    const fetch: FetchFunction = async (input, init) => {
+      const response = await base(input, { ...init, signal: local.signal });
+      ctx.headers = response.headers;
+      return response;
+    };
+    const client = new Ollama({ host: deployment.baseUrl ?? this.#options.defaults.host ?? OLLAMA_DEFAULT_HOST, fetch, ...(headers ? { headers } : {}) });
+    const keepAlive = deployment.options.keepAlive;
+    try {
+      const response = await client.embed({
+        model: deployment.model,
+        input: request.inputs,
+        ...(request.dimensions !== undefined ? { dimensions: request.dimensions } : {}),
+        ...(typeof keepAlive === "string" || typeof keepAlive === "number" ? { keep_alive: keepAlive } : {}),
+      });
+      if (signal.aborted) throw abortReason(signal);
+      const vectors = vectorsInOrder(this.name, request.inputs.length, (response.embeddings ?? []).map((values, index) => ({ index, values })));
+      const inputTokens = response.prompt_eval_count ?? request.inputs.reduce((n, text) => n + countTextTokens(text), 0);
+      return { vectors, usage: { inputTokens, outputTokens: 0 } };
+    } catch (err) {
+      if (err instanceof LlmError) throw err;
+      ctx.now = this.#now();
+      throw ollamaError(err, ctx);
+    } finally {
+      local.dispose();
+    }
   }
 
   /** The SDK's own stream iterator, as our events. */

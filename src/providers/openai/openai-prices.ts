@@ -23,4 +23,8 @@ export const OPENAI_PRICES: Readonly<Record<string, ModelPrice>> = Object.freeze
   o3: p(2, 8, 0.5),
   "o3-mini": p(1.1, 4.4, 0.55),
   "o4-mini": p(1.1, 4.4, 0.275),
+  // Embeddings: input only.
+  "text-embedding-3-small": p(0.02, 0),
+  "text-embedding-3-large": p(0.13, 0),
+  "text-embedding-ada-002": p(0.1, 0),
 });

@@ -10,7 +10,8 @@ import { countPromptTokens, countTextTokens } from "../../core/tokens.js";
 import type { FinishReason, TokenUsage } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { deploymentHeaders, type FetchFunction } from "../http.js";
-import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderRequest } from "../provider.js";
+import type { AttemptOptions, DeltaSink, EmbedDone, EmbedProviderRequest, Provider, ProviderDone, ProviderRequest } from "../provider.js";
+import { vectorsInOrder } from "../vectors.js";
 import { sdkTimeoutMs } from "../sdk-timeout.js";
 import { readSse } from "../sse.js";
 import { openAiError } from "./openai-errors.js";
@@ -150,6 +151,31 @@ export class OpenAiProvider implements Provider {
       outputTokens: countTextTokens((texts ?? []).join("")),
     };
     return { finishReason, usage };
+  }
+
+  /**
+   * Embeddings (POST /embeddings). The SDK asks for base64 (compact on the wire) unless told
+   * otherwise and decodes it to numbers; `dimensions` is sent only when the caller chose one.
+   */
+  async embed(deployment: DeploymentConfig, request: EmbedProviderRequest, options: AttemptOptions): Promise<EmbedDone> {
+    const { signal } = options;
+    if (signal.aborted) throw abortReason(signal);
+    const baseUrl = deployment.baseUrl ?? this.#options.defaults.baseUrl ?? OPENAI_DEFAULT_BASE_URL;
+    const client = this.#client(baseUrl, this.#apiKey(deployment));
+    const headers = deploymentHeaders(deployment);
+    let response;
+    try {
+      response = await client.embeddings.create(
+        { model: deployment.model, input: request.inputs, ...(request.dimensions !== undefined ? { dimensions: request.dimensions } : {}) },
+        { signal, timeout: sdkTimeoutMs(options.timeoutMs), maxRetries: 0, ...(headers ? { headers } : {}) },
+      );
+    } catch (err) {
+      throw openAiError(err, signal, this.#now());
+    }
+    if (signal.aborted) throw abortReason(signal);
+    const vectors = vectorsInOrder(this.name, request.inputs.length, (response.data ?? []).map((d) => ({ index: d.index, values: d.embedding })));
+    const inputTokens = response.usage?.prompt_tokens ?? request.inputs.reduce((n, text) => n + countTextTokens(text), 0);
+    return { vectors, usage: { inputTokens, outputTokens: 0 } };
   }
 
   /** One non-streamed completion: its text as one delta. */

@@ -63,3 +63,26 @@ describe("sim provider", () => {
     await expect(pending).rejects.toMatchObject({ reason: "PROVIDER_TIMEOUT" });
   });
 });
+
+describe("sim embeddings", () => {
+  const embed: DeploymentConfig = { provider: "sim", model: "embed", weight: 1, options: {} };
+
+  it("gives each text the same unit vector every time, 256 long unless dimensions says, a shorter one its prefix's direction", async () => {
+    const a = await sim.embed(embed, { inputs: ["hello world", "other"], metadata: {} }, live());
+    const b = await sim.embed(embed, { inputs: ["hello world"], dimensions: 8, metadata: {} }, live());
+    expect(a.vectors[0]).toHaveLength(256);
+    expect(a.vectors[0]).not.toEqual(a.vectors[1]);
+    expect(Math.hypot(...(a.vectors[0] ?? []))).toBeCloseTo(1, 5);
+    expect(Math.hypot(...(b.vectors[0] ?? []))).toBeCloseTo(1, 5);
+    expect((await sim.embed(embed, { inputs: ["hello world"], metadata: {} }, live())).vectors[0]).toEqual(a.vectors[0]);
+    // Same signs as the long vector's first 8 components: the same direction, renormalised.
+    expect(Array.from(b.vectors[0] ?? []).map(Math.sign)).toEqual(Array.from(a.vectors[0]?.slice(0, 8) ?? []).map(Math.sign));
+    expect(a.usage).toEqual({ inputTokens: 3, outputTokens: 0 });
+  });
+
+  it("fails as scripted", async () => {
+    const err = await sim.embed(embed, { inputs: ["x"], metadata: { "sim-fail": "PROVIDER_RATE_LIMITED", "sim-retry-after-ms": "50" } }, live()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LlmError);
+    expect(err).toMatchObject({ reason: "PROVIDER_RATE_LIMITED", retryAfterMs: 50 });
+  });
+});

@@ -2,11 +2,12 @@ import type { DeploymentConfig } from "../../config.js";
 import { abortReason, sleep } from "../../core/abort.js";
 import { jsonText, jsonTokens, type JsonMode } from "../../simulator/json-output.js";
 import { fnv1a, mulberry32 } from "../../simulator/prng.js";
-import { countPromptTokens, splitTokens } from "../../core/tokens.js";
+import { countPromptTokens, countTextTokens, splitTokens } from "../../core/tokens.js";
+import { simVector } from "../../simulator/vectors.js";
 import type { FinishReason, TokenUsage } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
 import { ERROR_REASONS, type ErrorReason } from "../../errors/taxonomy.js";
-import type { AttemptOptions, DeltaSink, Provider, ProviderDone, ProviderRequest } from "../provider.js";
+import type { AttemptOptions, DeltaSink, EmbedDone, EmbedProviderRequest, Provider, ProviderDone, ProviderRequest } from "../provider.js";
 
 const LOREM = (
   "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore " +
@@ -141,6 +142,25 @@ export class SimProvider implements Provider {
       });
     }
     return { finishReason, usage: usageOf(inputTokens, sent, script) };
+  }
+
+  /**
+   * Deterministic unit vectors (simulator/vectors.ts: the same the upstream simulator serves),
+   * `dimensions` long (256 by default), after the deployment's time to first token; the
+   * scripted failures (`sim-fail`, `sim-stall-ms`, `sim-retry-after-ms`) apply.
+   */
+  async embed(deployment: DeploymentConfig, request: EmbedProviderRequest, options: AttemptOptions): Promise<EmbedDone> {
+    const script = scriptOf(request.metadata);
+    await sleep(script.stallMs + numberOption(deployment, "ttftMs", 0), options.signal);
+    if (options.signal.aborted) throw abortReason(options.signal);
+    if (script.failReason) {
+      throw new LlmError(script.failReason, `sim: scripted ${script.failReason}`, {
+        ...(script.retryAfterMs !== undefined ? { retryAfterMs: script.retryAfterMs } : {}),
+      });
+    }
+    let inputTokens = 0;
+    for (const text of request.inputs) inputTokens += countTextTokens(text);
+    return { vectors: request.inputs.map((text) => simVector(text, request.dimensions)), usage: { inputTokens, outputTokens: 0 } };
   }
 }
 

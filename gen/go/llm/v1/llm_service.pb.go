@@ -305,6 +305,9 @@ const (
 	// The answer is not the JSON the request's response_format asked for (FAILED_PRECONDITION, with
 	// BadRequest: each field violation's field is a JSON Pointer into the answer, "" for the whole).
 	ErrorReason_ERROR_REASON_OUTPUT_SCHEMA_MISMATCH ErrorReason = 22
+	// The provider or model cannot do what was asked, such as embeddings on Anthropic (UNIMPLEMENTED;
+	// ErrorInfo names the provider and the capability).
+	ErrorReason_ERROR_REASON_CAPABILITY_NOT_SUPPORTED ErrorReason = 23
 )
 
 // Enum value maps for ErrorReason.
@@ -333,31 +336,33 @@ var (
 		20: "ERROR_REASON_UNSUPPORTED_PROTOCOL",
 		21: "ERROR_REASON_DATABASE_UNAVAILABLE",
 		22: "ERROR_REASON_OUTPUT_SCHEMA_MISMATCH",
+		23: "ERROR_REASON_CAPABILITY_NOT_SUPPORTED",
 	}
 	ErrorReason_value = map[string]int32{
-		"ERROR_REASON_UNSPECIFIED":             0,
-		"ERROR_REASON_INVALID_REQUEST":         1,
-		"ERROR_REASON_CONTEXT_LENGTH_EXCEEDED": 2,
-		"ERROR_REASON_UNAUTHENTICATED":         3,
-		"ERROR_REASON_MODEL_NOT_ALLOWED":       4,
-		"ERROR_REASON_MODEL_NOT_FOUND":         5,
-		"ERROR_REASON_RATE_LIMITED":            6,
-		"ERROR_REASON_BUDGET_EXCEEDED":         7,
-		"ERROR_REASON_PROVIDER_RATE_LIMITED":   8,
-		"ERROR_REASON_PROVIDER_TIMEOUT":        9,
-		"ERROR_REASON_PROVIDER_UNAVAILABLE":    10,
-		"ERROR_REASON_CIRCUIT_OPEN":            11,
-		"ERROR_REASON_PROVIDER_REJECTED":       12,
-		"ERROR_REASON_PROVIDER_AUTH_FAILED":    13,
-		"ERROR_REASON_CANCELLED":               14,
-		"ERROR_REASON_INTERNAL":                15,
-		"ERROR_REASON_SHUTTING_DOWN":           16,
-		"ERROR_REASON_TENANT_NOT_ALLOWED":      17,
-		"ERROR_REASON_MALFORMED_REQUEST":       18,
-		"ERROR_REASON_REQUEST_TOO_LARGE":       19,
-		"ERROR_REASON_UNSUPPORTED_PROTOCOL":    20,
-		"ERROR_REASON_DATABASE_UNAVAILABLE":    21,
-		"ERROR_REASON_OUTPUT_SCHEMA_MISMATCH":  22,
+		"ERROR_REASON_UNSPECIFIED":              0,
+		"ERROR_REASON_INVALID_REQUEST":          1,
+		"ERROR_REASON_CONTEXT_LENGTH_EXCEEDED":  2,
+		"ERROR_REASON_UNAUTHENTICATED":          3,
+		"ERROR_REASON_MODEL_NOT_ALLOWED":        4,
+		"ERROR_REASON_MODEL_NOT_FOUND":          5,
+		"ERROR_REASON_RATE_LIMITED":             6,
+		"ERROR_REASON_BUDGET_EXCEEDED":          7,
+		"ERROR_REASON_PROVIDER_RATE_LIMITED":    8,
+		"ERROR_REASON_PROVIDER_TIMEOUT":         9,
+		"ERROR_REASON_PROVIDER_UNAVAILABLE":     10,
+		"ERROR_REASON_CIRCUIT_OPEN":             11,
+		"ERROR_REASON_PROVIDER_REJECTED":        12,
+		"ERROR_REASON_PROVIDER_AUTH_FAILED":     13,
+		"ERROR_REASON_CANCELLED":                14,
+		"ERROR_REASON_INTERNAL":                 15,
+		"ERROR_REASON_SHUTTING_DOWN":            16,
+		"ERROR_REASON_TENANT_NOT_ALLOWED":       17,
+		"ERROR_REASON_MALFORMED_REQUEST":        18,
+		"ERROR_REASON_REQUEST_TOO_LARGE":        19,
+		"ERROR_REASON_UNSUPPORTED_PROTOCOL":     20,
+		"ERROR_REASON_DATABASE_UNAVAILABLE":     21,
+		"ERROR_REASON_OUTPUT_SCHEMA_MISMATCH":   22,
+		"ERROR_REASON_CAPABILITY_NOT_SUPPORTED": 23,
 	}
 )
 
@@ -2492,6 +2497,262 @@ func (x *DayUsage) GetTotals() *UsageTotals {
 	return nil
 }
 
+// A request for embeddings: one vector per input.
+type EmbedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Model id or alias of a model with the "embeddings" capability, as listed by ListModels.
+	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	// The texts to embed, 1 to 256 of them, each non-empty.
+	Inputs []string `protobuf:"bytes,2,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	// The length of each vector, for models that can shorten theirs (OpenAI text-embedding-3-*,
+	// the simulator); the model's own length when unset.
+	Dimensions *int32 `protobuf:"varint,3,opt,name=dimensions,proto3,oneof" json:"dimensions,omitempty"`
+	// Models to try, in order, when every deployment of model fails.
+	FallbackModels []string `protobuf:"bytes,4,rep,name=fallback_models,json=fallbackModels,proto3" json:"fallback_models,omitempty"`
+	// The cache policy. Embeddings are deterministic: the default mode reads and writes the cache.
+	Cache *CachePolicy `protobuf:"bytes,5,opt,name=cache,proto3" json:"cache,omitempty"`
+	// Caller metadata, stored with the usage record (at most 16 entries).
+	Metadata      map[string]string `protobuf:"bytes,6,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmbedRequest) Reset() {
+	*x = EmbedRequest{}
+	mi := &file_llm_v1_llm_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmbedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmbedRequest) ProtoMessage() {}
+
+func (x *EmbedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_llm_v1_llm_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmbedRequest.ProtoReflect.Descriptor instead.
+func (*EmbedRequest) Descriptor() ([]byte, []int) {
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *EmbedRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EmbedRequest) GetInputs() []string {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+func (x *EmbedRequest) GetDimensions() int32 {
+	if x != nil && x.Dimensions != nil {
+		return *x.Dimensions
+	}
+	return 0
+}
+
+func (x *EmbedRequest) GetFallbackModels() []string {
+	if x != nil {
+		return x.FallbackModels
+	}
+	return nil
+}
+
+func (x *EmbedRequest) GetCache() *CachePolicy {
+	if x != nil {
+		return x.Cache
+	}
+	return nil
+}
+
+func (x *EmbedRequest) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+// One input's vector.
+type Embedding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The position of its input in EmbedRequest.inputs.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The vector.
+	Values        []float32 `protobuf:"fixed32,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Embedding) Reset() {
+	*x = Embedding{}
+	mi := &file_llm_v1_llm_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Embedding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Embedding) ProtoMessage() {}
+
+func (x *Embedding) ProtoReflect() protoreflect.Message {
+	mi := &file_llm_v1_llm_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Embedding.ProtoReflect.Descriptor instead.
+func (*Embedding) Descriptor() ([]byte, []int) {
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *Embedding) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *Embedding) GetValues() []float32 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// The result of an Embed call.
+type EmbedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The server's id for the call (the usage ledger's key), also sent as the x-request-id header.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The model that answered, after alias resolution.
+	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	// The provider that answered.
+	Provider string `protobuf:"bytes,3,opt,name=provider,proto3" json:"provider,omitempty"`
+	// One vector per input, in input order.
+	Embeddings []*Embedding `protobuf:"bytes,4,rep,name=embeddings,proto3" json:"embeddings,omitempty"`
+	// Token counts: the inputs' tokens; output_tokens is 0.
+	Usage *Usage `protobuf:"bytes,5,opt,name=usage,proto3" json:"usage,omitempty"`
+	// Cost in billionths of a US dollar (input tokens at the model's input price).
+	CostUsdNanos int64 `protobuf:"varint,6,opt,name=cost_usd_nanos,json=costUsdNanos,proto3" json:"cost_usd_nanos,omitempty"`
+	// Whether the answer came from the cache.
+	Cached bool `protobuf:"varint,7,opt,name=cached,proto3" json:"cached,omitempty"`
+	// How many upstream attempts were made.
+	Attempts      uint32 `protobuf:"varint,8,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmbedResponse) Reset() {
+	*x = EmbedResponse{}
+	mi := &file_llm_v1_llm_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmbedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmbedResponse) ProtoMessage() {}
+
+func (x *EmbedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_llm_v1_llm_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmbedResponse.ProtoReflect.Descriptor instead.
+func (*EmbedResponse) Descriptor() ([]byte, []int) {
+	return file_llm_v1_llm_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *EmbedResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *EmbedResponse) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EmbedResponse) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *EmbedResponse) GetEmbeddings() []*Embedding {
+	if x != nil {
+		return x.Embeddings
+	}
+	return nil
+}
+
+func (x *EmbedResponse) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *EmbedResponse) GetCostUsdNanos() int64 {
+	if x != nil {
+		return x.CostUsdNanos
+	}
+	return 0
+}
+
+func (x *EmbedResponse) GetCached() bool {
+	if x != nil {
+		return x.Cached
+	}
+	return false
+}
+
+func (x *EmbedResponse) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
 var File_llm_v1_llm_service_proto protoreflect.FileDescriptor
 
 const file_llm_v1_llm_service_proto_rawDesc = "" +
@@ -2661,7 +2922,34 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x06totals\x18\x03 \x01(\v2\x13.llm.v1.UsageTotalsR\x06totals\"I\n" +
 	"\bDayUsage\x12\x10\n" +
 	"\x03day\x18\x01 \x01(\tR\x03day\x12+\n" +
-	"\x06totals\x18\x02 \x01(\v2\x13.llm.v1.UsageTotalsR\x06totals*P\n" +
+	"\x06totals\x18\x02 \x01(\v2\x13.llm.v1.UsageTotalsR\x06totals\"\xc1\x02\n" +
+	"\fEmbedRequest\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x16\n" +
+	"\x06inputs\x18\x02 \x03(\tR\x06inputs\x12#\n" +
+	"\n" +
+	"dimensions\x18\x03 \x01(\x05H\x00R\n" +
+	"dimensions\x88\x01\x01\x12'\n" +
+	"\x0ffallback_models\x18\x04 \x03(\tR\x0efallbackModels\x12)\n" +
+	"\x05cache\x18\x05 \x01(\v2\x13.llm.v1.CachePolicyR\x05cache\x12>\n" +
+	"\bmetadata\x18\x06 \x03(\v2\".llm.v1.EmbedRequest.MetadataEntryR\bmetadata\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\r\n" +
+	"\v_dimensions\"9\n" +
+	"\tEmbedding\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\x02R\x06values\"\x83\x02\n" +
+	"\rEmbedResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\x12\x1a\n" +
+	"\bprovider\x18\x03 \x01(\tR\bprovider\x121\n" +
+	"\n" +
+	"embeddings\x18\x04 \x03(\v2\x11.llm.v1.EmbeddingR\n" +
+	"embeddings\x12#\n" +
+	"\x05usage\x18\x05 \x01(\v2\r.llm.v1.UsageR\x05usage\x12$\n" +
+	"\x0ecost_usd_nanos\x18\x06 \x01(\x03R\fcostUsdNanos\x12\x16\n" +
+	"\x06cached\x18\a \x01(\bR\x06cached\x12\x1a\n" +
+	"\battempts\x18\b \x01(\rR\battempts*P\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_SYSTEM\x10\x01\x12\r\n" +
@@ -2681,7 +2969,7 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x19CIRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CIRCUIT_STATE_CLOSED\x10\x01\x12\x16\n" +
 	"\x12CIRCUIT_STATE_OPEN\x10\x02\x12\x1b\n" +
-	"\x17CIRCUIT_STATE_HALF_OPEN\x10\x03*\xb7\x06\n" +
+	"\x17CIRCUIT_STATE_HALF_OPEN\x10\x03*\xe2\x06\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12(\n" +
@@ -2706,7 +2994,8 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x1eERROR_REASON_REQUEST_TOO_LARGE\x10\x13\x12%\n" +
 	"!ERROR_REASON_UNSUPPORTED_PROTOCOL\x10\x14\x12%\n" +
 	"!ERROR_REASON_DATABASE_UNAVAILABLE\x10\x15\x12'\n" +
-	"#ERROR_REASON_OUTPUT_SCHEMA_MISMATCH\x10\x162\xf0\x02\n" +
+	"#ERROR_REASON_OUTPUT_SCHEMA_MISMATCH\x10\x16\x12)\n" +
+	"%ERROR_REASON_CAPABILITY_NOT_SUPPORTED\x10\x172\xa6\x03\n" +
 	"\n" +
 	"LlmService\x12=\n" +
 	"\bGenerate\x12\x17.llm.v1.GenerateRequest\x1a\x18.llm.v1.GenerateResponse\x12Q\n" +
@@ -2714,7 +3003,8 @@ const file_llm_v1_llm_service_proto_rawDesc = "" +
 	"\rBatchGenerate\x12\x1c.llm.v1.BatchGenerateRequest\x1a\x1d.llm.v1.BatchGenerateResponse\x12C\n" +
 	"\n" +
 	"ListModels\x12\x19.llm.v1.ListModelsRequest\x1a\x1a.llm.v1.ListModelsResponse\x12=\n" +
-	"\bGetUsage\x12\x17.llm.v1.GetUsageRequest\x1a\x18.llm.v1.GetUsageResponseB8Z6github.com/llm-service/llm-service/gen/go/llm/v1;llmv1b\x06proto3"
+	"\bGetUsage\x12\x17.llm.v1.GetUsageRequest\x1a\x18.llm.v1.GetUsageResponse\x124\n" +
+	"\x05Embed\x12\x14.llm.v1.EmbedRequest\x1a\x15.llm.v1.EmbedResponseB8Z6github.com/llm-service/llm-service/gen/go/llm/v1;llmv1b\x06proto3"
 
 var (
 	file_llm_v1_llm_service_proto_rawDescOnce sync.Once
@@ -2729,7 +3019,7 @@ func file_llm_v1_llm_service_proto_rawDescGZIP() []byte {
 }
 
 var file_llm_v1_llm_service_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_llm_v1_llm_service_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_llm_v1_llm_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_llm_v1_llm_service_proto_goTypes = []any{
 	(Role)(0),                      // 0: llm.v1.Role
 	(CacheMode)(0),                 // 1: llm.v1.CacheMode
@@ -2763,10 +3053,14 @@ var file_llm_v1_llm_service_proto_goTypes = []any{
 	(*GetUsageResponse)(nil),       // 29: llm.v1.GetUsageResponse
 	(*KeyUsage)(nil),               // 30: llm.v1.KeyUsage
 	(*DayUsage)(nil),               // 31: llm.v1.DayUsage
-	nil,                            // 32: llm.v1.GenerateRequest.MetadataEntry
-	nil,                            // 33: llm.v1.StreamGenerateRequest.MetadataEntry
-	(*status.Status)(nil),          // 34: google.rpc.Status
-	(*timestamppb.Timestamp)(nil),  // 35: google.protobuf.Timestamp
+	(*EmbedRequest)(nil),           // 32: llm.v1.EmbedRequest
+	(*Embedding)(nil),              // 33: llm.v1.Embedding
+	(*EmbedResponse)(nil),          // 34: llm.v1.EmbedResponse
+	nil,                            // 35: llm.v1.GenerateRequest.MetadataEntry
+	nil,                            // 36: llm.v1.StreamGenerateRequest.MetadataEntry
+	nil,                            // 37: llm.v1.EmbedRequest.MetadataEntry
+	(*status.Status)(nil),          // 38: google.rpc.Status
+	(*timestamppb.Timestamp)(nil),  // 39: google.protobuf.Timestamp
 }
 var file_llm_v1_llm_service_proto_depIdxs = []int32{
 	0,  // 0: llm.v1.Message.role:type_name -> llm.v1.Role
@@ -2776,13 +3070,13 @@ var file_llm_v1_llm_service_proto_depIdxs = []int32{
 	10, // 4: llm.v1.ResponseFormat.json_schema:type_name -> llm.v1.JsonSchemaFormat
 	5,  // 5: llm.v1.GenerateRequest.messages:type_name -> llm.v1.Message
 	6,  // 6: llm.v1.GenerateRequest.cache:type_name -> llm.v1.CachePolicy
-	32, // 7: llm.v1.GenerateRequest.metadata:type_name -> llm.v1.GenerateRequest.MetadataEntry
+	35, // 7: llm.v1.GenerateRequest.metadata:type_name -> llm.v1.GenerateRequest.MetadataEntry
 	7,  // 8: llm.v1.GenerateRequest.response_format:type_name -> llm.v1.ResponseFormat
 	2,  // 9: llm.v1.GenerateResponse.finish_reason:type_name -> llm.v1.FinishReason
 	11, // 10: llm.v1.GenerateResponse.usage:type_name -> llm.v1.Usage
 	5,  // 11: llm.v1.StreamGenerateRequest.messages:type_name -> llm.v1.Message
 	6,  // 12: llm.v1.StreamGenerateRequest.cache:type_name -> llm.v1.CachePolicy
-	33, // 13: llm.v1.StreamGenerateRequest.metadata:type_name -> llm.v1.StreamGenerateRequest.MetadataEntry
+	36, // 13: llm.v1.StreamGenerateRequest.metadata:type_name -> llm.v1.StreamGenerateRequest.MetadataEntry
 	7,  // 14: llm.v1.StreamGenerateRequest.response_format:type_name -> llm.v1.ResponseFormat
 	2,  // 15: llm.v1.StreamCompleted.finish_reason:type_name -> llm.v1.FinishReason
 	11, // 16: llm.v1.StreamCompleted.usage:type_name -> llm.v1.Usage
@@ -2791,38 +3085,44 @@ var file_llm_v1_llm_service_proto_depIdxs = []int32{
 	17, // 19: llm.v1.StreamGenerateResponse.completed:type_name -> llm.v1.StreamCompleted
 	12, // 20: llm.v1.BatchGenerateRequest.requests:type_name -> llm.v1.GenerateRequest
 	13, // 21: llm.v1.BatchGenerateResult.response:type_name -> llm.v1.GenerateResponse
-	34, // 22: llm.v1.BatchGenerateResult.error:type_name -> google.rpc.Status
+	38, // 22: llm.v1.BatchGenerateResult.error:type_name -> google.rpc.Status
 	20, // 23: llm.v1.BatchGenerateResponse.results:type_name -> llm.v1.BatchGenerateResult
 	3,  // 24: llm.v1.Deployment.state:type_name -> llm.v1.CircuitState
 	23, // 25: llm.v1.Model.deployments:type_name -> llm.v1.Deployment
 	24, // 26: llm.v1.ListModelsResponse.models:type_name -> llm.v1.Model
-	35, // 27: llm.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
-	35, // 28: llm.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	39, // 27: llm.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	39, // 28: llm.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
 	11, // 29: llm.v1.UsageTotals.usage:type_name -> llm.v1.Usage
 	27, // 30: llm.v1.ModelUsage.totals:type_name -> llm.v1.UsageTotals
-	35, // 31: llm.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
-	35, // 32: llm.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
+	39, // 31: llm.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
+	39, // 32: llm.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
 	27, // 33: llm.v1.GetUsageResponse.totals:type_name -> llm.v1.UsageTotals
 	28, // 34: llm.v1.GetUsageResponse.by_model:type_name -> llm.v1.ModelUsage
 	30, // 35: llm.v1.GetUsageResponse.by_key:type_name -> llm.v1.KeyUsage
 	31, // 36: llm.v1.GetUsageResponse.by_day:type_name -> llm.v1.DayUsage
 	27, // 37: llm.v1.KeyUsage.totals:type_name -> llm.v1.UsageTotals
 	27, // 38: llm.v1.DayUsage.totals:type_name -> llm.v1.UsageTotals
-	12, // 39: llm.v1.LlmService.Generate:input_type -> llm.v1.GenerateRequest
-	14, // 40: llm.v1.LlmService.StreamGenerate:input_type -> llm.v1.StreamGenerateRequest
-	19, // 41: llm.v1.LlmService.BatchGenerate:input_type -> llm.v1.BatchGenerateRequest
-	22, // 42: llm.v1.LlmService.ListModels:input_type -> llm.v1.ListModelsRequest
-	26, // 43: llm.v1.LlmService.GetUsage:input_type -> llm.v1.GetUsageRequest
-	13, // 44: llm.v1.LlmService.Generate:output_type -> llm.v1.GenerateResponse
-	18, // 45: llm.v1.LlmService.StreamGenerate:output_type -> llm.v1.StreamGenerateResponse
-	21, // 46: llm.v1.LlmService.BatchGenerate:output_type -> llm.v1.BatchGenerateResponse
-	25, // 47: llm.v1.LlmService.ListModels:output_type -> llm.v1.ListModelsResponse
-	29, // 48: llm.v1.LlmService.GetUsage:output_type -> llm.v1.GetUsageResponse
-	44, // [44:49] is the sub-list for method output_type
-	39, // [39:44] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	6,  // 39: llm.v1.EmbedRequest.cache:type_name -> llm.v1.CachePolicy
+	37, // 40: llm.v1.EmbedRequest.metadata:type_name -> llm.v1.EmbedRequest.MetadataEntry
+	33, // 41: llm.v1.EmbedResponse.embeddings:type_name -> llm.v1.Embedding
+	11, // 42: llm.v1.EmbedResponse.usage:type_name -> llm.v1.Usage
+	12, // 43: llm.v1.LlmService.Generate:input_type -> llm.v1.GenerateRequest
+	14, // 44: llm.v1.LlmService.StreamGenerate:input_type -> llm.v1.StreamGenerateRequest
+	19, // 45: llm.v1.LlmService.BatchGenerate:input_type -> llm.v1.BatchGenerateRequest
+	22, // 46: llm.v1.LlmService.ListModels:input_type -> llm.v1.ListModelsRequest
+	26, // 47: llm.v1.LlmService.GetUsage:input_type -> llm.v1.GetUsageRequest
+	32, // 48: llm.v1.LlmService.Embed:input_type -> llm.v1.EmbedRequest
+	13, // 49: llm.v1.LlmService.Generate:output_type -> llm.v1.GenerateResponse
+	18, // 50: llm.v1.LlmService.StreamGenerate:output_type -> llm.v1.StreamGenerateResponse
+	21, // 51: llm.v1.LlmService.BatchGenerate:output_type -> llm.v1.BatchGenerateResponse
+	25, // 52: llm.v1.LlmService.ListModels:output_type -> llm.v1.ListModelsResponse
+	29, // 53: llm.v1.LlmService.GetUsage:output_type -> llm.v1.GetUsageResponse
+	34, // 54: llm.v1.LlmService.Embed:output_type -> llm.v1.EmbedResponse
+	49, // [49:55] is the sub-list for method output_type
+	43, // [43:49] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_llm_v1_llm_service_proto_init() }
@@ -2846,13 +3146,14 @@ func file_llm_v1_llm_service_proto_init() {
 		(*BatchGenerateResult_Response)(nil),
 		(*BatchGenerateResult_Error)(nil),
 	}
+	file_llm_v1_llm_service_proto_msgTypes[27].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_llm_v1_llm_service_proto_rawDesc), len(file_llm_v1_llm_service_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   29,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	LlmService_BatchGenerate_FullMethodName  = "/llm.v1.LlmService/BatchGenerate"
 	LlmService_ListModels_FullMethodName     = "/llm.v1.LlmService/ListModels"
 	LlmService_GetUsage_FullMethodName       = "/llm.v1.LlmService/GetUsage"
+	LlmService_Embed_FullMethodName          = "/llm.v1.LlmService/Embed"
 )
 
 // LlmServiceClient is the client API for LlmService service.
@@ -47,6 +48,10 @@ type LlmServiceClient interface {
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
 	// GetUsage sums the caller's usage over a time range.
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
+	// Embed returns one vector per input from a model with the "embeddings"
+	// capability, through the same admission, limits, cache, routing and ledger
+	// as Generate.
+	Embed(ctx context.Context, in *EmbedRequest, opts ...grpc.CallOption) (*EmbedResponse, error)
 }
 
 type llmServiceClient struct {
@@ -116,6 +121,16 @@ func (c *llmServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, op
 	return out, nil
 }
 
+func (c *llmServiceClient) Embed(ctx context.Context, in *EmbedRequest, opts ...grpc.CallOption) (*EmbedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EmbedResponse)
+	err := c.cc.Invoke(ctx, LlmService_Embed_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LlmServiceServer is the server API for LlmService service.
 // All implementations must embed UnimplementedLlmServiceServer
 // for forward compatibility.
@@ -135,6 +150,10 @@ type LlmServiceServer interface {
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
 	// GetUsage sums the caller's usage over a time range.
 	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
+	// Embed returns one vector per input from a model with the "embeddings"
+	// capability, through the same admission, limits, cache, routing and ledger
+	// as Generate.
+	Embed(context.Context, *EmbedRequest) (*EmbedResponse, error)
 	mustEmbedUnimplementedLlmServiceServer()
 }
 
@@ -159,6 +178,9 @@ func (UnimplementedLlmServiceServer) ListModels(context.Context, *ListModelsRequ
 }
 func (UnimplementedLlmServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
+}
+func (UnimplementedLlmServiceServer) Embed(context.Context, *EmbedRequest) (*EmbedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Embed not implemented")
 }
 func (UnimplementedLlmServiceServer) mustEmbedUnimplementedLlmServiceServer() {}
 func (UnimplementedLlmServiceServer) testEmbeddedByValue()                    {}
@@ -264,6 +286,24 @@ func _LlmService_GetUsage_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LlmService_Embed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EmbedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LlmServiceServer).Embed(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LlmService_Embed_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LlmServiceServer).Embed(ctx, req.(*EmbedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LlmService_ServiceDesc is the grpc.ServiceDesc for LlmService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -286,6 +326,10 @@ var LlmService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUsage",
 			Handler:    _LlmService_GetUsage_Handler,
+		},
+		{
+			MethodName: "Embed",
+			Handler:    _LlmService_Embed_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -58,7 +58,7 @@ class _Defaults(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercep
 
 class LlmClient(LlmServiceStub):
     """A client of llm.v1.LlmService: the generated stub (Generate, StreamGenerate, BatchGenerate,
-    ListModels, GetUsage, with their usual `timeout=` and `metadata=` arguments) on a channel of its
+    ListModels, GetUsage, Embed, with their usual `timeout=` and `metadata=` arguments) on a channel of its
     own that adds the API key and a default deadline:
 
         with LlmClient("127.0.0.1:8080", api_key=os.environ["LLM_API_KEY"]) as client:

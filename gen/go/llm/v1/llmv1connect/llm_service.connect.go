@@ -47,6 +47,8 @@ const (
 	LlmServiceListModelsProcedure = "/llm.v1.LlmService/ListModels"
 	// LlmServiceGetUsageProcedure is the fully-qualified name of the LlmService's GetUsage RPC.
 	LlmServiceGetUsageProcedure = "/llm.v1.LlmService/GetUsage"
+	// LlmServiceEmbedProcedure is the fully-qualified name of the LlmService's Embed RPC.
+	LlmServiceEmbedProcedure = "/llm.v1.LlmService/Embed"
 )
 
 // LlmServiceClient is a client for the llm.v1.LlmService service.
@@ -64,6 +66,10 @@ type LlmServiceClient interface {
 	ListModels(context.Context, *connect.Request[v1.ListModelsRequest]) (*connect.Response[v1.ListModelsResponse], error)
 	// GetUsage sums the caller's usage over a time range.
 	GetUsage(context.Context, *connect.Request[v1.GetUsageRequest]) (*connect.Response[v1.GetUsageResponse], error)
+	// Embed returns one vector per input from a model with the "embeddings"
+	// capability, through the same admission, limits, cache, routing and ledger
+	// as Generate.
+	Embed(context.Context, *connect.Request[v1.EmbedRequest]) (*connect.Response[v1.EmbedResponse], error)
 }
 
 // NewLlmServiceClient constructs a client for the llm.v1.LlmService service. By default, it uses
@@ -107,6 +113,12 @@ func NewLlmServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithSchema(llmServiceMethods.ByName("GetUsage")),
 			connect.WithClientOptions(opts...),
 		),
+		embed: connect.NewClient[v1.EmbedRequest, v1.EmbedResponse](
+			httpClient,
+			baseURL+LlmServiceEmbedProcedure,
+			connect.WithSchema(llmServiceMethods.ByName("Embed")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -117,6 +129,7 @@ type llmServiceClient struct {
 	batchGenerate  *connect.Client[v1.BatchGenerateRequest, v1.BatchGenerateResponse]
 	listModels     *connect.Client[v1.ListModelsRequest, v1.ListModelsResponse]
 	getUsage       *connect.Client[v1.GetUsageRequest, v1.GetUsageResponse]
+	embed          *connect.Client[v1.EmbedRequest, v1.EmbedResponse]
 }
 
 // Generate calls llm.v1.LlmService.Generate.
@@ -144,6 +157,11 @@ func (c *llmServiceClient) GetUsage(ctx context.Context, req *connect.Request[v1
 	return c.getUsage.CallUnary(ctx, req)
 }
 
+// Embed calls llm.v1.LlmService.Embed.
+func (c *llmServiceClient) Embed(ctx context.Context, req *connect.Request[v1.EmbedRequest]) (*connect.Response[v1.EmbedResponse], error) {
+	return c.embed.CallUnary(ctx, req)
+}
+
 // LlmServiceHandler is an implementation of the llm.v1.LlmService service.
 type LlmServiceHandler interface {
 	// Generate returns one complete answer.
@@ -159,6 +177,10 @@ type LlmServiceHandler interface {
 	ListModels(context.Context, *connect.Request[v1.ListModelsRequest]) (*connect.Response[v1.ListModelsResponse], error)
 	// GetUsage sums the caller's usage over a time range.
 	GetUsage(context.Context, *connect.Request[v1.GetUsageRequest]) (*connect.Response[v1.GetUsageResponse], error)
+	// Embed returns one vector per input from a model with the "embeddings"
+	// capability, through the same admission, limits, cache, routing and ledger
+	// as Generate.
+	Embed(context.Context, *connect.Request[v1.EmbedRequest]) (*connect.Response[v1.EmbedResponse], error)
 }
 
 // NewLlmServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -198,6 +220,12 @@ func NewLlmServiceHandler(svc LlmServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithSchema(llmServiceMethods.ByName("GetUsage")),
 		connect.WithHandlerOptions(opts...),
 	)
+	llmServiceEmbedHandler := connect.NewUnaryHandler(
+		LlmServiceEmbedProcedure,
+		svc.Embed,
+		connect.WithSchema(llmServiceMethods.ByName("Embed")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/llm.v1.LlmService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case LlmServiceGenerateProcedure:
@@ -210,6 +238,8 @@ func NewLlmServiceHandler(svc LlmServiceHandler, opts ...connect.HandlerOption) 
 			llmServiceListModelsHandler.ServeHTTP(w, r)
 		case LlmServiceGetUsageProcedure:
 			llmServiceGetUsageHandler.ServeHTTP(w, r)
+		case LlmServiceEmbedProcedure:
+			llmServiceEmbedHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -237,4 +267,8 @@ func (UnimplementedLlmServiceHandler) ListModels(context.Context, *connect.Reque
 
 func (UnimplementedLlmServiceHandler) GetUsage(context.Context, *connect.Request[v1.GetUsageRequest]) (*connect.Response[v1.GetUsageResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("llm.v1.LlmService.GetUsage is not implemented"))
+}
+
+func (UnimplementedLlmServiceHandler) Embed(context.Context, *connect.Request[v1.EmbedRequest]) (*connect.Response[v1.EmbedResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("llm.v1.LlmService.Embed is not implemented"))
 }

@@ -60,6 +60,11 @@ class LlmServiceStub:
                 request_serializer=llm_dot_v1_dot_llm__service__pb2.GetUsageRequest.SerializeToString,
                 response_deserializer=llm_dot_v1_dot_llm__service__pb2.GetUsageResponse.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/llm.v1.LlmService/Embed',
+                request_serializer=llm_dot_v1_dot_llm__service__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=llm_dot_v1_dot_llm__service__pb2.EmbedResponse.FromString,
+                _registered_method=True)
 
 
 class LlmServiceServicer:
@@ -104,6 +109,15 @@ class LlmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """Embed returns one vector per input from a model with the "embeddings"
+        capability, through the same admission, limits, cache, routing and ledger
+        as Generate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LlmServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +145,11 @@ def add_LlmServiceServicer_to_server(servicer, server):
                     servicer.GetUsage,
                     request_deserializer=llm_dot_v1_dot_llm__service__pb2.GetUsageRequest.FromString,
                     response_serializer=llm_dot_v1_dot_llm__service__pb2.GetUsageResponse.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=llm_dot_v1_dot_llm__service__pb2.EmbedRequest.FromString,
+                    response_serializer=llm_dot_v1_dot_llm__service__pb2.EmbedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -269,6 +288,33 @@ class LlmService:
             '/llm.v1.LlmService/GetUsage',
             llm_dot_v1_dot_llm__service__pb2.GetUsageRequest.SerializeToString,
             llm_dot_v1_dot_llm__service__pb2.GetUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llm.v1.LlmService/Embed',
+            llm_dot_v1_dot_llm__service__pb2.EmbedRequest.SerializeToString,
+            llm_dot_v1_dot_llm__service__pb2.EmbedResponse.FromString,
             options,
             channel_credentials,
             insecure,
