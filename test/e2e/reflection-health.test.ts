@@ -265,11 +265,11 @@ describe.skipIf(grpcurl.problem !== undefined && !mustRunGrpcurl)("grpcurl again
     expect(stdout.trim().split("\n").sort()).toEqual(ALL_SERVICES);
   });
 
-  it("describe llm.v1.LlmService shows its five methods", async () => {
+  it("describe llm.v1.LlmService shows its six methods", async () => {
     const { code, stdout } = await grpcurlAt([address(), "describe", "llm.v1.LlmService"]);
     expect(code).toBe(0);
     expect(stdout).toContain("service LlmService {");
-    for (const rpc of ["Generate", "StreamGenerate", "BatchGenerate", "ListModels", "GetUsage"]) {
+    for (const rpc of ["Generate", "StreamGenerate", "BatchGenerate", "ListModels", "GetUsage", "Embed"]) {
       expect(stdout).toMatch(new RegExp(`rpc ${rpc} \\( \\.llm\\.v1\\.${rpc}Request \\) returns \\( (stream )?\\.llm\\.v1\\.${rpc}Response \\)`));
     }
     expect(stdout).toContain("returns ( stream .llm.v1.StreamGenerateResponse )");

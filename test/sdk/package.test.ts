@@ -70,7 +70,7 @@ describe("@llm-service/sdk, built and installed", () => {
     expect(JSON.parse(out)).toEqual({
       text: "from the package",
       reason: "MODEL_NOT_FOUND",
-      methods: ["Generate", "StreamGenerate", "BatchGenerate", "ListModels", "GetUsage"],
+      methods: ["Generate", "StreamGenerate", "BatchGenerate", "ListModels", "GetUsage", "Embed"],
       schemas: ["llm.v1.GenerateRequest", "google.rpc.ErrorInfo", "grpc.health.v1.Health"],
     });
   });
