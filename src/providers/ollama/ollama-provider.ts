@@ -10,7 +10,7 @@
 import { Ollama } from "ollama";
 import type { DeploymentConfig } from "../../config.js";
 import { abortReason } from "../../core/abort.js";
-import { deadlineSignal } from "../../core/deadline-signal.js";
+import { deadlineSignal, type DeadlineSignal } from "../../core/deadline-signal.js";
 import { countPromptTokens, countTextTokens } from "../../core/tokens.js";
 import type { FinishReason } from "../../core/types.js";
 import { LlmError } from "../../errors/llm-error.js";
@@ -67,20 +67,7 @@ export class OllamaProvider implements Provider {
   async embed(deployment: DeploymentConfig, request: EmbedProviderRequest, options: AttemptOptions): Promise<EmbedDone> {
     const { signal } = options;
     if (signal.aborted) throw abortReason(signal);
-    const headers = this.#headers(deployment);
-    const local = deadlineSignal({
-      parent: signal,
-      timeoutMs: sdkTimeoutMs(options.timeoutMs),
-      expired: () => new LlmError("PROVIDER_TIMEOUT", "ollama did not finish in time", { metadata: { provider: this.name } }),
-    });
-    const ctx: OllamaErrorContext = { signal: local.signal, headers: undefined, streaming: false, now: 0 };
-    const base = this.#fetch;
-    const fetch: FetchFunction = async (input, init) => {
-      const response = await base(input, { ...init, signal: local.signal });
-      ctx.headers = response.headers;
-      return response;
-    };
-    const client = new Ollama({ host: deployment.baseUrl ?? this.#options.defaults.host ?? OLLAMA_DEFAULT_HOST, fetch, ...(headers ? { headers } : {}) });
+    const { client, ctx, local } = this.#attempt(deployment, options, false);
     const keepAlive = deployment.options.keepAlive;
     try {
       const response = await client.embed({
@@ -106,28 +93,7 @@ export class OllamaProvider implements Provider {
   async *#events(deployment: DeploymentConfig, request: ProviderRequest, options: AttemptOptions): AsyncGenerator<ProviderEvent> {
     const { signal } = options;
     if (signal.aborted) throw abortReason(signal);
-    const headers = this.#headers(deployment);
-
-    // Our controller: follows the caller's signal (same reason), the attempt's timeout, and
-    // stops the request when the consumer leaves early. It is the only signal fetch sees.
-    const local = deadlineSignal({
-      parent: signal,
-      timeoutMs: sdkTimeoutMs(options.timeoutMs),
-      expired: () => new LlmError("PROVIDER_TIMEOUT", "ollama did not finish in time", { metadata: { provider: this.name } }),
-    });
-    const ctx: OllamaErrorContext = { signal: local.signal, headers: undefined, streaming: false, now: 0 };
-    const base = this.#fetch;
-    const fetch: FetchFunction = async (input, init) => {
-      const response = await base(input, { ...init, signal: local.signal });
-      ctx.headers = response.headers;
-      if (!response.ok || response.body === null) return response;
-      return new Response(guardNdjson(response.body), { status: response.status, statusText: response.statusText, headers: response.headers });
-    };
-    const client = new Ollama({
-      host: deployment.baseUrl ?? this.#options.defaults.host ?? OLLAMA_DEFAULT_HOST,
-      fetch,
-      ...(headers ? { headers } : {}),
-    });
+    const { client, ctx, local } = this.#attempt(deployment, options, true);
 
     let finished = false;
     const texts: string[] = [];
@@ -164,6 +130,31 @@ export class OllamaProvider implements Provider {
     throw new LlmError("PROVIDER_UNAVAILABLE", "ollama ended the stream before the completion finished", {
       metadata: { provider: this.name },
     });
+  }
+
+  /**
+   * One attempt's client. Our controller (`local`) follows the caller's signal (same reason) and the
+   * attempt's timeout, and stops the request when the consumer leaves early: it is the only signal
+   * fetch sees. `ctx` collects what the error mapping needs. `ndjson`: the body is a chat stream,
+   * guarded line by line (guardNdjson).
+   */
+  #attempt(deployment: DeploymentConfig, options: AttemptOptions, ndjson: boolean): { client: Ollama; ctx: OllamaErrorContext; local: DeadlineSignal } {
+    const headers = this.#headers(deployment);
+    const local = deadlineSignal({
+      parent: options.signal,
+      timeoutMs: sdkTimeoutMs(options.timeoutMs),
+      expired: () => new LlmError("PROVIDER_TIMEOUT", "ollama did not finish in time", { metadata: { provider: this.name } }),
+    });
+    const ctx: OllamaErrorContext = { signal: local.signal, headers: undefined, streaming: false, now: 0 };
+    const base = this.#fetch;
+    const fetch: FetchFunction = async (input, init) => {
+      const response = await base(input, { ...init, signal: local.signal });
+      ctx.headers = response.headers;
+      if (!ndjson || !response.ok || response.body === null) return response;
+      return new Response(guardNdjson(response.body), { status: response.status, statusText: response.statusText, headers: response.headers });
+    };
+    const client = new Ollama({ host: deployment.baseUrl ?? this.#options.defaults.host ?? OLLAMA_DEFAULT_HOST, fetch, ...(headers ? { headers } : {}) });
+    return { client, ctx, local };
   }
 
   #headers(deployment: DeploymentConfig): Record<string, string> | undefined {
