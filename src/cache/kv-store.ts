@@ -1,5 +1,6 @@
 import { Keyv } from "keyv";
 import { BoundedLruStore } from "./bounded-lru-store.js";
+import { asError } from "../core/as-error.js";
 
 export interface KvStoreOptions {
   /** Redis URL, shared by every replica; without it the store is in memory, per process. */
@@ -85,10 +86,6 @@ function loadRedisStore(options: KvStoreOptions, url: string): KvStore {
   };
 }
 
-/** Shared with redis-kv-store.ts, as are keyvOver and wholeMs. */
-export function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
-}
 
 /**
  * Keys are used as given (no keyv namespace prefix), so Redis holds exactly `llm:v1:...`.

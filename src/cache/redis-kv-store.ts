@@ -1,7 +1,8 @@
 /** The Redis-backed KvStore; kv-store.ts imports this module only when a Redis URL is configured. */
 import KeyvRedis, { createClient } from "@keyv/redis";
 import { TimeoutError } from "@redis/client";
-import { asError, keyvOver, wholeMs, type KvStore, type KvStoreOptions, type SetIfAbsentResult } from "./kv-store.js";
+import { asError } from "../core/as-error.js";
+import { keyvOver, wholeMs, type KvStore, type KvStoreOptions, type SetIfAbsentResult } from "./kv-store.js";
 import { StoreHealth } from "./store-health.js";
 
 const DEFAULT_OP_TIMEOUT_MS = 50;

@@ -27,12 +27,10 @@ import { UsageRecordsDroppedError } from "./usage-ledger-errors.js";
 import { ledgerSettings, type LedgerSettings, type UsageLedgerOptions } from "./usage-ledger-options.js";
 import { UsageJournal } from "./usage-journal.js";
 import { UsageQueue, type Queued } from "./usage-queue.js";
+import { asError } from "../core/as-error.js";
 
 export type { UsageLedgerOptions } from "./usage-ledger-options.js";
 
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
-}
 
 export class UsageLedger implements UsageSink {
   readonly #settings: LedgerSettings;

@@ -23,6 +23,7 @@ import { replaySegment, type SpoolReplayOptions, type SpoolReplayResult } from "
 import { MiB, SEGMENT_NAME, countLines, segmentName, syncDir, writeAll, type ActiveSegment, type Segment } from "./spool-segment.js";
 import { encodeSpooledRecord } from "./spooled-record.js";
 import { UsageSpoolDropError } from "./usage-spool-errors.js";
+import { asError } from "../core/as-error.js";
 
 export interface UsageSpoolOptions {
   /** The spool directory (the service uses `<DATA_DIR>/spool`); created when missing. */
@@ -334,9 +335,6 @@ export class UsageSpool {
   }
 }
 
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
-}
 
 /** One process (and one instance) per spool: two writers would delete each other's segments. */
 function lockSpoolDir(dir: string): Promise<() => Promise<void>> {
