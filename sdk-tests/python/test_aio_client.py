@@ -37,7 +37,7 @@ def test_aio_unary_rpcs(service):
         return models, answer, batch, usage
 
     models, answer, batch, usage = run(service, body)
-    assert [m.id for m in models.models] == ["sim/echo", "sim/lorem"]
+    assert [m.id for m in models.models] == ["sim/echo", "sim/lorem", "sim/embed"]
     assert answer.text == "async hello" and answer.finish_reason == llm.FINISH_REASON_STOP
     assert batch.results[0].response.usage.output_tokens == 3
     assert batch.results[0].response.finish_reason == llm.FINISH_REASON_LENGTH

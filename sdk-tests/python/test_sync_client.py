@@ -14,7 +14,7 @@ from conftest import UUID
 
 def test_list_models_lists_the_sim_catalogue(client, service):
     models = {m.id: m for m in client.ListModels(llm.ListModelsRequest(), metadata=service.auth, timeout=5).models}
-    assert set(models) == {"sim/echo", "sim/lorem"}
+    assert set(models) == {"sim/echo", "sim/lorem", "sim/embed"}
     echo = models["sim/echo"]
     assert list(echo.aliases) == ["echo"]
     assert echo.provider == "sim" and echo.context_window > 0
