@@ -251,7 +251,7 @@ async function main(): Promise<void> {
     );
     same(
       await runScript(browserProject, BROWSER_SCRIPT, service, ["--conditions=browser"]),
-      { models: ["sim/echo", "sim/lorem"], text: "from the browser build", grpcRefused: true },
+      { models: ["sim/echo", "sim/lorem", "sim/embed"], text: "from the browser build", grpcRefused: true },
       "the browser app's calls",
     );
     console.log(`packed-sdk: ok: ${tarballs[0]!} installs and calls the service from a Node and a browser app (${((Date.now() - started) / 1000).toFixed(1)} s)`);
